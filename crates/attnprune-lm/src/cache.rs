@@ -1,0 +1,33 @@
+//! The key/value cache of generation: per layer, the keys and values of every
+//! position seen so far, `[batch, kv_heads, positions, head_dim]`.
+
+use burn::tensor::backend::Backend;
+use burn::tensor::Tensor;
+
+/// Cached keys and values for each layer.
+#[derive(Debug, Clone)]
+pub struct KvCache<B: Backend> {
+    layers: Vec<(Option<Tensor<B, 4>>, Option<Tensor<B, 4>>)>,
+}
+
+impl<B: Backend> KvCache<B> {
+    /// An empty cache for a model of `num_layers` layers.
+    pub fn new(num_layers: usize) -> Self {
+        Self { layers: vec![(None, None); num_layers] }
+    }
+
+    /// Number of positions cached (0 when empty).
+    pub fn len(&self) -> usize {
+        self.layers.first().and_then(|(k, _)| k.as_ref()).map(|k| k.dims()[2]).unwrap_or(0)
+    }
+
+    /// Whether nothing is cached yet.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The (keys, values) slot of one layer, filled by the forward pass.
+    pub(crate) fn layer_mut(&mut self, layer: usize) -> &mut (Option<Tensor<B, 4>>, Option<Tensor<B, 4>>) {
+        &mut self.layers[layer]
+    }
+}

@@ -1,0 +1,110 @@
+//! Choosing where the model runs: `--device cpu|cuda[:N]`.
+//!
+//! Stages are written once, generic over the burn backend, as an
+//! [`OnDevice`] task; [`run_on_device`] instantiates it for the CPU backend
+//! (`flex`) or, in a build with the `cuda` feature, for burn-cuda.
+
+use crate::LmError;
+use burn::tensor::backend::Backend;
+use std::fmt;
+use std::str::FromStr;
+
+/// A device named on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DeviceSpec {
+    /// The CPU backend, all cores.
+    #[default]
+    Cpu,
+    /// NVIDIA GPU number N through burn-cuda.
+    Cuda(usize),
+}
+
+impl FromStr for DeviceSpec {
+    type Err = LmError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || LmError::Usage(format!("unknown device `{s}`: use `cpu`, `cuda` or `cuda:N`"));
+        match s {
+            "cpu" => Ok(Self::Cpu),
+            "cuda" => Ok(Self::Cuda(0)),
+            _ => s.strip_prefix("cuda:").and_then(|n| n.parse().ok()).map(Self::Cuda).ok_or_else(bad),
+        }
+    }
+}
+
+impl fmt::Display for DeviceSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Cpu => write!(f, "cpu"),
+            Self::Cuda(n) => write!(f, "cuda:{n}"),
+        }
+    }
+}
+
+/// Work that runs on any burn backend.
+pub trait OnDevice {
+    /// What the work returns.
+    type Output;
+    /// Runs the work on `device` of backend `B`.
+    fn run<B: Backend>(self, device: B::Device) -> Self::Output;
+}
+
+/// The CPU backend.
+pub type CpuBackend = burn::backend::Flex;
+
+/// Runs `task` on the device `spec` names. Asking for CUDA from a build
+/// without the `cuda` feature, or on a machine without a usable GPU, is an
+/// error, not a panic.
+pub fn run_on_device<T: OnDevice>(spec: DeviceSpec, task: T) -> Result<T::Output, LmError> {
+    match spec {
+        DeviceSpec::Cpu => Ok(task.run::<CpuBackend>(Default::default())),
+        DeviceSpec::Cuda(index) => run_cuda(index, task),
+    }
+}
+
+#[cfg(feature = "cuda")]
+fn run_cuda<T: OnDevice>(index: usize, task: T) -> Result<T::Output, LmError> {
+    use burn::backend::cuda::CudaDevice;
+    use burn::backend::Cuda;
+    let device = CudaDevice::new(index);
+    let probe = std::panic::catch_unwind(|| {
+        let t = burn::tensor::Tensor::<Cuda, 1>::from_floats([1.0f32, 2.0], &device);
+        t.sum().into_scalar()
+    });
+    // A missing driver or GPU shows up as a panic inside the runtime's first use.
+    if probe.is_err() {
+        return Err(LmError::Device(format!("CUDA device {index} could not be used (no NVIDIA GPU or driver found?)")));
+    }
+    Ok(task.run::<Cuda>(device))
+}
+
+#[cfg(not(feature = "cuda"))]
+fn run_cuda<T: OnDevice>(_index: usize, _task: T) -> Result<T::Output, LmError> {
+    Err(LmError::Device("this binary was built without CUDA; rebuild with `--features cuda` (or use --device cpu)".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_devices() {
+        assert_eq!("cpu".parse::<DeviceSpec>().unwrap(), DeviceSpec::Cpu);
+        assert_eq!("cuda".parse::<DeviceSpec>().unwrap(), DeviceSpec::Cuda(0));
+        assert_eq!("cuda:3".parse::<DeviceSpec>().unwrap(), DeviceSpec::Cuda(3));
+        assert!("gpu".parse::<DeviceSpec>().is_err());
+        assert!("cuda:x".parse::<DeviceSpec>().is_err());
+    }
+
+    #[cfg(not(feature = "cuda"))]
+    #[test]
+    fn cuda_without_the_feature_is_an_error() {
+        struct Nothing;
+        impl OnDevice for Nothing {
+            type Output = ();
+            fn run<B: Backend>(self, _device: B::Device) {}
+        }
+        let err = run_on_device(DeviceSpec::Cuda(0), Nothing).unwrap_err().to_string();
+        assert!(err.contains("--features cuda"), "{err}");
+    }
+}

@@ -1,0 +1,127 @@
+//! Llama-family language models in burn, with per-sequence head masks.
+//!
+//! - [`config`]: hyper-parameters from HF `config.json` or GGUF metadata.
+//! - [`weights`], [`gguf_load`], [`source`]: reading checkpoints (GGUF with
+//!   dequantization, HF safetensors folders) into f32 weights in HF naming.
+//! - [`model`]: the decoder (RMSNorm, rotary embeddings, grouped-query
+//!   attention, SwiGLU) whose forward takes one head mask per sequence.
+//! - [`generate`], [`perplexity`]: replies with a KV cache, and the
+//!   perplexity contract.
+//! - [`device`]: `--device cpu|cuda[:N]`.
+//! - [`tiny`]: a tiny random model for tests; [`export`]: pruned checkpoints.
+
+pub mod batch;
+pub mod cache;
+pub mod config;
+pub mod device;
+pub mod export;
+pub mod generate;
+pub mod gguf_load;
+pub mod model;
+pub mod perplexity;
+pub mod source;
+pub mod tiny;
+pub mod weights;
+
+pub use attnprune_tokenizer::{ChatMessage, Tokenizer};
+pub use config::{Family, LlamaConfig};
+pub use device::{run_on_device, DeviceSpec, OnDevice};
+pub use model::{LlamaModel, Logits};
+pub use source::{read_model_files, ModelFiles};
+
+use burn::tensor::backend::Backend;
+use std::path::Path;
+
+/// Errors of model loading and running.
+#[derive(Debug, thiserror::Error)]
+pub enum LmError {
+    /// A file could not be read or written.
+    #[error("cannot access `{path}`: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// A file is not in the format it claims (truncated, wrong magic, bad header).
+    #[error("`{path}`: {message}")]
+    Format {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A configuration is missing a value or is inconsistent.
+    #[error("`{path}`: bad model configuration: {message}")]
+    Config {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The model is of an architecture this tool does not implement.
+    #[error("`{path}`: architecture `{name}` is not supported (supported: llama, mistral, qwen2)")]
+    UnsupportedArchitecture {
+        /// The file.
+        path: String,
+        /// The architecture found.
+        name: String,
+    },
+    /// A weight the architecture needs is absent.
+    #[error("`{path}`: missing tensor `{name}`")]
+    MissingTensor {
+        /// The file.
+        path: String,
+        /// The tensor.
+        name: String,
+    },
+    /// A weight's shape disagrees with the configuration.
+    #[error("`{path}`: tensor `{name}` has shape {found:?} but the configuration implies {expected:?}")]
+    ShapeMismatch {
+        /// The file.
+        path: String,
+        /// The tensor.
+        name: String,
+        /// Shape implied by the config.
+        expected: Vec<usize>,
+        /// Shape found.
+        found: Vec<usize>,
+    },
+    /// The requested device cannot be used.
+    #[error("{0}")]
+    Device(String),
+    /// A backend operation failed.
+    #[error("tensor backend error: {0}")]
+    Backend(String),
+    /// The caller asked for something inconsistent.
+    #[error("{0}")]
+    Usage(String),
+}
+
+/// A model and its tokenizer, ready to run on backend `B`.
+#[derive(Debug, Clone)]
+pub struct LanguageModel<B: Backend> {
+    /// The decoder.
+    pub model: LlamaModel<B>,
+    /// Its tokenizer (with chat template, if any).
+    pub tokenizer: Tokenizer,
+}
+
+impl<B: Backend> LanguageModel<B> {
+    /// Loads a model from a GGUF file or HF folder onto `device`.
+    pub fn load(path: &Path, device: &B::Device) -> Result<Self, LmError> {
+        let files = read_model_files(path)?;
+        Self::from_files(files, device)
+    }
+
+    /// Builds the model from files already read (keeps no copy of the weights).
+    pub fn from_files(files: ModelFiles, device: &B::Device) -> Result<Self, LmError> {
+        let model = LlamaModel::from_weights(files.config, files.weights, device)?;
+        Ok(Self { model, tokenizer: files.tokenizer })
+    }
+}
+
+/// Writes bytes atomically (the project's one atomic writer), as an [`LmError`].
+pub(crate) fn write_file_atomic(path: &Path, bytes: &[u8]) -> Result<(), LmError> {
+    attnprune_artifact::write_atomic_bytes(path, bytes).map_err(|e| LmError::Format { path: path.display().to_string(), message: e.to_string() })
+}

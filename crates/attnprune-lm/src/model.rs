@@ -1,0 +1,272 @@
+//! The Llama-family decoder in burn, with per-sequence head masks.
+//!
+//! Reference: HF transformers `modeling_llama.py` / `modeling_qwen2.py`
+//! (RMSNorm, rotate-half rotary embeddings, grouped-query attention, SwiGLU).
+//! A pruned head's attention output is zeroed before `o_proj`, which is the
+//! same as zeroing that head's slice of `o_proj`'s input (FASP's definition).
+//!
+//! Weights are stored pre-transposed (`[in, out]`) and q/k/v and gate/up are
+//! fused into one matrix each, so a layer costs four matrix products.
+
+use crate::cache::KvCache;
+use crate::config::LlamaConfig;
+use crate::weights::WeightMap;
+use crate::LmError;
+use burn::tensor::activation::silu;
+use burn::tensor::backend::Backend;
+use burn::tensor::module::{attention, embedding};
+use burn::tensor::ops::AttentionModuleOptions;
+use burn::tensor::{Bool, Int, Tensor, TensorData};
+
+/// One decoder layer's weights.
+#[derive(Debug, Clone)]
+struct DecoderLayer<B: Backend> {
+    /// `input_layernorm.weight`, `[hidden]`.
+    attn_norm: Tensor<B, 1>,
+    /// `self_attn.{q,k,v}_proj.weight` transposed and concatenated, `[hidden, (Hq + 2 Hkv) * head_dim]`.
+    qkv: Tensor<B, 2>,
+    /// `self_attn.{q,k,v}_proj.bias` concatenated (Qwen2 only).
+    qkv_bias: Option<Tensor<B, 1>>,
+    /// `self_attn.o_proj.weight` transposed, `[Hq * head_dim, hidden]`.
+    o_proj: Tensor<B, 2>,
+    /// `post_attention_layernorm.weight`, `[hidden]`.
+    mlp_norm: Tensor<B, 1>,
+    /// `mlp.{gate,up}_proj.weight` transposed and concatenated, `[hidden, 2 * intermediate]`.
+    gate_up: Tensor<B, 2>,
+    /// `mlp.down_proj.weight` transposed, `[intermediate, hidden]`.
+    down: Tensor<B, 2>,
+}
+
+/// Which output positions need logits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Logits {
+    /// Every position (perplexity, teacher forcing).
+    All,
+    /// Only the last position of each sequence (generation).
+    Last,
+}
+
+/// A batch for [`LlamaModel::forward`].
+#[derive(Debug, Clone)]
+pub struct ForwardBatch<B: Backend> {
+    /// Token ids, `[batch, seq]`.
+    pub tokens: Tensor<B, 2, Int>,
+    /// Rotary positions of those tokens, `[batch, seq]`.
+    pub positions: Tensor<B, 2, Int>,
+    /// Padding over all keys seen so far (cache + these tokens), `[batch, keys]`, `true` = padding.
+    pub key_padding: Option<Tensor<B, 2, Bool>>,
+    /// Head keep factors `[layers, batch, heads]` (1 kept, 0 pruned); `None` = nothing pruned.
+    pub head_keep: Option<Tensor<B, 3>>,
+}
+
+/// A Llama-family decoder ready to run on device `B`.
+#[derive(Debug, Clone)]
+pub struct LlamaModel<B: Backend> {
+    /// The hyper-parameters.
+    pub config: LlamaConfig,
+    embed: Tensor<B, 2>,
+    layers: Vec<DecoderLayer<B>>,
+    norm: Tensor<B, 1>,
+    lm_head: Tensor<B, 2>,
+    rope_cos: Tensor<B, 2>,
+    rope_sin: Tensor<B, 2>,
+    device: B::Device,
+}
+
+fn tensor2<B: Backend>(data: Vec<f32>, rows: usize, cols: usize, device: &B::Device) -> Tensor<B, 2> {
+    Tensor::from_data(TensorData::new(data, [rows, cols]), device)
+}
+
+fn tensor1<B: Backend>(data: Vec<f32>, device: &B::Device) -> Tensor<B, 1> {
+    let n = data.len();
+    Tensor::from_data(TensorData::new(data, [n]), device)
+}
+
+/// A `[out, in]` checkpoint matrix as a `[in, out]` tensor.
+fn transposed<B: Backend>(data: Vec<f32>, out: usize, inp: usize, device: &B::Device) -> Tensor<B, 2> {
+    tensor2::<B>(data, out, inp, device).transpose()
+}
+
+impl<B: Backend> LlamaModel<B> {
+    /// Builds the model from HF-named weights, checking every shape.
+    pub fn from_weights(config: LlamaConfig, mut weights: WeightMap, device: &B::Device) -> Result<Self, LmError> {
+        let c = &config;
+        let (d, v) = (c.hidden_size, c.vocab_size);
+        let embed_data = weights.take("model.embed_tokens.weight", &[v, d])?;
+        let lm_head = if c.tie_word_embeddings {
+            weights.tensors.remove("lm_head.weight");
+            transposed::<B>(embed_data.clone(), v, d, device)
+        } else {
+            transposed::<B>(weights.take("lm_head.weight", &[v, d])?, v, d, device)
+        };
+        let layers = (0..c.num_layers).map(|l| load_layer(c, &mut weights, l, device)).collect::<Result<_, _>>()?;
+        let norm = tensor1::<B>(weights.take("model.norm.weight", &[d])?, device);
+        let (rope_cos, rope_sin) = rope_tables::<B>(c, device);
+        Ok(Self { embed: tensor2::<B>(embed_data, v, d, device), layers, norm, lm_head, rope_cos, rope_sin, device: device.clone(), config })
+    }
+
+    /// The device the model lives on.
+    pub fn device(&self) -> &B::Device {
+        &self.device
+    }
+
+    /// Runs the decoder over a batch, appending to `cache` if given.
+    ///
+    /// # Shapes
+    /// - tokens, positions: `[batch, seq]`; returns logits `[batch, seq or 1, vocab]`.
+    pub fn forward(&self, batch: ForwardBatch<B>, mut cache: Option<&mut KvCache<B>>, logits: Logits) -> Tensor<B, 3> {
+        let mut x = embedding(self.embed.clone(), batch.tokens);
+        let [b, s, _] = x.dims();
+        let cos = rows_at(&self.rope_cos, &batch.positions);
+        let sin = rows_at(&self.rope_sin, &batch.positions);
+        for (l, layer) in self.layers.iter().enumerate() {
+            let keep = batch.head_keep.as_ref().map(|k| k.clone().slice([l..l + 1]).reshape([b, self.config.num_heads, 1, 1]));
+            let layer_cache = cache.as_deref_mut().map(|c| c.layer_mut(l));
+            x = self.layer_forward(layer, x, (&cos, &sin), batch.key_padding.as_ref(), keep, layer_cache);
+        }
+        if logits == Logits::Last {
+            x = x.slice([0..b, s - 1..s]);
+        }
+        let x = rms_norm(x, &self.norm, self.config.rms_norm_eps);
+        let [b, s, d] = x.dims();
+        x.reshape([b * s, d]).matmul(self.lm_head.clone()).reshape([b, s, self.config.vocab_size])
+    }
+
+    fn layer_forward(
+        &self,
+        layer: &DecoderLayer<B>,
+        x: Tensor<B, 3>,
+        rope: (&Tensor<B, 4>, &Tensor<B, 4>),
+        key_padding: Option<&Tensor<B, 2, Bool>>,
+        keep: Option<Tensor<B, 4>>,
+        cache: Option<&mut (Option<Tensor<B, 4>>, Option<Tensor<B, 4>>)>,
+    ) -> Tensor<B, 3> {
+        let c = &self.config;
+        let [b, s, d] = x.dims();
+        let h = rms_norm(x.clone(), &layer.attn_norm, c.rms_norm_eps).reshape([b * s, d]);
+        let mut qkv = h.matmul(layer.qkv.clone());
+        if let Some(bias) = &layer.qkv_bias {
+            qkv = qkv + bias.clone().unsqueeze();
+        }
+        let (hq, hkv, hd) = (c.num_heads, c.num_kv_heads, c.head_dim);
+        let split = |from: usize, heads: usize| {
+            qkv.clone().slice([0..b * s, from * hd..(from + heads) * hd]).reshape([b, s, heads, hd]).swap_dims(1, 2)
+        };
+        let q = apply_rope(split(0, hq), rope);
+        let mut k = apply_rope(split(hq, hkv), rope);
+        let mut v = split(hq + hkv, hkv);
+        if let Some((ck, cv)) = cache {
+            k = append(ck.take(), k);
+            v = append(cv.take(), v);
+            *ck = Some(k.clone());
+            *cv = Some(v.clone());
+        }
+        let mask = key_padding.map(|p| attention_mask(p, s, hq));
+        let options = AttentionModuleOptions { scale: None, softcap: None, is_causal: true };
+        let mut out = attention(q, repeat_kv(k, hq / hkv), repeat_kv(v, hq / hkv), mask, None, options);
+        if let Some(keep) = keep {
+            out = out * keep;
+        }
+        let attn = out.swap_dims(1, 2).reshape([b * s, hq * hd]).matmul(layer.o_proj.clone());
+        let x = x + attn.reshape([b, s, d]);
+        let h = rms_norm(x.clone(), &layer.mlp_norm, c.rms_norm_eps).reshape([b * s, d]);
+        let gu = h.matmul(layer.gate_up.clone());
+        let i = c.intermediate_size;
+        let act = silu(gu.clone().slice([0..b * s, 0..i])) * gu.slice([0..b * s, i..2 * i]);
+        x + act.matmul(layer.down.clone()).reshape([b, s, d])
+    }
+}
+
+fn load_layer<B: Backend>(c: &LlamaConfig, w: &mut WeightMap, l: usize, device: &B::Device) -> Result<DecoderLayer<B>, LmError> {
+    let p = format!("model.layers.{l}");
+    let (d, hd, i) = (c.hidden_size, c.head_dim, c.intermediate_size);
+    let (q_out, kv_out) = (c.num_heads * hd, c.num_kv_heads * hd);
+    let q = w.take(&format!("{p}.self_attn.q_proj.weight"), &[q_out, d])?;
+    let k = w.take(&format!("{p}.self_attn.k_proj.weight"), &[kv_out, d])?;
+    let v = w.take(&format!("{p}.self_attn.v_proj.weight"), &[kv_out, d])?;
+    let qkv = [q, k, v].concat();
+    let qkv_bias = if c.attention_bias {
+        let q = w.take(&format!("{p}.self_attn.q_proj.bias"), &[q_out])?;
+        let k = w.take(&format!("{p}.self_attn.k_proj.bias"), &[kv_out])?;
+        let v = w.take(&format!("{p}.self_attn.v_proj.bias"), &[kv_out])?;
+        Some(tensor1::<B>([q, k, v].concat(), device))
+    } else {
+        None
+    };
+    let gate = w.take(&format!("{p}.mlp.gate_proj.weight"), &[i, d])?;
+    let up = w.take(&format!("{p}.mlp.up_proj.weight"), &[i, d])?;
+    Ok(DecoderLayer {
+        attn_norm: tensor1::<B>(w.take(&format!("{p}.input_layernorm.weight"), &[d])?, device),
+        qkv: transposed::<B>(qkv, q_out + 2 * kv_out, d, device),
+        qkv_bias,
+        o_proj: transposed::<B>(w.take(&format!("{p}.self_attn.o_proj.weight"), &[d, q_out])?, d, q_out, device),
+        mlp_norm: tensor1::<B>(w.take(&format!("{p}.post_attention_layernorm.weight"), &[d])?, device),
+        gate_up: transposed::<B>([gate, up].concat(), 2 * i, d, device),
+        down: transposed::<B>(w.take(&format!("{p}.mlp.down_proj.weight"), &[d, i])?, d, i, device),
+    })
+}
+
+/// RMSNorm over the last dimension: `x / sqrt(mean(x^2) + eps) * weight`.
+fn rms_norm<B: Backend>(x: Tensor<B, 3>, weight: &Tensor<B, 1>, eps: f64) -> Tensor<B, 3> {
+    let scale = (x.clone() * x.clone()).mean_dim(2).add_scalar(eps).sqrt().recip();
+    x * scale * weight.clone().unsqueeze()
+}
+
+/// cos/sin tables `[max_positions, head_dim / 2]` of the rotary embedding.
+fn rope_tables<B: Backend>(c: &LlamaConfig, device: &B::Device) -> (Tensor<B, 2>, Tensor<B, 2>) {
+    let half = c.head_dim / 2;
+    let n = c.max_position_embeddings.max(1);
+    let inv_freq: Vec<f64> = (0..half).map(|j| 1.0 / c.rope_theta.powf(2.0 * j as f64 / c.head_dim as f64)).collect();
+    // Like transformers: frequencies in f32, angle = position * inv_freq in f32.
+    let angles: Vec<f32> = (0..n).flat_map(|p| inv_freq.iter().map(move |&f| p as f32 * f as f32)).collect();
+    let cos = angles.iter().map(|a| a.cos()).collect();
+    let sin = angles.iter().map(|a| a.sin()).collect();
+    (tensor2::<B>(cos, n, half, device), tensor2::<B>(sin, n, half, device))
+}
+
+/// Rows of a rope table at `positions [batch, seq]`, shaped `[batch, 1, seq, half]`.
+fn rows_at<B: Backend>(table: &Tensor<B, 2>, positions: &Tensor<B, 2, Int>) -> Tensor<B, 4> {
+    let [b, s] = positions.dims();
+    let half = table.dims()[1];
+    table.clone().select(0, positions.clone().reshape([b * s])).reshape([b, 1, s, half])
+}
+
+/// Rotate-half rotary embedding of `x [batch, heads, seq, head_dim]`.
+fn apply_rope<B: Backend>(x: Tensor<B, 4>, (cos, sin): (&Tensor<B, 4>, &Tensor<B, 4>)) -> Tensor<B, 4> {
+    let [b, h, s, hd] = x.dims();
+    let x1 = x.clone().slice([0..b, 0..h, 0..s, 0..hd / 2]);
+    let x2 = x.slice([0..b, 0..h, 0..s, hd / 2..hd]);
+    let first = x1.clone() * cos.clone() - x2.clone() * sin.clone();
+    let second = x2 * cos.clone() + x1 * sin.clone();
+    Tensor::cat(vec![first, second], 3)
+}
+
+fn append<B: Backend>(past: Option<Tensor<B, 4>>, new: Tensor<B, 4>) -> Tensor<B, 4> {
+    match past {
+        Some(past) => Tensor::cat(vec![past, new], 2),
+        None => new,
+    }
+}
+
+/// `[batch, kv_heads, seq, hd]` -> `[batch, kv_heads * groups, seq, hd]` (each kv head serves `groups` query heads).
+fn repeat_kv<B: Backend>(x: Tensor<B, 4>, groups: usize) -> Tensor<B, 4> {
+    if groups == 1 {
+        return x;
+    }
+    let [b, h, s, d] = x.dims();
+    x.unsqueeze_dim::<5>(2).expand([b, h, groups, s, d]).reshape([b, h * groups, s, d])
+}
+
+/// Boolean attention mask `[batch, heads, queries, keys]` (`true` = masked)
+/// from key padding: padded keys are masked, except a query's own position so
+/// that a padding row never becomes all-masked (which would give NaN).
+fn attention_mask<B: Backend>(key_padding: &Tensor<B, 2, Bool>, queries: usize, heads: usize) -> Tensor<B, 4, Bool> {
+    let [b, keys] = key_padding.dims();
+    let device = key_padding.device();
+    let offset = keys - queries;
+    let diag: Vec<bool> = (0..queries).flat_map(|q| (0..keys).map(move |k| k == q + offset)).collect();
+    let diag = Tensor::<B, 2, Bool>::from_data(TensorData::new(diag, [queries, keys]), &device);
+    let pad = key_padding.clone().reshape([b, 1, 1, keys]).expand([b, 1, queries, keys]);
+    let not_diag = diag.bool_not().reshape([1, 1, queries, keys]).expand([b, 1, queries, keys]);
+    pad.bool_and(not_diag).expand([b, heads, queries, keys])
+}

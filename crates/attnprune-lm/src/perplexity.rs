@@ -1,0 +1,78 @@
+//! Perplexity under the project's contract: the text is tokenized without
+//! special tokens and cut into consecutive windows of `window` tokens (a
+//! trailing partial window is dropped); each window is scored alone;
+//! perplexity = exp(mean negative log-likelihood over every predicted token).
+
+use crate::batch::{head_keep_tensor, PaddedBatch};
+use crate::model::{LlamaModel, Logits};
+use crate::LmError;
+use attnprune_mask::HeadMask;
+use burn::tensor::activation::log_softmax;
+use burn::tensor::backend::Backend;
+use burn::tensor::{Int, Tensor, TensorData};
+
+/// Consecutive windows of `window` tokens (the trailing partial one dropped), the first `max_windows`.
+pub fn token_windows(ids: &[u32], window: usize, max_windows: Option<usize>) -> Vec<Vec<u32>> {
+    if window < 2 {
+        return Vec::new();
+    }
+    let all = ids.chunks_exact(window).map(<[u32]>::to_vec);
+    match max_windows {
+        Some(k) => all.take(k).collect(),
+        None => all.collect(),
+    }
+}
+
+/// A sum of negative log-likelihoods and how many tokens it covers.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct NllSum {
+    /// Sum of -ln p(token), f64.
+    pub nll: f64,
+    /// Number of predicted tokens.
+    pub count: usize,
+}
+
+impl NllSum {
+    /// Adds another sum.
+    pub fn add(&mut self, other: NllSum) {
+        self.nll += other.nll;
+        self.count += other.count;
+    }
+
+    /// exp(mean NLL); NaN when nothing was counted.
+    pub fn perplexity(&self) -> f64 {
+        if self.count == 0 {
+            f64::NAN
+        } else {
+            (self.nll / self.count as f64).exp()
+        }
+    }
+}
+
+/// Teacher-forced NLL of each row: row `i` is `sequences[i]` run under
+/// `masks[i]`; every token after the first is predicted. Rows may differ in
+/// length (they are left-padded).
+pub fn sequence_nll<B: Backend>(model: &LlamaModel<B>, sequences: &[&[u32]], masks: &[&HeadMask]) -> Result<Vec<NllSum>, LmError> {
+    if sequences.len() != masks.len() {
+        return Err(LmError::Usage(format!("{} sequences but {} masks", sequences.len(), masks.len())));
+    }
+    if sequences.is_empty() {
+        return Ok(Vec::new());
+    }
+    let batch = PaddedBatch::left_padded(sequences, 0);
+    let keep = head_keep_tensor(masks, model);
+    let logits = model.forward(batch.to_forward(keep, model.device()), None, Logits::All);
+    let [b, s, v] = logits.dims();
+    let logp = log_softmax(logits.slice([0..b, 0..s.saturating_sub(1), 0..v]), 2);
+    let targets: Vec<i64> = batch.tokens.iter().flat_map(|t| t[1..].iter().map(|&x| x as i64)).collect();
+    let targets = Tensor::<B, 2, Int>::from_data(TensorData::new(targets, [b, s - 1]), model.device());
+    let picked = logp.gather(2, targets.unsqueeze_dim(2));
+    let values: Vec<f32> = picked.into_data().convert::<f32>().to_vec().map_err(|e| LmError::Backend(format!("{e:?}")))?;
+    Ok((0..b)
+        .map(|row| {
+            let real = |t: &usize| !batch.padding[row][*t];
+            let (nll, count) = (0..s - 1).filter(real).fold((0.0, 0), |(sum, n), t| (sum - values[row * (s - 1) + t] as f64, n + 1));
+            NllSum { nll, count }
+        })
+        .collect())
+}
