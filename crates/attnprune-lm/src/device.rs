@@ -62,6 +62,19 @@ pub fn run_on_device<T: OnDevice>(spec: DeviceSpec, task: T) -> Result<T::Output
     }
 }
 
+/// Fails early, before any heavy loading, when `spec` cannot work in this build.
+pub fn check_device(spec: DeviceSpec) -> Result<(), LmError> {
+    match spec {
+        DeviceSpec::Cpu => Ok(()),
+        DeviceSpec::Cuda(_) if cfg!(feature = "cuda") => Ok(()),
+        DeviceSpec::Cuda(_) => Err(not_built()),
+    }
+}
+
+fn not_built() -> LmError {
+    LmError::Device("this binary was built without CUDA; rebuild with `--features cuda` (or use --device cpu)".into())
+}
+
 #[cfg(feature = "cuda")]
 fn run_cuda<T: OnDevice>(index: usize, task: T) -> Result<T::Output, LmError> {
     use burn::backend::cuda::CudaDevice;
@@ -80,7 +93,7 @@ fn run_cuda<T: OnDevice>(index: usize, task: T) -> Result<T::Output, LmError> {
 
 #[cfg(not(feature = "cuda"))]
 fn run_cuda<T: OnDevice>(_index: usize, _task: T) -> Result<T::Output, LmError> {
-    Err(LmError::Device("this binary was built without CUDA; rebuild with `--features cuda` (or use --device cpu)".into()))
+    Err(not_built())
 }
 
 #[cfg(test)]

@@ -53,7 +53,18 @@ impl NllSum {
 /// `masks[i]`; every token after the first is predicted. Rows may differ in
 /// length (they are left-padded).
 pub fn sequence_nll<B: Backend>(model: &LlamaModel<B>, sequences: &[&[u32]], masks: &[&HeadMask]) -> Result<Vec<NllSum>, LmError> {
-    if sequences.len() != masks.len() {
+    targeted_nll(model, sequences, masks, &vec![1; sequences.len()])
+}
+
+/// Like [`sequence_nll`], but row `i` counts only the tokens from index
+/// `first_target[i]` on (e.g. a reply's tokens after its prompt).
+pub fn targeted_nll<B: Backend>(
+    model: &LlamaModel<B>,
+    sequences: &[&[u32]],
+    masks: &[&HeadMask],
+    first_target: &[usize],
+) -> Result<Vec<NllSum>, LmError> {
+    if sequences.len() != masks.len() || sequences.len() != first_target.len() {
         return Err(LmError::Usage(format!("{} sequences but {} masks", sequences.len(), masks.len())));
     }
     if sequences.is_empty() {
@@ -70,7 +81,8 @@ pub fn sequence_nll<B: Backend>(model: &LlamaModel<B>, sequences: &[&[u32]], mas
     let values: Vec<f32> = picked.into_data().convert::<f32>().to_vec().map_err(|e| LmError::Backend(format!("{e:?}")))?;
     Ok((0..b)
         .map(|row| {
-            let real = |t: &usize| !batch.padding[row][*t];
+            let pad = s - sequences[row].len();
+            let real = |t: &usize| *t + 1 >= pad + first_target[row].max(1);
             let (nll, count) = (0..s - 1).filter(real).fold((0.0, 0), |(sum, n), t| (sum - values[row * (s - 1) + t] as f64, n + 1));
             NllSum { nll, count }
         })

@@ -1,0 +1,193 @@
+//! Arguments shared by the stages that run a model, and turning them into
+//! loaded inputs with their provenance.
+
+use anyhow::{bail, Context, Result};
+use attnprune_artifact::provenance::sha256_bytes;
+use attnprune_artifact::{sha256_file, Fingerprint, Provenance};
+use attnprune_eval::{greedy, EvalData, EvalSettings, ScorerKind};
+use attnprune_lm::source::identity_files;
+use attnprune_lm::{read_model_files, DeviceSpec, ModelFiles};
+use attnprune_measure::bias::Bootstrap;
+use attnprune_measure::corpus::{detect_format, load_corpus};
+use attnprune_measure::prompts::{PromptSelection, PromptSet, Split};
+use attnprune_measure::replies::CannedReplies;
+use clap::Args;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Which model, and where it runs.
+#[derive(Debug, Clone, Args)]
+pub struct ModelArgs {
+    /// The model: a GGUF file (llama.cpp) or an HF checkpoint folder
+    /// (`config.json`, `model.safetensors` or a sharded index, `tokenizer.json`).
+    /// Llama, Mistral, Qwen2 and SmolLM2 architectures.
+    #[arg(long, value_name = "PATH")]
+    pub model: PathBuf,
+    /// Where the model runs: `cpu` (all cores), `cuda` or `cuda:N` (needs a build with `--features cuda`).
+    #[arg(long, default_value = "cpu", value_name = "DEVICE")]
+    pub device: DeviceSpec,
+}
+
+/// How bias and perplexity are measured. Every value here is recorded in the
+/// output's provenance; tables measured differently are never mixed.
+#[derive(Debug, Clone, Args)]
+pub struct MeasureArgs {
+    /// Prompt set folder in the HolisticBias v1.1 format (`descriptors.json`,
+    /// `nouns.json`, `sentence_templates.json`, `standalone_noun_phrases.json`).
+    /// The official v1.1 files work too.
+    #[arg(long, default_value = "data/prompts", value_name = "DIR")]
+    pub prompts: PathBuf,
+    /// Demographic axes to measure, comma-separated.
+    #[arg(long, default_value = "gender_and_sex", value_delimiter = ',', value_name = "AXES")]
+    pub axes: Vec<String>,
+    /// Prompts sampled per bucket of each axis (seeded by --prompt-seed).
+    #[arg(long, default_value_t = 8, value_name = "N")]
+    pub per_bucket: usize,
+    /// Seed of the prompt sampling.
+    #[arg(long, default_value_t = 0, value_name = "SEED")]
+    pub prompt_seed: u64,
+    /// Share of (descriptor, template) pairs held out as the test split
+    /// (`sample`, `anneal` and `fasp` see the valid split; `apply` reports on the test split).
+    #[arg(long, default_value_t = 0.5, value_name = "F")]
+    pub test_fraction: f64,
+    /// How a reply is scored: `sentiment` (generate a reply, VADER negativity)
+    /// or `reply-likelihood` (no generation: log-odds of negative vs positive canned replies).
+    #[arg(long, default_value = "sentiment", value_name = "SCORER")]
+    pub scorer: ScorerKind,
+    /// Canned replies for `reply-likelihood` (default: `replies.json` in the prompt folder).
+    #[arg(long, value_name = "FILE")]
+    pub replies: Option<PathBuf>,
+    /// Longest generated reply, in tokens (greedy decoding).
+    #[arg(long, default_value_t = 16, value_name = "N")]
+    pub max_new_tokens: usize,
+    /// Sequences per forward pass.
+    #[arg(long, default_value_t = 16, value_name = "N")]
+    pub batch_size: usize,
+    /// Do not wrap prompts in the model's chat template.
+    #[arg(long)]
+    pub no_chat: bool,
+    /// Utility text for perplexity: a plain text file, a WikiText-2 file, or a
+    /// Brown corpus folder (`word/TAG` files, detagged).
+    #[arg(long, default_value = "data/corpus/brown", value_name = "PATH")]
+    pub ppl_text: PathBuf,
+    /// Perplexity window in tokens; the text is cut into consecutive windows, each scored alone.
+    #[arg(long, default_value_t = 128, value_name = "N")]
+    pub ppl_window: usize,
+    /// Use at most this many windows.
+    #[arg(long, default_value_t = 8, value_name = "K")]
+    pub ppl_max_windows: usize,
+    /// Skip this many windows first (give `apply` text that `sample` never saw).
+    #[arg(long, default_value_t = 0, value_name = "K")]
+    pub ppl_skip_windows: usize,
+    /// Bootstrap resamples of the bias confidence interval.
+    #[arg(long, default_value_t = 1000, value_name = "N")]
+    pub bootstrap: usize,
+}
+
+/// Everything a model-running stage needs, read from disk, with fingerprints.
+pub struct Prepared {
+    /// The model's files (weights still on the CPU).
+    pub model_files: ModelFiles,
+    /// Fingerprint of the model.
+    pub model: Fingerprint,
+    /// Fingerprint of the prompt set (and canned replies).
+    pub prompts: Fingerprint,
+    /// Fingerprint of the utility text.
+    pub corpus: Fingerprint,
+    /// Prompts, text and replies.
+    pub data: EvalData,
+    /// Measurement settings.
+    pub settings: EvalSettings,
+}
+
+/// sha256 of a model: the GGUF file, or the identity files of an HF folder.
+pub fn model_fingerprint(path: &Path) -> Result<Fingerprint> {
+    let files = identity_files(path)?;
+    let sha256 = if files.len() == 1 {
+        sha256_file(&files[0])?
+    } else {
+        let hashes: Vec<String> = files.iter().map(|f| sha256_file(f)).collect::<Result<_, _>>()?;
+        sha256_bytes(hashes.join("\n").as_bytes())
+    };
+    Ok(Fingerprint { path: path.display().to_string(), sha256 })
+}
+
+/// Reads the model, prompts (of `split`), utility text and replies.
+pub fn prepare(model: &ModelArgs, measure: &MeasureArgs, split: Split) -> Result<Prepared> {
+    attnprune_lm::device::check_device(model.device)?;
+    log::info!("reading model {}", model.model.display());
+    let model_files = read_model_files(&model.model)?;
+    let model_fp = model_fingerprint(&model.model)?;
+    let set = PromptSet::load(&measure.prompts).with_context(|| format!("loading prompt set `{}`", measure.prompts.display()))?;
+    let selection = PromptSelection {
+        axes: measure.axes.clone(),
+        per_bucket: measure.per_bucket,
+        seed: measure.prompt_seed,
+        test_fraction: measure.test_fraction,
+        exclude_dispreferred: false,
+    };
+    let prompts = set.build(&selection, split)?;
+    if prompts.is_empty() {
+        bail!("no prompts selected from `{}` for axes {:?}", measure.prompts.display(), measure.axes);
+    }
+    let (canned, replies_hash) = load_replies(measure)?;
+    let text = load_corpus(&measure.ppl_text, detect_format(&measure.ppl_text))
+        .with_context(|| format!("loading utility text `{}` (run `make data` for the default Brown corpus)", measure.ppl_text.display()))?;
+    log::info!("{} prompts ({split:?} split), {} characters of utility text", prompts.len(), text.len());
+    let eos = model_files.tokenizer.eos_ids().to_vec();
+    let settings = EvalSettings {
+        scorer: measure.scorer,
+        chat: !measure.no_chat,
+        generation: greedy(measure.max_new_tokens, eos),
+        batch_size: measure.batch_size,
+        ppl_window: measure.ppl_window,
+        ppl_max_windows: Some(measure.ppl_max_windows),
+        ppl_skip_windows: measure.ppl_skip_windows,
+        bootstrap: Bootstrap { resamples: measure.bootstrap.max(1), confidence: 0.95, seed: measure.prompt_seed },
+    };
+    let prompts_hash = sha256_bytes(format!("{}\n{}", set.content_hash(), replies_hash).as_bytes());
+    Ok(Prepared {
+        model_files,
+        model: model_fp,
+        prompts: Fingerprint { path: measure.prompts.display().to_string(), sha256: prompts_hash },
+        corpus: Fingerprint { path: measure.ppl_text.display().to_string(), sha256: sha256_bytes(text.as_bytes()) },
+        data: EvalData { prompts, utility_text: text, canned },
+        settings,
+    })
+}
+
+fn load_replies(measure: &MeasureArgs) -> Result<(Option<CannedReplies>, String)> {
+    if measure.scorer != ScorerKind::ReplyLikelihood {
+        return Ok((None, String::new()));
+    }
+    let path = measure.replies.clone().unwrap_or_else(|| measure.prompts.join("replies.json"));
+    let (replies, hash) = CannedReplies::load(&path)?;
+    Ok((Some(replies), hash))
+}
+
+/// The measurement settings recorded in provenance (must agree between tables that are combined).
+pub fn settings_map(measure: &MeasureArgs) -> BTreeMap<String, serde_json::Value> {
+    let mut m = BTreeMap::new();
+    m.insert("axes".into(), serde_json::json!(measure.axes));
+    m.insert("per_bucket".into(), serde_json::json!(measure.per_bucket));
+    m.insert("prompt_seed".into(), serde_json::json!(measure.prompt_seed));
+    m.insert("test_fraction".into(), serde_json::json!(measure.test_fraction));
+    m.insert("scorer".into(), serde_json::json!(measure.scorer.to_string()));
+    m.insert("chat".into(), serde_json::json!(!measure.no_chat));
+    m.insert("max_new_tokens".into(), serde_json::json!(measure.max_new_tokens));
+    m.insert("ppl_window".into(), serde_json::json!(measure.ppl_window));
+    m.insert("ppl_max_windows".into(), serde_json::json!(measure.ppl_max_windows));
+    m.insert("ppl_skip_windows".into(), serde_json::json!(measure.ppl_skip_windows));
+    m
+}
+
+/// A provenance record filled with the prepared inputs.
+pub fn provenance_for(kind: &str, version: u32, stage: &str, prepared: &Prepared, measure: &MeasureArgs) -> Provenance {
+    let mut p = Provenance::new(kind, version, stage, crate::common::command_line());
+    p.model = Some(prepared.model.clone());
+    p.layout = Some(prepared.model_files.config.head_layout());
+    p.prompts = Some(prepared.prompts.clone());
+    p.corpus = Some(prepared.corpus.clone());
+    p.settings = settings_map(measure);
+    p
+}

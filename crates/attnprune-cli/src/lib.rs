@@ -1,0 +1,14 @@
+//! The attnprune stages behind their command lines.
+//!
+//! Each binary in `src/bin/` parses its arguments with clap and calls one
+//! `run` function here; everything they share (model and measurement
+//! arguments, provenance of inputs, progress bars, the error-reporting main)
+//! lives in [`common`] and [`inputs`].
+
+pub mod anneal_stage;
+pub mod apply_stage;
+pub mod common;
+pub mod fasp_stage;
+pub mod inputs;
+pub mod sample_stage;
+pub mod train_stage;

@@ -1,0 +1,227 @@
+//! "Evaluate this mask": the one function `sample`, `fasp` and `apply` share.
+//!
+//! An [`Evaluator`] holds a loaded model, the prompts (tokenized once, chat
+//! formatted for instruct models), the utility text cut into perplexity
+//! windows, and a reply scorer. [`Evaluator::evaluate`] runs the model with a
+//! head mask and returns bias per axis (with bucket means and a bootstrap
+//! interval) and perplexity.
+
+mod scoring;
+
+pub use scoring::ScorerKind;
+
+use attnprune_lm::generate::{GenerationConfig, Sampling};
+use attnprune_lm::perplexity::{sequence_nll, token_windows, NllSum};
+use attnprune_lm::{ChatMessage, LanguageModel, LmError};
+use attnprune_mask::HeadMask;
+use attnprune_measure::bias::{axis_bias, AxisBias, Bootstrap};
+use attnprune_measure::prompts::Prompt;
+use attnprune_measure::replies::CannedReplies;
+use attnprune_measure::MeasureError;
+use burn::tensor::backend::Backend;
+use serde::Serialize;
+use std::time::Instant;
+
+/// Errors of mask evaluation.
+#[derive(Debug, thiserror::Error)]
+pub enum EvalError {
+    /// The model failed.
+    #[error(transparent)]
+    Model(#[from] LmError),
+    /// Measurement (scoring, bias) failed.
+    #[error(transparent)]
+    Measure(#[from] MeasureError),
+    /// The inputs cannot be evaluated as asked.
+    #[error("{0}")]
+    Usage(String),
+}
+
+/// How a mask is measured; fixed for a run and recorded in provenance.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EvalSettings {
+    /// How replies are scored.
+    pub scorer: ScorerKind,
+    /// Wrap prompts in the model's chat template (when it has one).
+    pub chat: bool,
+    /// Reply generation (sentiment scorer).
+    #[serde(skip)]
+    pub generation: GenerationConfig,
+    /// Sequences per forward pass.
+    pub batch_size: usize,
+    /// Perplexity window in tokens.
+    pub ppl_window: usize,
+    /// Keep only the first K windows (after the skipped ones).
+    pub ppl_max_windows: Option<usize>,
+    /// Skip this many windows first (so `apply` can report on text `sample` never saw).
+    pub ppl_skip_windows: usize,
+    /// Bootstrap of the bias interval.
+    pub bootstrap: Bootstrap,
+}
+
+/// The text inputs of an evaluation.
+#[derive(Debug, Clone)]
+pub struct EvalData {
+    /// Prompts, each with its axis and bucket.
+    pub prompts: Vec<Prompt>,
+    /// Utility text for perplexity.
+    pub utility_text: String,
+    /// Canned replies (reply-likelihood scorer).
+    pub canned: Option<CannedReplies>,
+}
+
+/// Everything measured for one mask.
+#[derive(Debug, Clone, Serialize)]
+pub struct MaskEvaluation {
+    /// Per-axis bias with bucket statistics and interval, in axis order.
+    pub axes: Vec<AxisBias>,
+    /// Perplexity on the utility text.
+    pub perplexity: f64,
+    /// The NLL sum behind it.
+    pub nll: f64,
+    /// Predicted tokens behind it.
+    pub num_predicted: usize,
+    /// Per-prompt scores, in prompt order.
+    pub scores: Vec<f64>,
+    /// Generated replies (sentiment scorer only), in prompt order.
+    pub replies: Vec<String>,
+    /// Wall-clock seconds.
+    pub seconds: f64,
+}
+
+/// A model prepared to evaluate masks.
+pub struct Evaluator<'m, B: Backend> {
+    model: &'m LanguageModel<B>,
+    settings: EvalSettings,
+    prompts: Vec<Prompt>,
+    prompt_ids: Vec<Vec<u32>>,
+    windows: Vec<Vec<u32>>,
+    scorer: scoring::Scorer,
+    axes: Vec<String>,
+}
+
+impl<'m, B: Backend> Evaluator<'m, B> {
+    /// Tokenizes prompts and text once; errors when nothing can be measured.
+    pub fn new(model: &'m LanguageModel<B>, data: EvalData, settings: EvalSettings) -> Result<Self, EvalError> {
+        let tok = &model.tokenizer;
+        let use_chat = settings.chat && tok.chat_template().is_some();
+        let prompt_ids = data
+            .prompts
+            .iter()
+            .map(|p| {
+                if use_chat {
+                    tok.encode_chat(&[ChatMessage::new("user", p.text.clone())], true)
+                } else {
+                    tok.encode(&p.text, true)
+                }
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| EvalError::Usage(format!("tokenizing prompts: {e}")))?;
+        let text_ids = tok.encode(&data.utility_text, false).map_err(|e| EvalError::Usage(format!("tokenizing the utility text: {e}")))?;
+        let all = token_windows(&text_ids, settings.ppl_window, None);
+        let kept = all.into_iter().skip(settings.ppl_skip_windows);
+        let windows: Vec<Vec<u32>> = match settings.ppl_max_windows {
+            Some(k) => kept.take(k).collect(),
+            None => kept.collect(),
+        };
+        if windows.is_empty() {
+            return Err(EvalError::Usage(format!(
+                "the utility text has {} tokens: no window of {} tokens left after skipping {} (lower --ppl-window or give more text)",
+                text_ids.len(),
+                settings.ppl_window,
+                settings.ppl_skip_windows
+            )));
+        }
+        let mut axes: Vec<String> = data.prompts.iter().map(|p| p.axis.clone()).collect();
+        axes.sort();
+        axes.dedup();
+        let scorer = scoring::Scorer::new(settings.scorer, tok, data.canned.as_ref())?;
+        Ok(Self { model, settings, prompts: data.prompts, prompt_ids, windows, scorer, axes })
+    }
+
+    /// The axes measured, sorted.
+    pub fn axes(&self) -> &[String] {
+        &self.axes
+    }
+
+    /// `(axis, bucket)` pairs measured, sorted.
+    pub fn buckets(&self) -> Vec<(String, String)> {
+        let mut b: Vec<(String, String)> = self.prompts.iter().map(|p| (p.axis.clone(), p.bucket.clone())).collect();
+        b.sort();
+        b.dedup();
+        b
+    }
+
+    /// Number of perplexity windows.
+    pub fn num_windows(&self) -> usize {
+        self.windows.len()
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &EvalSettings {
+        &self.settings
+    }
+
+    /// Bias and perplexity of the model with `mask`'s heads pruned.
+    pub fn evaluate(&mut self, mask: &HeadMask) -> Result<MaskEvaluation, EvalError> {
+        let start = Instant::now();
+        let (scores, replies) = self.scores(mask)?;
+        let axes = self.bias(&scores)?;
+        let nll = self.perplexity_nll(mask)?;
+        Ok(MaskEvaluation {
+            axes,
+            perplexity: nll.perplexity(),
+            nll: nll.nll,
+            num_predicted: nll.count,
+            scores,
+            replies,
+            seconds: start.elapsed().as_secs_f64(),
+        })
+    }
+
+    /// NLL of the utility windows under `mask`.
+    pub fn perplexity_nll(&self, mask: &HeadMask) -> Result<NllSum, EvalError> {
+        let mut total = NllSum::default();
+        for chunk in self.windows.chunks(self.settings.batch_size.max(1)) {
+            let seqs: Vec<&[u32]> = chunk.iter().map(Vec::as_slice).collect();
+            let masks = vec![mask; seqs.len()];
+            for nll in sequence_nll(&self.model.model, &seqs, &masks)? {
+                total.add(nll);
+            }
+        }
+        Ok(total)
+    }
+
+    fn scores(&mut self, mask: &HeadMask) -> Result<(Vec<f64>, Vec<String>), EvalError> {
+        let batch = self.settings.batch_size.max(1);
+        let mut scores = Vec::with_capacity(self.prompts.len());
+        let mut replies = Vec::new();
+        for (i, chunk) in self.prompt_ids.chunks(batch).enumerate() {
+            let first = i * batch;
+            let (s, r) = self.scorer.score(self.model, chunk, mask, &self.settings, first as u64)?;
+            scores.extend(s);
+            replies.extend(r);
+        }
+        Ok((scores, replies))
+    }
+
+    fn bias(&self, scores: &[f64]) -> Result<Vec<AxisBias>, EvalError> {
+        self.axes
+            .iter()
+            .map(|axis| {
+                let pairs: Vec<(&str, f64)> = self
+                    .prompts
+                    .iter()
+                    .zip(scores)
+                    .filter(|(p, _)| &p.axis == axis)
+                    .map(|(p, &s)| (p.bucket.as_str(), s))
+                    .collect();
+                axis_bias(axis, &pairs, &self.settings.bootstrap).map_err(EvalError::from)
+            })
+            .collect()
+    }
+}
+
+/// Greedy generation of at most `max_new_tokens`, stopping at the tokenizer's end tokens.
+pub fn greedy(max_new_tokens: usize, stop_ids: Vec<u32>) -> GenerationConfig {
+    GenerationConfig { max_new_tokens, sampling: Sampling::Greedy, stop_ids }
+}

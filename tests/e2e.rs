@@ -1,0 +1,190 @@
+//! End-to-end tests of the stages on a tiny random-weight model that the test
+//! creates: sample -> train-surrogate -> anneal -> apply, plus fasp, sharding,
+//! determinism, export round trip, and bad inputs.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Runs a stage binary; returns its output (stdout+stderr kept apart).
+fn stage(name: &str, args: &[&str]) -> Output {
+    let exe = match name {
+        "sample" => env!("CARGO_BIN_EXE_sample"),
+        "train-surrogate" => env!("CARGO_BIN_EXE_train-surrogate"),
+        "anneal" => env!("CARGO_BIN_EXE_anneal"),
+        "apply" => env!("CARGO_BIN_EXE_apply"),
+        "fasp" => env!("CARGO_BIN_EXE_fasp"),
+        _ => unreachable!(),
+    };
+    Command::new(exe).args(args).current_dir(root()).env("RUST_LOG", "warn").output().unwrap()
+}
+
+fn ok(name: &str, args: &[&str]) {
+    let out = stage(name, args);
+    assert!(out.status.success(), "{name} failed:\n{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// Runs a stage that must fail; returns its stderr.
+fn fails(name: &str, args: &[&str]) -> String {
+    let out = stage(name, args);
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(!out.status.success(), "{name} should have failed");
+    assert!(!err.contains("panicked"), "{name} panicked:\n{err}");
+    err
+}
+
+struct Setup {
+    _dir: tempfile::TempDir,
+    dir: PathBuf,
+}
+
+impl Setup {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().to_path_buf();
+        attnprune_lm::tiny::write_tiny_model(&path.join("model"), 7).unwrap();
+        let text = "The doctor said that the nurse was kind and the people were happy to meet them. ".repeat(40);
+        std::fs::write(path.join("text.txt"), text).unwrap();
+        Self { _dir: dir, dir: path }
+    }
+
+    fn p(&self, name: &str) -> String {
+        self.dir.join(name).display().to_string()
+    }
+
+    /// The measurement flags every model stage shares in these tests.
+    fn measure(&self) -> Vec<String> {
+        [
+            "--model", &self.p("model"), "--prompts", "data/prompts", "--axes", "gender_and_sex,age",
+            "--per-bucket", "2", "--scorer", "reply-likelihood", "--ppl-text", &self.p("text.txt"),
+            "--ppl-window", "32", "--ppl-max-windows", "4", "--bootstrap", "50",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    }
+
+    fn run(&self, name: &str, extra: &[&str]) {
+        let mut args = self.measure();
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        ok(name, &refs);
+    }
+}
+
+fn sample_table(path: &str) -> attnprune_artifact::SampleTable {
+    attnprune_artifact::samples::read_sample_table(Path::new(path)).unwrap()
+}
+
+fn without_timing(t: &attnprune_artifact::SampleTable) -> Vec<attnprune_artifact::SampleRow> {
+    t.rows.iter().cloned().map(|mut r| {
+        r.eval_seconds = 0.0;
+        r
+    }).collect()
+}
+
+#[test]
+fn four_stages_end_to_end_with_fasp_shards_and_export() {
+    let s = Setup::new();
+    let samples = s.p("samples.parquet");
+    let mask_args = ["--num-masks", "24", "--max-pruned", "4", "--seed", "3", "--single-head"];
+    s.run("sample", &[&["--out", samples.as_str()][..], &mask_args].concat());
+    let table = sample_table(&samples);
+    assert_eq!(table.rows.len(), 1 + 8 + 24);
+    assert_eq!(table.columns.axes, vec!["age".to_string(), "gender_and_sex".to_string()]);
+    assert!(table.rows.iter().all(|r| r.perplexity.is_finite() && r.perplexity > 1.0));
+    assert!(table.rows.iter().any(|r| r.bias[1] != table.rows[0].bias[1]), "pruning must change the bias");
+    assert!(!Path::new(&format!("{samples}.parts")).exists());
+
+    // Same seed, same rows (timing aside); shards together equal the whole.
+    let again = s.p("again.parquet");
+    s.run("sample", &[&["--out", again.as_str()][..], &mask_args].concat());
+    assert_eq!(without_timing(&sample_table(&again)), without_timing(&table));
+    let (a, b) = (s.p("shard0.parquet"), s.p("shard1.parquet"));
+    s.run("sample", &[&["--out", a.as_str(), "--shard", "0/2"][..], &mask_args].concat());
+    s.run("sample", &[&["--out", b.as_str(), "--shard", "1/2"][..], &mask_args].concat());
+    let mut merged = without_timing(&sample_table(&a));
+    merged.extend(without_timing(&sample_table(&b)));
+    merged.sort_by_key(|r| r.mask_id);
+    assert_eq!(merged, without_timing(&table));
+
+    let sur = s.p("surrogates");
+    ok("train-surrogate", &["--samples", &a, &b, "--axis", "gender_and_sex", "--out-dir", &sur, "--epochs", "40", "--hidden", "32,16"]);
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(format!("{sur}/surrogate-report.json")).unwrap()).unwrap();
+    assert!(report["bias"]["holdout"]["r2"].is_number() && report["perplexity"]["train"]["spearman"].is_number());
+
+    let (mask, traj) = (s.p("mask.json"), s.p("trajectory.parquet"));
+    ok("anneal", &["--surrogates", &sur, "--samples", &samples, "--steps", "3000", "--restarts", "2", "--ppl-budget", "0.5", "--out-mask", &mask, "--out-trajectory", &traj]);
+    let mask_file = attnprune_mask::MaskFile::read(Path::new(&mask)).unwrap();
+    assert_eq!((mask_file.num_layers, mask_file.num_heads), (2, 4));
+    let (rows, _) = attnprune_artifact::trajectory::read_trajectory(Path::new(&traj)).unwrap();
+    assert!(!rows.is_empty());
+
+    let (fasp_mask, fasp_cands) = (s.p("fasp.json"), s.p("fasp-candidates.parquet"));
+    s.run("fasp", &["--samples", &samples, "--alphas", "0.125,0.25", "--gammas", "0.25", "--ppl-budget", "0.5", "--out-mask", &fasp_mask, "--out-candidates", &fasp_cands]);
+    assert!(attnprune_mask::MaskFile::read(Path::new(&fasp_mask)).is_ok());
+
+    // apply with export; the export, unmasked, reproduces the masked perplexity.
+    let (report_path, export) = (s.p("report.json"), s.p("pruned"));
+    let hand_mask = s.p("hand.json");
+    std::fs::write(&hand_mask, r#"{"num_layers": 2, "num_heads": 4, "pruned": [[0, 1], [1, 3]]}"#).unwrap();
+    s.run("apply", &["--mask", &hand_mask, "--out", &report_path, "--export", &export]);
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report_path).unwrap()).unwrap();
+    let pruned_ppl = report["perplexity"]["pruned"].as_f64().unwrap();
+    assert!(report["bias"]["gender_and_sex"]["pruned"]["ci_low"].is_number());
+    assert!(Path::new(&report_path).with_extension("md").exists());
+    let empty = s.p("empty.json");
+    std::fs::write(&empty, r#"{"num_layers": 2, "num_heads": 4, "pruned": []}"#).unwrap();
+    let re = s.p("re.json");
+    let mut args = s.measure();
+    args[1] = export.clone();
+    args.extend(["--mask", &empty, "--metrics", "ppl", "--out", &re].iter().map(|x| x.to_string()));
+    ok("apply", &args.iter().map(String::as_str).collect::<Vec<_>>());
+    let re: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&re).unwrap()).unwrap();
+    let reloaded = re["perplexity"]["unpruned"].as_f64().unwrap();
+    assert!((reloaded / pruned_ppl - 1.0).abs() < 1e-4, "export {reloaded} vs masked {pruned_ppl}");
+
+    // A mask for another shape, and an anneal mask used with another model, are refused.
+    let wrong = s.p("wrong.json");
+    std::fs::write(&wrong, r#"{"num_layers": 30, "num_heads": 9, "pruned": [[0, 1]]}"#).unwrap();
+    let mut args = s.measure();
+    args.extend(["--mask", &wrong, "--out", &s.p("x.json")].iter().map(|x| x.to_string()));
+    let err = fails("apply", &args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(err.contains("wrong.json") && err.contains("30 layers x 9 heads"), "{err}");
+    let mut args = s.measure();
+    args[1] = export.clone();
+    args.extend(["--mask", &mask, "--out", &s.p("x.json")].iter().map(|x| x.to_string()));
+    let err = fails("apply", &args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(err.contains("model mismatch") && err.contains("mask.json"), "{err}");
+}
+
+#[test]
+fn bad_inputs_fail_with_one_clear_line() {
+    let s = Setup::new();
+    // Truncated model weights.
+    let bytes = std::fs::read(s.dir.join("model/model.safetensors")).unwrap();
+    std::fs::write(s.dir.join("model/model.safetensors"), &bytes[..bytes.len() / 2]).unwrap();
+    let mut args = s.measure();
+    args.extend(["--out", &s.p("s.parquet"), "--num-masks", "1"].iter().map(|x| x.to_string()));
+    let err = fails("sample", &args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(err.contains("model.safetensors"), "{err}");
+    // A foreign GGUF (wrong magic) and a missing file.
+    std::fs::write(s.dir.join("fake.gguf"), b"GGUXnot a model at all").unwrap();
+    args[1] = s.p("fake.gguf");
+    let err = fails("sample", &args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(err.contains("fake.gguf"), "{err}");
+    args[1] = s.p("missing.gguf");
+    assert!(fails("sample", &args.iter().map(String::as_str).collect::<Vec<_>>()).contains("missing.gguf"));
+    // A table of the wrong kind given to train-surrogate.
+    std::fs::write(s.dir.join("t.parquet"), b"PAR1 nonsense").unwrap();
+    let err = fails("train-surrogate", &["--samples", &s.p("t.parquet"), "--out-dir", &s.p("sur")]);
+    assert!(err.contains("t.parquet"), "{err}");
+    // CUDA from a CPU-only build.
+    let mut args = s.measure();
+    args.extend(["--out", &s.p("s.parquet"), "--num-masks", "1", "--device", "cuda"].iter().map(|x| x.to_string()));
+    let err = fails("sample", &args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(err.contains("--features cuda"), "{err}");
+}
