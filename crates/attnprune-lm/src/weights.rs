@@ -60,8 +60,10 @@ impl WeightMap {
     pub fn read_safetensors(&mut self, path: &Path) -> Result<(), LmError> {
         let origin = path.display().to_string();
         let bytes = std::fs::read(path).map_err(|source| LmError::Io { path: origin.clone(), source })?;
-        let file = SafeTensors::deserialize(&bytes)
-            .map_err(|e| LmError::Format { path: origin.clone(), message: format!("not a valid safetensors file: {e}") })?;
+        let file = SafeTensors::deserialize(&bytes).map_err(|e| LmError::Format {
+            path: origin.clone(),
+            message: format!("not a valid safetensors file: {e}{}", truncation_hint(&e, bytes.len())),
+        })?;
         for (name, view) in file.tensors() {
             let data = to_f32(&view).map_err(|message| LmError::Format { path: origin.clone(), message: format!("tensor `{name}`: {message}") })?;
             self.tensors.insert(name, Weight { shape: view.shape().to_vec(), data });
@@ -84,6 +86,17 @@ impl WeightMap {
         let out = safetensors::serialize(views, &None)
             .map_err(|e| LmError::Format { path: path.display().to_string(), message: e.to_string() })?;
         crate::write_file_atomic(path, &out)
+    }
+}
+
+/// Says in words when a safetensors error means the file is cut short (the
+/// library's own messages are bare variant names such as `MetadataIncompleteBuffer`).
+fn truncation_hint(e: &safetensors::SafeTensorError, len: usize) -> String {
+    use safetensors::SafeTensorError as E;
+    match e {
+        E::HeaderTooSmall | E::InvalidHeaderLength => format!(" (the file is truncated: its header does not fit in its {len} bytes)"),
+        E::MetadataIncompleteBuffer => format!(" (the file's {len} bytes do not match the tensor sizes in its header: truncated?)"),
+        _ => String::new(),
     }
 }
 

@@ -1,0 +1,53 @@
+//! Golden test: SmolLM2 perplexity on `ppl_text.txt` against HF transformers'
+//! (`smollm2/ppl.json`, made by `tools/make_fixtures.py`), unpruned and under
+//! the "few" and "many" head masks.
+
+mod common;
+
+use attnprune_lm::perplexity::{sequence_nll, token_windows, NllSum};
+use common::*;
+
+/// Windows scored per forward pass (keeps the `[batch, 128, vocab]` logits small).
+const BATCH: usize = 4;
+/// Largest accepted relative perplexity difference.
+const REL_TOL: f64 = 2e-3;
+
+#[test]
+fn smollm2_perplexity_matches_transformers() {
+    let Some(path) = smollm2_path() else { return };
+    let model = load(&path);
+    let fixture = fixture("smollm2/ppl.json");
+    let window = fixture["window"].as_u64().unwrap() as usize;
+    let max_windows = fixture["max_windows"].as_u64().unwrap() as usize;
+    let text_path = root().join(fixture["text_file"].as_str().unwrap());
+    let text = std::fs::read_to_string(&text_path).unwrap_or_else(|e| panic!("{}: {e}", text_path.display()));
+
+    let ids = model.tokenizer.encode(&text, false).unwrap();
+    assert_eq!(ids.len() as u64, fixture["num_text_tokens"].as_u64().unwrap(), "token count of {}", text_path.display());
+    let windows = token_windows(&ids, window, Some(max_windows));
+    assert_eq!(windows.len(), max_windows.min(ids.len() / window));
+
+    for case in fixture["cases"].as_array().unwrap() {
+        let mask = mask_of(&model, &case["pruned"]);
+        let mut total = NllSum::default();
+        for chunk in windows.chunks(BATCH) {
+            let seqs: Vec<&[u32]> = chunk.iter().map(Vec::as_slice).collect();
+            let masks = vec![&mask; seqs.len()];
+            for row in sequence_nll(&model.model, &seqs, &masks).unwrap() {
+                total.add(row);
+            }
+        }
+        let want_ppl = case["perplexity"].as_f64().unwrap();
+        let want_count = case["num_predicted"].as_u64().unwrap() as usize;
+        let ppl = total.perplexity();
+        let rel = (ppl - want_ppl).abs() / want_ppl;
+        eprintln!(
+            "{} pruned heads: perplexity {ppl:.6} vs transformers {want_ppl:.6} (relative diff {rel:.2e}); nll {:.4} vs {:.4}",
+            mask.num_pruned(),
+            total.nll,
+            case["nll_sum"].as_f64().unwrap()
+        );
+        assert_eq!(total.count, want_count, "{} pruned heads: number of predicted tokens", mask.num_pruned());
+        assert!(rel <= REL_TOL, "{} pruned heads: perplexity {ppl} vs {want_ppl}: relative diff {rel:.3e} > {REL_TOL}", mask.num_pruned());
+    }
+}
