@@ -7,6 +7,7 @@ use attnprune_anneal::{Evaluation, FlipObjective};
 use crate::config::Activation;
 use crate::dense::{check_layers, DenseLayer};
 use crate::error::SurrogateError;
+use crate::gelu::GeluTable;
 
 /// Commits between exact recomputations of the first-layer pre-activation (bounds f32 drift).
 const REFRESH_INTERVAL: usize = 512;
@@ -20,6 +21,7 @@ pub struct FastMlp {
     activation: Activation,
     target_mean: f64,
     target_std: f64,
+    gelu: GeluTable,
 }
 
 /// `out += a * row`.
@@ -39,11 +41,16 @@ impl FastMlp {
         target_std: f64,
     ) -> Result<Self, SurrogateError> {
         check_layers(&layers)?;
+        let gelu = match activation {
+            Activation::Gelu => GeluTable::new(),
+            Activation::Relu => GeluTable::empty(),
+        };
         Ok(Self {
             layers,
             activation,
             target_mean,
             target_std,
+            gelu,
         })
     }
 
@@ -121,6 +128,15 @@ impl FastMlp {
         IncrementalMlp::new(Arc::clone(self))
     }
 
+    /// Applies the hidden activation in place (GELU through the interpolation table).
+    #[inline]
+    fn activate(&self, values: &mut [f32]) {
+        match self.activation {
+            Activation::Relu => values.iter_mut().for_each(|v| *v = v.max(0.0)),
+            Activation::Gelu => values.iter_mut().for_each(|v| *v = self.gelu.eval(*v)),
+        }
+    }
+
     /// First-layer pre-activation `b1 + sum_{i: mask[i]} W1[i, :]` into `out`.
     fn first_preactivation(&self, mask: &[bool], out: &mut Vec<f32>) {
         let first = &self.layers[0];
@@ -133,12 +149,10 @@ impl FastMlp {
 
     /// Remaining layers from the first pre-activation; returns the de-standardised output.
     fn finish(&self, pre1: &[f32], a: &mut Vec<f32>, b: &mut Vec<f32>) -> f64 {
-        let act = self.activation;
         a.clear();
-        if self.layers.len() == 1 {
-            a.extend_from_slice(pre1);
-        } else {
-            a.extend(pre1.iter().map(|&x| act.apply(x)));
+        a.extend_from_slice(pre1);
+        if self.layers.len() > 1 {
+            self.activate(a);
         }
         let last = self.layers.len() - 1;
         for (k, layer) in self.layers.iter().enumerate().skip(1) {
@@ -148,7 +162,7 @@ impl FastMlp {
                 axpy(h, layer.row(j), b);
             }
             if k < last {
-                b.iter_mut().for_each(|v| *v = act.apply(*v));
+                self.activate(b);
             }
             std::mem::swap(a, b);
         }

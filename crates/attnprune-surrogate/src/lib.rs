@@ -12,6 +12,7 @@ mod config;
 mod dense;
 mod error;
 mod fast;
+mod gelu;
 mod io;
 mod metrics;
 mod model;
