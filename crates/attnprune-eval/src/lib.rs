@@ -192,7 +192,10 @@ impl<'m, B: Backend> Evaluator<'m, B> {
     }
 
     fn scores(&mut self, mask: &HeadMask) -> Result<(Vec<f64>, Vec<String>), EvalError> {
-        let batch = self.settings.batch_size.max(1);
+        let batch = match self.settings.scorer {
+            ScorerKind::ReplyLikelihood => self.prompt_ids.len().max(1),
+            ScorerKind::Sentiment => self.settings.batch_size.max(1),
+        };
         let mut scores = Vec::with_capacity(self.prompts.len());
         let mut replies = Vec::new();
         for (i, chunk) in self.prompt_ids.chunks(batch).enumerate() {

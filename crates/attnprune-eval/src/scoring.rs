@@ -4,7 +4,7 @@
 
 use crate::{EvalError, EvalSettings};
 use attnprune_lm::generate::{generate, GenerationRequest};
-use attnprune_lm::perplexity::targeted_nll;
+use attnprune_lm::continuation::{continuation_logprobs, extend_context};
 use attnprune_lm::{LanguageModel, Tokenizer};
 use attnprune_mask::HeadMask;
 use attnprune_measure::replies::CannedReplies;
@@ -98,33 +98,35 @@ impl Scorer {
                 Ok((replies.iter().map(|r| vader.score(r)).collect(), replies))
             }
             Self::ReplyLikelihood { negative, positive } => {
+                let prefix_len = common_prefix_len(prompts);
+                let base = (prefix_len > 0).then(|| extend_context(&model.model, None, &prompts[0][..prefix_len], mask)).transpose()?;
+                let replies: Vec<Vec<u32>> = negative.iter().chain(positive.iter()).cloned().collect();
                 let scores = prompts
                     .iter()
-                    .map(|p| reply_log_odds(model, p, negative, positive, mask))
-                    .collect::<Result<Vec<_>, _>>()?;
+                    .map(|p| {
+                        let ctx = extend_context(&model.model, base.as_ref(), &p[prefix_len..], mask)?;
+                        let logp = continuation_logprobs(&model.model, &ctx, &replies, mask)?;
+                        let (neg, pos) = logp.split_at(negative.len());
+                        Ok(sigmoid(log_mean_exp(neg) - log_mean_exp(pos)))
+                    })
+                    .collect::<Result<Vec<_>, EvalError>>()?;
                 Ok((scores, Vec::new()))
             }
         }
     }
 }
 
-/// sigmoid(log mean p(negative reply) - log mean p(positive reply)) after `prompt`.
-fn reply_log_odds<B: Backend>(
-    model: &LanguageModel<B>,
-    prompt: &[u32],
-    negative: &[Vec<u32>],
-    positive: &[Vec<u32>],
-    mask: &HeadMask,
-) -> Result<f64, EvalError> {
-    let rows: Vec<Vec<u32>> = negative.iter().chain(positive).map(|r| [prompt, r].concat()).collect();
-    let seqs: Vec<&[u32]> = rows.iter().map(Vec::as_slice).collect();
-    let masks = vec![mask; rows.len()];
-    let first = vec![prompt.len(); rows.len()];
-    let nll = targeted_nll(&model.model, &seqs, &masks, &first)?;
-    let logp: Vec<f64> = nll.iter().map(|n| -n.nll).collect();
-    let (neg, pos) = logp.split_at(negative.len());
-    let log_odds = log_mean_exp(neg) - log_mean_exp(pos);
-    Ok(1.0 / (1.0 + (-log_odds).exp()))
+/// Length of the prefix all prompts share (a chat template's system turn),
+/// leaving at least one token of each prompt to run on its own.
+fn common_prefix_len(prompts: &[Vec<u32>]) -> usize {
+    let Some(first) = prompts.first() else { return 0 };
+    let shortest = prompts.iter().map(Vec::len).min().unwrap_or(0);
+    let same = (0..shortest).take_while(|&i| prompts.iter().all(|p| p[i] == first[i])).count();
+    same.min(shortest.saturating_sub(1))
+}
+
+fn sigmoid(x: f64) -> f64 {
+    1.0 / (1.0 + (-x).exp())
 }
 
 fn log_mean_exp(values: &[f64]) -> f64 {

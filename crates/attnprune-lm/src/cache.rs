@@ -31,3 +31,11 @@ impl<B: Backend> KvCache<B> {
         &mut self.layers[layer]
     }
 }
+
+impl<B: Backend> KvCache<B> {
+    /// The cache of a batch-1 context repeated for `n` sequences that continue it.
+    pub fn repeat(&self, n: usize) -> Self {
+        let rep = |t: &Option<Tensor<B, 4>>| t.as_ref().map(|t| t.clone().repeat_dim(0, n));
+        Self { layers: self.layers.iter().map(|(k, v)| (rep(k), rep(v))).collect() }
+    }
+}

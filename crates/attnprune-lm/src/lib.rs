@@ -13,6 +13,7 @@
 pub mod batch;
 pub mod cache;
 pub mod config;
+pub mod continuation;
 pub mod device;
 pub mod export;
 pub mod generate;

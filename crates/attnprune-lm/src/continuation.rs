@@ -1,0 +1,93 @@
+//! Scoring continuations of a shared context without recomputing it: the
+//! context is run once (its KV cache kept), then all continuations run as one
+//! batch on top of the repeated cache. This is what the reply-likelihood
+//! scorer pays per prompt, and why a shared system prompt costs nothing extra.
+
+use crate::batch::{head_keep_tensor, int_tensor};
+use crate::cache::KvCache;
+use crate::model::{ForwardBatch, LlamaModel, Logits};
+use crate::LmError;
+use attnprune_mask::HeadMask;
+use burn::tensor::activation::log_softmax;
+use burn::tensor::backend::Backend;
+use burn::tensor::Tensor;
+
+/// A context that has been run: its KV cache, length, and the log-probabilities
+/// of the token that follows it.
+#[derive(Debug, Clone)]
+pub struct Context<B: Backend> {
+    cache: KvCache<B>,
+    len: usize,
+    next_logp: Vec<f32>,
+}
+
+impl<B: Backend> Context<B> {
+    /// Number of tokens in the context.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the context is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+/// Runs `tokens` under `mask` after `base` (or from scratch), keeping the cache.
+pub fn extend_context<B: Backend>(model: &LlamaModel<B>, base: Option<&Context<B>>, tokens: &[u32], mask: &HeadMask) -> Result<Context<B>, LmError> {
+    if tokens.is_empty() {
+        return base.cloned().ok_or_else(|| LmError::Usage("empty context".into()));
+    }
+    let device = model.device();
+    let mut cache = base.map(|c| c.cache.clone()).unwrap_or_else(|| KvCache::new(model.config.num_layers));
+    let start = base.map(|c| c.len).unwrap_or(0);
+    let n = tokens.len();
+    let batch = ForwardBatch {
+        tokens: int_tensor(tokens.iter().map(|&t| t as i64).collect(), 1, n, device),
+        positions: int_tensor((start..start + n).map(|p| p as i64).collect(), 1, n, device),
+        key_padding: None,
+        head_keep: head_keep_tensor(&[mask], model),
+    };
+    let logits = model.forward(batch, Some(&mut cache), Logits::Last);
+    let next_logp = to_vec(log_softmax(logits, 2))?;
+    Ok(Context { cache, len: start + n, next_logp })
+}
+
+/// Total log-probability of each continuation after `context`, under `mask`
+/// (the mask the context was run with). Continuations must be non-empty.
+pub fn continuation_logprobs<B: Backend>(model: &LlamaModel<B>, context: &Context<B>, continuations: &[Vec<u32>], mask: &HeadMask) -> Result<Vec<f64>, LmError> {
+    if continuations.iter().any(Vec::is_empty) {
+        return Err(LmError::Usage("a continuation is empty".into()));
+    }
+    let first: Vec<f64> = continuations.iter().map(|c| context.next_logp[c[0] as usize] as f64).collect();
+    let longest = continuations.iter().map(Vec::len).max().unwrap_or(0);
+    if longest < 2 {
+        return Ok(first);
+    }
+    // Feed tokens 0..len-1 of each continuation (right-padded: pads come after
+    // every real token, so causal attention never lets a real token see them).
+    let r = continuations.len();
+    let width = longest - 1;
+    let tokens: Vec<i64> = continuations.iter().flat_map(|c| (0..width).map(move |j| c.get(j).copied().unwrap_or(0) as i64)).collect();
+    let positions: Vec<i64> = (0..r).flat_map(|_| (0..width).map(|j| (context.len + j) as i64)).collect();
+    let device = model.device();
+    let masks = vec![mask; r];
+    let batch = ForwardBatch {
+        tokens: int_tensor(tokens, r, width, device),
+        positions: int_tensor(positions, r, width, device),
+        key_padding: None,
+        head_keep: head_keep_tensor(&masks, model),
+    };
+    let mut cache = context.cache.repeat(r);
+    let logp = to_vec(log_softmax(model.forward(batch, Some(&mut cache), Logits::All), 2))?;
+    let vocab = model.config.vocab_size;
+    Ok(continuations
+        .iter()
+        .enumerate()
+        .map(|(i, c)| first[i] + (1..c.len()).map(|j| logp[(i * width + j - 1) * vocab + c[j] as usize] as f64).sum::<f64>())
+        .collect())
+}
+
+fn to_vec<B: Backend>(t: Tensor<B, 3>) -> Result<Vec<f32>, LmError> {
+    t.into_data().convert::<f32>().to_vec().map_err(|e| LmError::Backend(format!("{e:?}")))
+}

@@ -1,0 +1,29 @@
+//! Continuation scoring with a shared cached context equals full teacher forcing.
+
+mod common;
+
+use attnprune_lm::continuation::{continuation_logprobs, extend_context};
+use attnprune_lm::perplexity::targeted_nll;
+use attnprune_mask::{HeadId, HeadMask};
+use common::*;
+
+#[test]
+fn cached_context_matches_full_sequences() {
+    let model = load(&root().join("tests/fixtures/tiny-qwen2"));
+    let layout = model.model.config.head_layout();
+    let mask = HeadMask::from_pruned(layout, &[HeadId { layer: 1, head: 2 }]).unwrap();
+    let system: Vec<u32> = vec![5, 17, 42, 8];
+    let user: Vec<u32> = vec![99, 3, 250, 7, 11];
+    let conts: Vec<Vec<u32>> = vec![vec![12], vec![40, 41, 42], vec![300, 2], vec![7, 7, 7, 7, 7]];
+    let base = extend_context(&model.model, None, &system, &mask).unwrap();
+    let ctx = extend_context(&model.model, Some(&base), &user, &mask).unwrap();
+    let ours = continuation_logprobs(&model.model, &ctx, &conts, &mask).unwrap();
+    let prompt = [system.clone(), user.clone()].concat();
+    let rows: Vec<Vec<u32>> = conts.iter().map(|c| [prompt.clone(), c.clone()].concat()).collect();
+    let seqs: Vec<&[u32]> = rows.iter().map(Vec::as_slice).collect();
+    let masks = vec![&mask; rows.len()];
+    let full = targeted_nll(&model.model, &seqs, &masks, &vec![prompt.len(); rows.len()]).unwrap();
+    for (a, b) in ours.iter().zip(&full) {
+        assert!((a + b.nll).abs() < 1e-4, "cached {a} vs full {}", -b.nll);
+    }
+}
