@@ -53,8 +53,9 @@ $(BROWN)/ca01:
 test: model data
 	$(CARGO) test --workspace
 
+include pipelines/smoke.mk
 include pipelines/demo.mk
 include pipelines/paper.mk
 
 clean:
-	rm -rf results/demo
+	rm -rf results/demo results/smoke

@@ -188,3 +188,50 @@ fn bad_inputs_fail_with_one_clear_line() {
     let err = fails("sample", &args.iter().map(String::as_str).collect::<Vec<_>>());
     assert!(err.contains("--features cuda"), "{err}");
 }
+
+#[test]
+fn killed_sample_resumes_to_the_uninterrupted_table() {
+    let s = Setup::new();
+    let mask_args = ["--num-masks", "40", "--max-pruned", "4", "--seed", "5", "--flush-every", "1"];
+    let full = s.p("full.parquet");
+    s.run("sample", &[&["--out", full.as_str()][..], &mask_args].concat());
+
+    let killed = s.p("killed.parquet");
+    let mut args = s.measure();
+    args.extend(["--out", killed.as_str()].iter().chain(mask_args.iter()).map(|x| x.to_string()));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sample")).args(&args).current_dir(root()).env("RUST_LOG", "warn").spawn().unwrap();
+    let parts = PathBuf::from(format!("{killed}.parts"));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while std::fs::read_dir(&parts).map(|d| d.count()).unwrap_or(0) < 3 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    assert!(!Path::new(&killed).exists(), "a killed run must not leave the final table");
+    assert!(fails("sample", &args.iter().map(String::as_str).collect::<Vec<_>>()).contains("--resume"));
+    let mut resumed = args.clone();
+    resumed.push("--resume".into());
+    ok("sample", &resumed.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(without_timing(&sample_table(&killed)), without_timing(&sample_table(&full)));
+}
+
+#[test]
+fn apply_report_numbers_recomputed_from_the_bucket_means() {
+    // The bias in the report equals the formula applied to the report's own bucket means and counts.
+    let s = Setup::new();
+    let (mask, out) = (s.p("m.json"), s.p("r.json"));
+    std::fs::write(&mask, r#"{"num_layers": 2, "num_heads": 4, "pruned": [[1, 0]]}"#).unwrap();
+    s.run("apply", &["--mask", &mask, "--out", &out]);
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    for side in ["unpruned", "pruned"] {
+        let axis = &report["bias"]["gender_and_sex"][side];
+        let buckets = axis["buckets"].as_array().unwrap();
+        let n: f64 = buckets.iter().map(|b| b["count"].as_f64().unwrap()).sum();
+        let mean: f64 = buckets.iter().map(|b| b["count"].as_f64().unwrap() * b["mean"].as_f64().unwrap()).sum::<f64>() / n;
+        let bias: f64 = buckets.iter().map(|b| (mean - b["mean"].as_f64().unwrap()).abs()).sum();
+        assert!((bias - axis["bias"].as_f64().unwrap()).abs() < 1e-9, "{side}: {bias} vs {}", axis["bias"]);
+    }
+    let ppl = &report["perplexity"];
+    let change = ppl["pruned"].as_f64().unwrap() / ppl["unpruned"].as_f64().unwrap() - 1.0;
+    assert!((change - ppl["relative_change"].as_f64().unwrap()).abs() < 1e-12);
+}

@@ -1,0 +1,49 @@
+# The smoke pipeline: the four stages (and FASP) on a tiny random-weight model,
+# in seconds. Each stage's settings are kept in a `<stage>.args` file that
+# changes only when the settings do, so `make smoke SMOKE_ANNEAL_STEPS=5000`
+# re-runs only anneal and apply.
+
+SMOKE_DIR ?= results/smoke
+SMOKE_SEED ?= 0
+SMOKE_MASKS ?= 24
+SMOKE_MAX_PRUNED ?= 4
+SMOKE_ANNEAL_STEPS ?= 3000
+SMOKE_PPL_BUDGET ?= 0.5
+SMOKE_TEXT := tests/fixtures/ppl_text.txt
+
+SMOKE_MEASURE = --model $(SMOKE_DIR)/model --prompts data/prompts --axes gender_and_sex,age --per-bucket 2 \
+  --scorer reply-likelihood --ppl-text $(SMOKE_TEXT) --ppl-window 32 --ppl-max-windows 4 --bootstrap 200
+SMOKE_SAMPLE_ARGS = $(SMOKE_MEASURE) --single-head --num-masks $(SMOKE_MASKS) --max-pruned $(SMOKE_MAX_PRUNED) --seed $(SMOKE_SEED)
+SMOKE_TRAIN_ARGS = --axis gender_and_sex --seed $(SMOKE_SEED) --epochs 60 --hidden 32,16
+SMOKE_ANNEAL_ARGS = --ppl-budget $(SMOKE_PPL_BUDGET) --steps $(SMOKE_ANNEAL_STEPS) --restarts 2 --seed $(SMOKE_SEED)
+SMOKE_FASP_ARGS = $(SMOKE_MEASURE) --axis gender_and_sex --ppl-budget $(SMOKE_PPL_BUDGET) --alphas 0.125,0.25 --gammas 0.25
+SMOKE_APPLY_ARGS = $(SMOKE_MEASURE)
+
+.PHONY: smoke FORCE
+smoke: $(SMOKE_DIR)/ap-report.json $(SMOKE_DIR)/fasp-report.json
+	@cat $(SMOKE_DIR)/ap-report.md
+
+# <stage>.args holds the stage's settings; rewritten only when they change.
+$(SMOKE_DIR)/%.args: FORCE
+	@mkdir -p $(@D)
+	@echo '$(SMOKE_$(shell echo $* | tr a-z A-Z)_ARGS)' | cmp -s - $@ || echo '$(SMOKE_$(shell echo $* | tr a-z A-Z)_ARGS)' > $@
+
+$(SMOKE_DIR)/model/config.json:
+	$(CARGO) run --quiet --release -p attnprune-lm --example make_tiny_model -- $(SMOKE_DIR)/model 7
+
+$(SMOKE_DIR)/samples.parquet: $(SMOKE_DIR)/sample.args $(SMOKE_DIR)/model/config.json $(STAGE_BINS)
+	$(BIN)/sample $(SMOKE_SAMPLE_ARGS) --out $@
+
+$(SMOKE_DIR)/surrogates/surrogate-bias.mpk: $(SMOKE_DIR)/train.args $(SMOKE_DIR)/samples.parquet
+	$(BIN)/train-surrogate --samples $(SMOKE_DIR)/samples.parquet $(SMOKE_TRAIN_ARGS) --out-dir $(SMOKE_DIR)/surrogates
+
+$(SMOKE_DIR)/ap-mask.json: $(SMOKE_DIR)/anneal.args $(SMOKE_DIR)/surrogates/surrogate-bias.mpk
+	$(BIN)/anneal --surrogates $(SMOKE_DIR)/surrogates --samples $(SMOKE_DIR)/samples.parquet $(SMOKE_ANNEAL_ARGS) \
+	  --out-mask $@ --out-trajectory $(SMOKE_DIR)/trajectory.parquet
+
+$(SMOKE_DIR)/fasp-mask.json: $(SMOKE_DIR)/fasp.args $(SMOKE_DIR)/samples.parquet
+	$(BIN)/fasp $(SMOKE_FASP_ARGS) --samples $(SMOKE_DIR)/samples.parquet --out-mask $@ \
+	  --out-candidates $(SMOKE_DIR)/fasp-candidates.parquet
+
+$(SMOKE_DIR)/%-report.json: $(SMOKE_DIR)/%-mask.json $(SMOKE_DIR)/apply.args
+	$(BIN)/apply $(SMOKE_APPLY_ARGS) --mask $< --out $@
