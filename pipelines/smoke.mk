@@ -20,6 +20,7 @@ SMOKE_FASP_ARGS = $(SMOKE_MEASURE) --axis gender_and_sex --ppl-budget $(SMOKE_PP
 SMOKE_APPLY_ARGS = $(SMOKE_MEASURE)
 
 .PHONY: smoke FORCE
+.PRECIOUS: $(SMOKE_DIR)/%.args
 smoke: $(SMOKE_DIR)/ap-report.json $(SMOKE_DIR)/fasp-report.json
 	@cat $(SMOKE_DIR)/ap-report.md
 

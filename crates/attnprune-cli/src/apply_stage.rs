@@ -180,6 +180,15 @@ fn build_report(args: &ApplyArgs, provenance: &Provenance, mask: &HeadMask, befo
     report
 }
 
+/// A number with four significant digits, in scientific notation when small.
+fn number(x: f64) -> String {
+    if x != 0.0 && x.abs() < 0.01 {
+        format!("{x:.3e}")
+    } else {
+        format!("{x:.4}")
+    }
+}
+
 /// The Markdown twin of the JSON report.
 pub fn markdown(report: &Value) -> String {
     let mut md = String::from("# attnprune apply report\n\n");
@@ -190,7 +199,8 @@ pub fn markdown(report: &Value) -> String {
     }
     if let Some(Value::Object(axes)) = report.get("bias") {
         for (axis, v) in axes {
-            let cell = |x: &Value| format!("{:.4} [{:.4}, {:.4}]", x["bias"].as_f64().unwrap_or(f64::NAN), x["ci_low"].as_f64().unwrap_or(f64::NAN), x["ci_high"].as_f64().unwrap_or(f64::NAN));
+            let num = |v: &Value| number(v.as_f64().unwrap_or(f64::NAN));
+            let cell = |x: &Value| format!("{} [{}, {}]", num(&x["bias"]), num(&x["ci_low"]), num(&x["ci_high"]));
             md += &format!("| bias `{axis}` (95% CI) | {} | {} | {:+.1}% |\n", cell(&v["unpruned"]), cell(&v["pruned"]), -100.0 * v["relative_reduction"].as_f64().unwrap_or(f64::NAN));
         }
     }
