@@ -235,3 +235,22 @@ fn apply_report_numbers_recomputed_from_the_bucket_means() {
     let change = ppl["pruned"].as_f64().unwrap() / ppl["unpruned"].as_f64().unwrap() - 1.0;
     assert!((change - ppl["relative_change"].as_f64().unwrap()).abs() < 1e-12);
 }
+
+#[test]
+fn anneal_refuses_surrogates_of_another_model() {
+    let s = Setup::new();
+    attnprune_lm::tiny::write_tiny_model(&s.dir.join("other"), 8).unwrap();
+    let mask_args = ["--num-masks", "12", "--max-pruned", "3"];
+    let (mine, theirs) = (s.p("mine.parquet"), s.p("theirs.parquet"));
+    s.run("sample", &[&["--out", mine.as_str()][..], &mask_args].concat());
+    let mut args = s.measure();
+    args[1] = s.p("other");
+    args.extend(["--out", theirs.as_str()].iter().chain(mask_args.iter()).map(|x| x.to_string()));
+    ok("sample", &args.iter().map(String::as_str).collect::<Vec<_>>());
+    let sur = s.p("their-surrogates");
+    ok("train-surrogate", &["--samples", &theirs, "--out-dir", &sur, "--epochs", "5", "--hidden", "8"]);
+    let out = s.p("m.json");
+    let err = fails("anneal", &["--surrogates", &sur, "--samples", &mine, "--steps", "100", "--restarts", "1", "--out-mask", &out, "--out-trajectory", &s.p("t.parquet")]);
+    assert!(err.contains("model mismatch") && err.contains("surrogate-bias.mpk") && err.contains("mine.parquet"), "{err}");
+    assert!(!Path::new(&out).exists(), "a refused stage writes nothing");
+}
