@@ -67,6 +67,19 @@ impl Provenance {
         }
     }
 
+    /// A record for an artifact made from another: same model, layout, prompt
+    /// set, corpus and measurement settings, so later stages can check it.
+    pub fn derived(kind: &str, schema_version: u32, stage: &str, args: Vec<String>, from: &Provenance) -> Self {
+        Self {
+            model: from.model.clone(),
+            layout: from.layout,
+            prompts: from.prompts.clone(),
+            corpus: from.corpus.clone(),
+            settings: from.settings.clone(),
+            ..Self::new(kind, schema_version, stage, args)
+        }
+    }
+
     /// JSON text of the record.
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()

@@ -154,13 +154,9 @@ pub fn run(args: AnnealArgs) -> Result<()> {
         best.evaluation.extras[0],
         best.evaluation.extras[1]
     );
-    let mut provenance = Provenance::new("mask", 1, "anneal", crate::common::command_line());
+    // The surrogate's record already carries the table's model, prompts, corpus and settings (+ axis).
+    let mut provenance = Provenance::derived("mask", 1, "anneal", crate::common::command_line(), &bias_prov);
     provenance.seed = Some(args.seed);
-    provenance.model = table.provenance.model.clone();
-    provenance.layout = Some(layout);
-    provenance.prompts = table.provenance.prompts.clone();
-    provenance.corpus = table.provenance.corpus.clone();
-    provenance.settings = bias_prov.settings.clone();
     provenance.inputs = vec![Provenance::fingerprint_of(&bias_base.with_extension("mpk"))?, Provenance::fingerprint_of(&ppl_base.with_extension("mpk"))?];
     let mut file = MaskFile::from_mask(&mask);
     file.extra.insert("method".into(), serde_json::json!("attention-pruning"));

@@ -96,9 +96,9 @@ pub fn run(args: FaspArgs) -> Result<()> {
     }
     log::info!("{} distinct FASP candidates to evaluate", candidates.len());
     let prepared = prepare(&args.model, &args.measure, Split::Valid)?;
-    prepared.model.sha256.eq(&table.provenance.model.as_ref().map(|m| m.sha256.clone()).unwrap_or_default()).then_some(()).with_context(|| {
-        format!("model mismatch: `{}` was measured on another model than `{}`", first.display(), args.model.model.display())
-    })?;
+    if table.provenance.model.as_ref().map(|m| &m.sha256) != Some(&prepared.model.sha256) {
+        bail!("model mismatch: `{}` was measured on another model than `{}`", first.display(), args.model.model.display());
+    }
     let (device, base_ppl) = (args.model.device, base.perplexity);
     run_on_device(device, FaspTask { args, prepared, table, candidates, base_ppl, axis })?
 }

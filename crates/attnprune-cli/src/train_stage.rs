@@ -137,13 +137,8 @@ fn fit(
 }
 
 fn provenance(args: &TrainArgs, samples: &Provenance) -> Result<Provenance> {
-    let mut p = Provenance::new(SURROGATE_KIND, SURROGATE_VERSION, "train-surrogate", crate::common::command_line());
+    let mut p = Provenance::derived(SURROGATE_KIND, SURROGATE_VERSION, "train-surrogate", crate::common::command_line(), samples);
     p.seed = Some(args.seed);
-    p.model = samples.model.clone();
-    p.layout = samples.layout;
-    p.prompts = samples.prompts.clone();
-    p.corpus = samples.corpus.clone();
-    p.settings = samples.settings.clone();
     p.settings.insert("axis".into(), serde_json::json!(args.axis));
     p.inputs = args.samples.iter().map(|s| Provenance::fingerprint_of(s)).collect::<Result<_, _>>()?;
     Ok(p)

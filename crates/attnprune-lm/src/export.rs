@@ -20,24 +20,20 @@ pub fn zero_pruned_heads(weights: &mut WeightMap, config: &LlamaConfig, mask: &H
     let hd = config.head_dim;
     for head in mask.pruned_heads() {
         let p = format!("model.layers.{}.self_attn", head.layer);
-        let o = weights.tensors.get_mut(&format!("{p}.o_proj.weight")).ok_or_else(|| missing(weights_origin(), "o_proj"))?;
+        let o = weights.tensors.get_mut(&format!("{p}.o_proj.weight")).ok_or_else(|| missing(&weights.origin, "o_proj"))?;
         let cols = o.shape[1];
         for row in o.data.chunks_mut(cols) {
             row[head.head * hd..(head.head + 1) * hd].iter_mut().for_each(|x| *x = 0.0);
         }
-        let q = weights.tensors.get_mut(&format!("{p}.q_proj.weight")).ok_or_else(|| missing(weights_origin(), "q_proj"))?;
+        let q = weights.tensors.get_mut(&format!("{p}.q_proj.weight")).ok_or_else(|| missing(&weights.origin, "q_proj"))?;
         let cols = q.shape[1];
         q.data[head.head * hd * cols..(head.head + 1) * hd * cols].iter_mut().for_each(|x| *x = 0.0);
     }
     Ok(())
 }
 
-fn weights_origin() -> String {
-    "model weights".into()
-}
-
-fn missing(origin: String, name: &str) -> LmError {
-    LmError::MissingTensor { path: origin, name: name.into() }
+fn missing(origin: &str, name: &str) -> LmError {
+    LmError::MissingTensor { path: origin.to_string(), name: name.into() }
 }
 
 /// Writes `config.json`, `model.safetensors` (f32), `tokenizer.json` and
