@@ -19,20 +19,30 @@ use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Bool, Int, Tensor, TensorData};
 
 /// One decoder layer's weights.
+///
+/// Every projection is its own `[in, out]` matrix, so each product's output is
+/// contiguous and the element-wise work after it (rotary, SwiGLU) runs on
+/// burn-flex's SIMD fast paths instead of strided iteration over slices.
 #[derive(Debug, Clone)]
 struct DecoderLayer<B: Backend> {
     /// `input_layernorm.weight`, `[hidden]`.
     attn_norm: Tensor<B, 1>,
-    /// `self_attn.{q,k,v}_proj.weight` transposed and concatenated, `[hidden, (Hq + 2 Hkv) * head_dim]`.
-    qkv: Tensor<B, 2>,
-    /// `self_attn.{q,k,v}_proj.bias` concatenated (Qwen2 only).
-    qkv_bias: Option<Tensor<B, 1>>,
+    /// `self_attn.q_proj.weight` transposed, `[hidden, Hq * head_dim]`.
+    q_proj: Tensor<B, 2>,
+    /// `self_attn.k_proj.weight` transposed, `[hidden, Hkv * head_dim]`.
+    k_proj: Tensor<B, 2>,
+    /// `self_attn.v_proj.weight` transposed, `[hidden, Hkv * head_dim]`.
+    v_proj: Tensor<B, 2>,
+    /// `self_attn.{q,k,v}_proj.bias` (Qwen2 only).
+    qkv_bias: Option<[Tensor<B, 1>; 3]>,
     /// `self_attn.o_proj.weight` transposed, `[Hq * head_dim, hidden]`.
     o_proj: Tensor<B, 2>,
     /// `post_attention_layernorm.weight`, `[hidden]`.
     mlp_norm: Tensor<B, 1>,
-    /// `mlp.{gate,up}_proj.weight` transposed and concatenated, `[hidden, 2 * intermediate]`.
-    gate_up: Tensor<B, 2>,
+    /// `mlp.gate_proj.weight` transposed, `[hidden, intermediate]`.
+    gate: Tensor<B, 2>,
+    /// `mlp.up_proj.weight` transposed, `[hidden, intermediate]`.
+    up: Tensor<B, 2>,
     /// `mlp.down_proj.weight` transposed, `[intermediate, hidden]`.
     down: Tensor<B, 2>,
 }
@@ -70,6 +80,8 @@ pub struct LlamaModel<B: Backend> {
     lm_head: Tensor<B, 2>,
     rope_cos: Tensor<B, 2>,
     rope_sin: Tensor<B, 2>,
+    /// `[head_dim, head_dim]` signed permutation: `x @ rotate_half = cat(-x2, x1)`.
+    rotate_half: Tensor<B, 2>,
     device: B::Device,
 }
 
@@ -102,7 +114,18 @@ impl<B: Backend> LlamaModel<B> {
         let layers = (0..c.num_layers).map(|l| load_layer(c, &mut weights, l, device)).collect::<Result<_, _>>()?;
         let norm = tensor1::<B>(weights.take("model.norm.weight", &[d])?, device);
         let (rope_cos, rope_sin) = rope_tables::<B>(c, device);
-        Ok(Self { embed: tensor2::<B>(embed_data, v, d, device), layers, norm, lm_head, rope_cos, rope_sin, device: device.clone(), config })
+        let rotate_half = rotate_half_matrix::<B>(c.head_dim, device);
+        Ok(Self {
+            embed: tensor2::<B>(embed_data, v, d, device),
+            layers,
+            norm,
+            lm_head,
+            rope_cos,
+            rope_sin,
+            rotate_half,
+            device: device.clone(),
+            config,
+        })
     }
 
     /// The device the model lives on.
@@ -117,62 +140,89 @@ impl<B: Backend> LlamaModel<B> {
     pub fn forward(&self, batch: ForwardBatch<B>, mut cache: Option<&mut KvCache<B>>, logits: Logits) -> Tensor<B, 3> {
         let mut x = embedding(self.embed.clone(), batch.tokens);
         let [b, s, _] = x.dims();
-        let cos = rows_at(&self.rope_cos, &batch.positions);
-        let sin = rows_at(&self.rope_sin, &batch.positions);
+        let c = &self.config;
+        // Rotary tables for these positions, materialized once per forward at
+        // the shapes of q and k so every layer's rotary is same-shape SIMD work.
+        let rope_q = self.rope_rows(&batch.positions, c.num_heads);
+        let rope_k = self.rope_rows(&batch.positions, c.num_kv_heads);
+        let mask = batch.key_padding.as_ref().map(|p| attention_mask(p, s));
         for (l, layer) in self.layers.iter().enumerate() {
-            let keep = batch.head_keep.as_ref().map(|k| k.clone().slice([l..l + 1]).reshape([b, self.config.num_heads, 1, 1]));
+            let keep = batch.head_keep.as_ref().map(|k| k.clone().slice([l..l + 1]).reshape([b, c.num_heads, 1]));
             let layer_cache = cache.as_deref_mut().map(|c| c.layer_mut(l));
-            x = self.layer_forward(layer, x, (&cos, &sin), batch.key_padding.as_ref(), keep, layer_cache);
+            x = self.layer_forward(layer, x, (&rope_q, &rope_k), mask.clone(), keep, layer_cache);
         }
         if logits == Logits::Last {
             x = x.slice([0..b, s - 1..s]);
         }
-        let x = rms_norm(x, &self.norm, self.config.rms_norm_eps);
+        let x = rms_norm(x, &self.norm, c.rms_norm_eps);
         let [b, s, d] = x.dims();
-        x.reshape([b * s, d]).matmul(self.lm_head.clone()).reshape([b, s, self.config.vocab_size])
+        x.reshape([b * s, d]).matmul(self.lm_head.clone()).reshape([b, s, c.vocab_size])
+    }
+
+    /// cos and sin (each duplicated over both halves) at `positions`, as
+    /// `[batch * seq, heads, head_dim]` contiguous tensors.
+    fn rope_rows(&self, positions: &Tensor<B, 2, Int>, heads: usize) -> (Tensor<B, 3>, Tensor<B, 3>) {
+        let [b, s] = positions.dims();
+        let hd = self.config.head_dim;
+        let ids = positions.clone().reshape([b * s]);
+        let rows = |table: &Tensor<B, 2>| {
+            let half = table.clone().select(0, ids.clone());
+            let full = Tensor::cat(vec![half.clone(), half], 1);
+            // `+ 0` materializes the broadcast view as a contiguous tensor.
+            full.reshape([b * s, 1, hd]).expand([b * s, heads, hd]).add_scalar(0.0)
+        };
+        (rows(&self.rope_cos), rows(&self.rope_sin))
+    }
+
+    /// Rotate-half rotary embedding of `x [rows, heads, head_dim]` (contiguous).
+    fn apply_rope(&self, x: Tensor<B, 3>, (cos, sin): &(Tensor<B, 3>, Tensor<B, 3>)) -> Tensor<B, 3> {
+        let [n, h, hd] = x.dims();
+        let rotated = x.clone().reshape([n * h, hd]).matmul(self.rotate_half.clone()).reshape([n, h, hd]);
+        x * cos.clone() + rotated * sin.clone()
     }
 
     fn layer_forward(
         &self,
         layer: &DecoderLayer<B>,
         x: Tensor<B, 3>,
-        rope: (&Tensor<B, 4>, &Tensor<B, 4>),
-        key_padding: Option<&Tensor<B, 2, Bool>>,
-        keep: Option<Tensor<B, 4>>,
+        rope: (&(Tensor<B, 3>, Tensor<B, 3>), &(Tensor<B, 3>, Tensor<B, 3>)),
+        mask: Option<Tensor<B, 4, Bool>>,
+        keep: Option<Tensor<B, 3>>,
         cache: Option<&mut (Option<Tensor<B, 4>>, Option<Tensor<B, 4>>)>,
     ) -> Tensor<B, 3> {
         let c = &self.config;
         let [b, s, d] = x.dims();
-        let h = rms_norm(x.clone(), &layer.attn_norm, c.rms_norm_eps).reshape([b * s, d]);
-        let mut qkv = h.matmul(layer.qkv.clone());
-        if let Some(bias) = &layer.qkv_bias {
-            qkv = qkv + bias.clone().unsqueeze();
-        }
         let (hq, hkv, hd) = (c.num_heads, c.num_kv_heads, c.head_dim);
-        let split = |from: usize, heads: usize| {
-            qkv.clone().slice([0..b * s, from * hd..(from + heads) * hd]).reshape([b, s, heads, hd]).swap_dims(1, 2)
-        };
-        let q = apply_rope(split(0, hq), rope);
-        let mut k = apply_rope(split(hq, hkv), rope);
-        let mut v = split(hq + hkv, hkv);
+        let h = rms_norm(x.clone(), &layer.attn_norm, c.rms_norm_eps).reshape([b * s, d]);
+        let mut q = h.clone().matmul(layer.q_proj.clone());
+        let mut k = h.clone().matmul(layer.k_proj.clone());
+        let mut v = h.matmul(layer.v_proj.clone());
+        if let Some([qb, kb, vb]) = &layer.qkv_bias {
+            q = q + qb.clone().unsqueeze();
+            k = k + kb.clone().unsqueeze();
+            v = v + vb.clone().unsqueeze();
+        }
+        // [b*s, heads, hd] -> [b, heads, s, hd] for attention.
+        let heads_first = |t: Tensor<B, 3>, heads: usize| t.reshape([b, s, heads, hd]).swap_dims(1, 2);
+        let q = heads_first(self.apply_rope(q.reshape([b * s, hq, hd]), rope.0), hq);
+        let mut k = heads_first(self.apply_rope(k.reshape([b * s, hkv, hd]), rope.1), hkv);
+        let mut v = heads_first(v.reshape([b * s, hkv, hd]), hkv);
         if let Some((ck, cv)) = cache {
             k = append(ck.take(), k);
             v = append(cv.take(), v);
             *ck = Some(k.clone());
             *cv = Some(v.clone());
         }
-        let mask = key_padding.map(|p| attention_mask(p, s, hq));
         let options = AttentionModuleOptions { scale: None, softcap: None, is_causal: true };
         let mut out = attention(q, repeat_kv(k, hq / hkv), repeat_kv(v, hq / hkv), mask, None, options);
         if let Some(keep) = keep {
-            out = out * keep;
+            // [b, hq, s*hd] * [b, hq, 1]: a per-row scale, one of burn-flex's SIMD broadcast paths.
+            out = (out.reshape([b, hq, s * hd]) * keep).reshape([b, hq, s, hd]);
         }
         let attn = out.swap_dims(1, 2).reshape([b * s, hq * hd]).matmul(layer.o_proj.clone());
         let x = x + attn.reshape([b, s, d]);
         let h = rms_norm(x.clone(), &layer.mlp_norm, c.rms_norm_eps).reshape([b * s, d]);
-        let gu = h.matmul(layer.gate_up.clone());
-        let i = c.intermediate_size;
-        let act = silu(gu.clone().slice([0..b * s, 0..i])) * gu.slice([0..b * s, i..2 * i]);
+        let act = silu(h.clone().matmul(layer.gate.clone())) * h.matmul(layer.up.clone());
         x + act.matmul(layer.down.clone()).reshape([b, s, d])
     }
 }
@@ -184,12 +234,11 @@ fn load_layer<B: Backend>(c: &LlamaConfig, w: &mut WeightMap, l: usize, device: 
     let q = w.take(&format!("{p}.self_attn.q_proj.weight"), &[q_out, d])?;
     let k = w.take(&format!("{p}.self_attn.k_proj.weight"), &[kv_out, d])?;
     let v = w.take(&format!("{p}.self_attn.v_proj.weight"), &[kv_out, d])?;
-    let qkv = [q, k, v].concat();
     let qkv_bias = if c.attention_bias {
         let q = w.take(&format!("{p}.self_attn.q_proj.bias"), &[q_out])?;
         let k = w.take(&format!("{p}.self_attn.k_proj.bias"), &[kv_out])?;
         let v = w.take(&format!("{p}.self_attn.v_proj.bias"), &[kv_out])?;
-        Some(tensor1::<B>([q, k, v].concat(), device))
+        Some([tensor1::<B>(q, device), tensor1::<B>(k, device), tensor1::<B>(v, device)])
     } else {
         None
     };
@@ -197,11 +246,14 @@ fn load_layer<B: Backend>(c: &LlamaConfig, w: &mut WeightMap, l: usize, device: 
     let up = w.take(&format!("{p}.mlp.up_proj.weight"), &[i, d])?;
     Ok(DecoderLayer {
         attn_norm: tensor1::<B>(w.take(&format!("{p}.input_layernorm.weight"), &[d])?, device),
-        qkv: transposed::<B>(qkv, q_out + 2 * kv_out, d, device),
+        q_proj: transposed::<B>(q, q_out, d, device),
+        k_proj: transposed::<B>(k, kv_out, d, device),
+        v_proj: transposed::<B>(v, kv_out, d, device),
         qkv_bias,
         o_proj: transposed::<B>(w.take(&format!("{p}.self_attn.o_proj.weight"), &[d, q_out])?, d, q_out, device),
         mlp_norm: tensor1::<B>(w.take(&format!("{p}.post_attention_layernorm.weight"), &[d])?, device),
-        gate_up: transposed::<B>([gate, up].concat(), 2 * i, d, device),
+        gate: transposed::<B>(gate, i, d, device),
+        up: transposed::<B>(up, i, d, device),
         down: transposed::<B>(w.take(&format!("{p}.mlp.down_proj.weight"), &[d, i])?, d, i, device),
     })
 }
@@ -224,21 +276,15 @@ fn rope_tables<B: Backend>(c: &LlamaConfig, device: &B::Device) -> (Tensor<B, 2>
     (tensor2::<B>(cos, n, half, device), tensor2::<B>(sin, n, half, device))
 }
 
-/// Rows of a rope table at `positions [batch, seq]`, shaped `[batch, 1, seq, half]`.
-fn rows_at<B: Backend>(table: &Tensor<B, 2>, positions: &Tensor<B, 2, Int>) -> Tensor<B, 4> {
-    let [b, s] = positions.dims();
-    let half = table.dims()[1];
-    table.clone().select(0, positions.clone().reshape([b * s])).reshape([b, 1, s, half])
-}
-
-/// Rotate-half rotary embedding of `x [batch, heads, seq, head_dim]`.
-fn apply_rope<B: Backend>(x: Tensor<B, 4>, (cos, sin): (&Tensor<B, 4>, &Tensor<B, 4>)) -> Tensor<B, 4> {
-    let [b, h, s, hd] = x.dims();
-    let x1 = x.clone().slice([0..b, 0..h, 0..s, 0..hd / 2]);
-    let x2 = x.slice([0..b, 0..h, 0..s, hd / 2..hd]);
-    let first = x1.clone() * cos.clone() - x2.clone() * sin.clone();
-    let second = x2 * cos.clone() + x1 * sin.clone();
-    Tensor::cat(vec![first, second], 3)
+/// The `[head_dim, head_dim]` matrix `R` with `x @ R = cat(-x[half..], x[..half])`.
+fn rotate_half_matrix<B: Backend>(hd: usize, device: &B::Device) -> Tensor<B, 2> {
+    let half = hd / 2;
+    let mut r = vec![0.0f32; hd * hd];
+    for j in 0..half {
+        r[(j + half) * hd + j] = -1.0; // output j = -x[j + half]
+        r[j * hd + j + half] = 1.0; // output j + half = x[j]
+    }
+    tensor2::<B>(r, hd, hd, device)
 }
 
 fn append<B: Backend>(past: Option<Tensor<B, 4>>, new: Tensor<B, 4>) -> Tensor<B, 4> {
@@ -257,10 +303,11 @@ fn repeat_kv<B: Backend>(x: Tensor<B, 4>, groups: usize) -> Tensor<B, 4> {
     x.unsqueeze_dim::<5>(2).expand([b, h, groups, s, d]).reshape([b, h * groups, s, d])
 }
 
-/// Boolean attention mask `[batch, heads, queries, keys]` (`true` = masked)
-/// from key padding: padded keys are masked, except a query's own position so
-/// that a padding row never becomes all-masked (which would give NaN).
-fn attention_mask<B: Backend>(key_padding: &Tensor<B, 2, Bool>, queries: usize, heads: usize) -> Tensor<B, 4, Bool> {
+/// Boolean attention mask `[batch, 1, queries, keys]` (`true` = masked; the
+/// attention broadcasts it over heads without copying) from key padding:
+/// padded keys are masked, except a query's own position so that a padding
+/// row never becomes all-masked (which would give NaN).
+fn attention_mask<B: Backend>(key_padding: &Tensor<B, 2, Bool>, queries: usize) -> Tensor<B, 4, Bool> {
     let [b, keys] = key_padding.dims();
     let device = key_padding.device();
     let offset = keys - queries;
@@ -268,5 +315,5 @@ fn attention_mask<B: Backend>(key_padding: &Tensor<B, 2, Bool>, queries: usize, 
     let diag = Tensor::<B, 2, Bool>::from_data(TensorData::new(diag, [queries, keys]), &device);
     let pad = key_padding.clone().reshape([b, 1, 1, keys]).expand([b, 1, queries, keys]);
     let not_diag = diag.bool_not().reshape([1, 1, queries, keys]).expand([b, 1, queries, keys]);
-    pad.bool_and(not_diag).expand([b, heads, queries, keys])
+    pad.bool_and(not_diag)
 }
