@@ -39,3 +39,17 @@ impl<B: Backend> KvCache<B> {
         Self { layers: self.layers.iter().map(|(k, v)| (rep(k), rep(v))).collect() }
     }
 }
+
+impl<B: Backend> KvCache<B> {
+    /// Each sequence's cache repeated `n` times in a row (sequence `i` becomes
+    /// rows `i * n .. (i + 1) * n`), for scoring `n` continuations of each.
+    pub fn repeat_interleave(&self, n: usize) -> Self {
+        let rep = |t: &Option<Tensor<B, 4>>| {
+            t.as_ref().map(|t| {
+                let [b, h, s, d] = t.dims();
+                t.clone().unsqueeze_dim::<5>(1).expand([b, n, h, s, d]).reshape([b * n, h, s, d])
+            })
+        };
+        Self { layers: self.layers.iter().map(|(k, v)| (rep(k), rep(v))).collect() }
+    }
+}

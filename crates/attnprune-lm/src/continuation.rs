@@ -3,7 +3,7 @@
 //! batch on top of the repeated cache. This is what the reply-likelihood
 //! scorer pays per prompt, and why a shared system prompt costs nothing extra.
 
-use crate::batch::{head_keep_tensor, int_tensor};
+use crate::batch::{bool_tensor, head_keep_tensor, int_tensor, PaddedBatch};
 use crate::cache::KvCache;
 use crate::model::{ForwardBatch, LlamaModel, Logits};
 use crate::LmError;
@@ -86,6 +86,90 @@ pub fn continuation_logprobs<B: Backend>(model: &LlamaModel<B>, context: &Contex
         .enumerate()
         .map(|(i, c)| first[i] + (1..c.len()).map(|j| logp[(i * width + j - 1) * vocab + c[j] as usize] as f64).sum::<f64>())
         .collect())
+}
+
+/// Log-probabilities of every reply after every prompt, all prompts in two
+/// batched passes: the prompts (each a suffix after the shared `base` context)
+/// run left-padded in one batch, then every (prompt, reply) pair runs in a
+/// second batch on top of its prompt's cache. Returns `[prompt][reply]`.
+///
+/// Same numbers as [`extend_context`] + [`continuation_logprobs`] per prompt
+/// (padding is masked), at a fraction of the passes: this is the
+/// reply-likelihood scorer's inner loop.
+pub fn prompt_reply_logprobs<B: Backend>(
+    model: &LlamaModel<B>,
+    base: Option<&Context<B>>,
+    prompts: &[&[u32]],
+    replies: &[Vec<u32>],
+    mask: &HeadMask,
+) -> Result<Vec<Vec<f64>>, LmError> {
+    if prompts.iter().any(|p| p.is_empty()) {
+        return Err(LmError::Usage("a prompt is empty after the shared prefix".into()));
+    }
+    if replies.is_empty() || replies.iter().any(Vec::is_empty) {
+        return Err(LmError::Usage("a reply is empty".into()));
+    }
+    if prompts.is_empty() {
+        return Ok(Vec::new());
+    }
+    let device = model.device();
+    let vocab = model.config.vocab_size;
+    let (p, r) = (prompts.len(), replies.len());
+    let base_len = base.map(|c| c.len).unwrap_or(0);
+    // Pass 1: the prompts, left-padded, after the repeated base cache.
+    let padded = PaddedBatch::left_padded(prompts, 0);
+    let width = padded.tokens[0].len();
+    let mut cache = match base {
+        Some(c) => c.cache.repeat(p),
+        None => KvCache::new(model.config.num_layers),
+    };
+    let prompt_padding: Vec<Vec<bool>> = padded.padding.iter().map(|row| std::iter::repeat_n(false, base_len).chain(row.iter().copied()).collect()).collect();
+    let any_padding = padded.has_padding();
+    let keys1 = base_len + width;
+    let batch = ForwardBatch {
+        tokens: int_tensor(padded.tokens.iter().flatten().map(|&t| t as i64).collect(), p, width, device),
+        positions: int_tensor(padded.positions.iter().flatten().map(|&x| x + base_len as i64).collect(), p, width, device),
+        key_padding: any_padding.then(|| bool_tensor(prompt_padding.iter().flatten().copied().collect(), p, keys1, device)),
+        head_keep: head_keep_tensor(&vec![mask; p], model),
+    };
+    let first = to_vec(log_softmax(model.forward(batch, Some(&mut cache), Logits::Last), 2))?;
+    let mut out: Vec<Vec<f64>> = (0..p).map(|i| replies.iter().map(|c| first[i * vocab + c[0] as usize] as f64).collect()).collect();
+    let longest = replies.iter().map(Vec::len).max().unwrap_or(0);
+    if longest < 2 {
+        return Ok(out);
+    }
+    // Pass 2: tokens 0..len-1 of every reply after every prompt (right-padded
+    // among replies: those pads come after every real token, so no real token sees them).
+    let w = longest - 1;
+    let rows = p * r;
+    let mut cache = cache.repeat_interleave(r);
+    let tokens: Vec<i64> = (0..p).flat_map(|_| replies.iter().flat_map(|c| (0..w).map(move |j| c.get(j).copied().unwrap_or(0) as i64))).collect();
+    let positions: Vec<i64> = (0..p)
+        .flat_map(|i| {
+            let next = base_len + prompts[i].len();
+            (0..r).flat_map(move |_| (0..w).map(move |j| (next + j) as i64))
+        })
+        .collect();
+    let mut padding: Vec<bool> = Vec::with_capacity(rows * (keys1 + w));
+    for row in &prompt_padding {
+        for _ in 0..r {
+            padding.extend(row.iter().copied().chain(std::iter::repeat_n(false, w)));
+        }
+    }
+    let batch = ForwardBatch {
+        tokens: int_tensor(tokens, rows, w, device),
+        positions: int_tensor(positions, rows, w, device),
+        key_padding: any_padding.then(|| bool_tensor(padding, rows, keys1 + w, device)),
+        head_keep: head_keep_tensor(&vec![mask; rows], model),
+    };
+    let logp = to_vec(log_softmax(model.forward(batch, Some(&mut cache), Logits::All), 2))?;
+    for (i, row) in out.iter_mut().enumerate() {
+        for (j, c) in replies.iter().enumerate() {
+            let seq = i * r + j;
+            row[j] += (1..c.len()).map(|t| logp[(seq * w + t - 1) * vocab + c[t] as usize] as f64).sum::<f64>();
+        }
+    }
+    Ok(out)
 }
 
 fn to_vec<B: Backend>(t: Tensor<B, 3>) -> Result<Vec<f32>, LmError> {

@@ -27,3 +27,26 @@ fn cached_context_matches_full_sequences() {
         assert!((a + b.nll).abs() < 1e-4, "cached {a} vs full {}", -b.nll);
     }
 }
+
+#[test]
+fn batched_prompts_match_one_prompt_at_a_time() {
+    use attnprune_lm::continuation::prompt_reply_logprobs;
+    let model = load(&root().join("tests/fixtures/tiny-qwen2"));
+    let layout = model.model.config.head_layout();
+    let mask = HeadMask::from_pruned(layout, &[HeadId { layer: 0, head: 1 }, HeadId { layer: 1, head: 3 }]).unwrap();
+    let system: Vec<u32> = vec![5, 17, 42, 8];
+    // Prompts of different lengths, so the batch is padded.
+    let prompts: Vec<Vec<u32>> = vec![vec![99, 3, 250, 7, 11], vec![4], vec![60, 61, 62]];
+    let replies: Vec<Vec<u32>> = vec![vec![12], vec![40, 41, 42], vec![300, 2], vec![7, 7, 7, 7, 7]];
+    for base in [None, Some(extend_context(&model.model, None, &system, &mask).unwrap())] {
+        let refs: Vec<&[u32]> = prompts.iter().map(Vec::as_slice).collect();
+        let batched = prompt_reply_logprobs(&model.model, base.as_ref(), &refs, &replies, &mask).unwrap();
+        for (i, prompt) in prompts.iter().enumerate() {
+            let ctx = extend_context(&model.model, base.as_ref(), prompt, &mask).unwrap();
+            let one = continuation_logprobs(&model.model, &ctx, &replies, &mask).unwrap();
+            for (a, b) in batched[i].iter().zip(&one) {
+                assert!((a - b).abs() < 1e-4, "prompt {i}: batched {a} vs alone {b}");
+            }
+        }
+    }
+}
