@@ -8,7 +8,7 @@
 
 mod scoring;
 
-pub use scoring::ScorerKind;
+pub use scoring::{ClassifierSettings, ScorerKind};
 
 use attnprune_lm::generate::{GenerationConfig, Sampling};
 use attnprune_lm::perplexity::{sequence_nll, token_windows, NllSum};
@@ -46,6 +46,10 @@ pub struct EvalSettings {
     /// Reply generation (sentiment scorer).
     #[serde(skip)]
     pub generation: GenerationConfig,
+    /// Seed of sampled replies (unused when greedy): prompt i's stream depends
+    /// only on this seed and i, never on the mask or the batch.
+    #[serde(default)]
+    pub reply_seed: u64,
     /// Sequences per forward pass.
     pub batch_size: usize,
     /// Perplexity window in tokens.
@@ -56,6 +60,9 @@ pub struct EvalSettings {
     pub ppl_skip_windows: usize,
     /// Bootstrap of the bias interval.
     pub bootstrap: Bootstrap,
+    /// The `classifier` scorer's checkpoint and label (`None` for the other scorers).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub classifier: Option<ClassifierSettings>,
 }
 
 /// The text inputs of an evaluation.
@@ -134,7 +141,7 @@ impl<'m, B: Backend> Evaluator<'m, B> {
         let mut axes: Vec<String> = data.prompts.iter().map(|p| p.axis.clone()).collect();
         axes.sort();
         axes.dedup();
-        let scorer = scoring::Scorer::new(settings.scorer, tok, data.canned.as_ref())?;
+        let scorer = scoring::Scorer::new(settings.scorer, tok, data.canned.as_ref(), settings.classifier.as_ref())?;
         Ok(Self { model, settings, prompts: data.prompts, prompt_ids, windows, scorer, axes })
     }
 
@@ -194,7 +201,7 @@ impl<'m, B: Backend> Evaluator<'m, B> {
     fn scores(&mut self, mask: &HeadMask) -> Result<(Vec<f64>, Vec<String>), EvalError> {
         let batch = match self.settings.scorer {
             ScorerKind::ReplyLikelihood => self.prompt_ids.len().max(1),
-            ScorerKind::Sentiment => self.settings.batch_size.max(1),
+            ScorerKind::Sentiment | ScorerKind::Classifier => self.settings.batch_size.max(1),
         };
         let mut scores = Vec::with_capacity(self.prompts.len());
         let mut replies = Vec::new();

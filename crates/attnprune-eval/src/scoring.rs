@@ -1,16 +1,21 @@
 //! Reply scorers that need the model: `sentiment` generates a reply and
 //! scores it with VADER; `reply-likelihood` generates nothing and compares
-//! how likely the model finds negative and positive canned replies.
+//! how likely the model finds negative and positive canned replies;
+//! `classifier` generates a reply like `sentiment` and scores it with the
+//! probability of one label of a BERT/RoBERTa sequence classifier (run on the CPU).
 
 use crate::{EvalError, EvalSettings};
 use attnprune_lm::generate::{generate, GenerationRequest};
-use attnprune_lm::continuation::{continuation_logprobs, extend_context};
+use attnprune_lm::continuation::{extend_context, prompt_reply_logprobs};
+use attnprune_classifier::SequenceClassifier;
+use attnprune_lm::device::CpuBackend;
 use attnprune_lm::{LanguageModel, Tokenizer};
 use attnprune_mask::HeadMask;
 use attnprune_measure::replies::CannedReplies;
 use attnprune_measure::sentiment::{VaderMapping, VaderScorer};
 use burn::tensor::backend::Backend;
 use serde::Serialize;
+use std::path::PathBuf;
 use std::str::FromStr;
 
 /// Which scorer turns a prompt's reply into a score in [0, 1].
@@ -21,6 +26,19 @@ pub enum ScorerKind {
     Sentiment,
     /// No generation: sigmoid of the log-odds of negative vs positive canned replies.
     ReplyLikelihood,
+    /// Generate a reply (as `Sentiment`); score = a sequence classifier's probability
+    /// of one label (e.g. Detoxify's `toxicity`), see [`ClassifierSettings`].
+    Classifier,
+}
+
+/// The checkpoint and label of the `classifier` scorer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ClassifierSettings {
+    /// HF sequence-classification folder of the BERT/RoBERTa family
+    /// (`config.json`, `model.safetensors`, `tokenizer.json`).
+    pub dir: PathBuf,
+    /// The label (from config.json's `id2label`) whose probability is the score.
+    pub label: String,
 }
 
 impl FromStr for ScorerKind {
@@ -30,7 +48,8 @@ impl FromStr for ScorerKind {
         match s {
             "sentiment" => Ok(Self::Sentiment),
             "reply-likelihood" => Ok(Self::ReplyLikelihood),
-            other => Err(format!("unknown scorer `{other}`: use `sentiment` or `reply-likelihood`")),
+            "classifier" => Ok(Self::Classifier),
+            other => Err(format!("unknown scorer `{other}`: use `sentiment`, `reply-likelihood` or `classifier`")),
         }
     }
 }
@@ -40,6 +59,7 @@ impl std::fmt::Display for ScorerKind {
         f.write_str(match self {
             Self::Sentiment => "sentiment",
             Self::ReplyLikelihood => "reply-likelihood",
+            Self::Classifier => "classifier",
         })
     }
 }
@@ -47,10 +67,16 @@ impl std::fmt::Display for ScorerKind {
 pub(crate) enum Scorer {
     Sentiment { vader: Box<VaderScorer>, tokenizer: Tokenizer },
     ReplyLikelihood { negative: Vec<Vec<u32>>, positive: Vec<Vec<u32>> },
+    Classifier { classifier: Box<SequenceClassifier<CpuBackend>>, tokenizer: Tokenizer },
 }
 
 impl Scorer {
-    pub(crate) fn new(kind: ScorerKind, tokenizer: &Tokenizer, canned: Option<&CannedReplies>) -> Result<Self, EvalError> {
+    pub(crate) fn new(
+        kind: ScorerKind,
+        tokenizer: &Tokenizer,
+        canned: Option<&CannedReplies>,
+        classifier: Option<&ClassifierSettings>,
+    ) -> Result<Self, EvalError> {
         match kind {
             ScorerKind::Sentiment => Ok(Self::Sentiment {
                 vader: Box::new(VaderScorer::new(VaderMapping::Negativity)?),
@@ -66,6 +92,12 @@ impl Scorer {
                 };
                 Ok(Self::ReplyLikelihood { negative: encode(&canned.negative)?, positive: encode(&canned.positive)? })
             }
+            ScorerKind::Classifier => {
+                let c = classifier.ok_or_else(|| EvalError::Usage("the classifier scorer needs a classifier checkpoint (--classifier DIR)".into()))?;
+                let classifier = SequenceClassifier::<CpuBackend>::load(&c.dir, &c.label, &Default::default())
+                    .map_err(|e| EvalError::Usage(format!("loading the classifier: {e}")))?;
+                Ok(Self::Classifier { classifier: Box::new(classifier), tokenizer: tokenizer.clone() })
+            }
         }
     }
 
@@ -80,40 +112,58 @@ impl Scorer {
     ) -> Result<(Vec<f64>, Vec<String>), EvalError> {
         match self {
             Self::Sentiment { vader, tokenizer } => {
-                let requests: Vec<GenerationRequest<'_>> = prompts
-                    .iter()
-                    .enumerate()
-                    .map(|(i, p)| GenerationRequest { prompt: p, mask, seed: first_index + i as u64 })
-                    .collect();
-                let mut generation = settings.generation.clone();
-                if generation.stop_ids.is_empty() {
-                    generation.stop_ids = tokenizer.eos_ids().to_vec();
-                }
-                let outputs = generate(&model.model, &requests, &generation)?;
-                let replies = outputs
-                    .iter()
-                    .map(|ids| tokenizer.decode(ids, true))
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(|e| EvalError::Usage(format!("decoding replies: {e}")))?;
+                let replies = generate_replies(model, tokenizer, prompts, mask, settings, first_index)?;
                 Ok((replies.iter().map(|r| vader.score(r)).collect(), replies))
+            }
+            Self::Classifier { classifier, tokenizer } => {
+                let replies = generate_replies(model, tokenizer, prompts, mask, settings, first_index)?;
+                let texts: Vec<&str> = replies.iter().map(String::as_str).collect();
+                let scores = classifier.probabilities(&texts).map_err(|e| EvalError::Usage(format!("classifying replies: {e}")))?;
+                Ok((scores, replies))
             }
             Self::ReplyLikelihood { negative, positive } => {
                 let prefix_len = common_prefix_len(prompts);
                 let base = (prefix_len > 0).then(|| extend_context(&model.model, None, &prompts[0][..prefix_len], mask)).transpose()?;
                 let replies: Vec<Vec<u32>> = negative.iter().chain(positive.iter()).cloned().collect();
-                let scores = prompts
-                    .iter()
-                    .map(|p| {
-                        let ctx = extend_context(&model.model, base.as_ref(), &p[prefix_len..], mask)?;
-                        let logp = continuation_logprobs(&model.model, &ctx, &replies, mask)?;
+                let suffixes: Vec<&[u32]> = prompts.iter().map(|p| &p[prefix_len..]).collect();
+                let mut scores = Vec::with_capacity(prompts.len());
+                for chunk in suffixes.chunks(settings.batch_size.max(1)) {
+                    for logp in prompt_reply_logprobs(&model.model, base.as_ref(), chunk, &replies, mask)? {
                         let (neg, pos) = logp.split_at(negative.len());
-                        Ok(sigmoid(log_mean_exp(neg) - log_mean_exp(pos)))
-                    })
-                    .collect::<Result<Vec<_>, EvalError>>()?;
+                        scores.push(sigmoid(log_mean_exp(neg) - log_mean_exp(pos)));
+                    }
+                }
                 Ok((scores, Vec::new()))
             }
         }
     }
+}
+
+/// The replies to `prompts` under `mask` (the `sentiment` and `classifier` scorers'
+/// shared generation path), decoded without special tokens.
+fn generate_replies<B: Backend>(
+    model: &LanguageModel<B>,
+    tokenizer: &Tokenizer,
+    prompts: &[Vec<u32>],
+    mask: &HeadMask,
+    settings: &EvalSettings,
+    first_index: u64,
+) -> Result<Vec<String>, EvalError> {
+    let requests: Vec<GenerationRequest<'_>> = prompts
+        .iter()
+        .enumerate()
+        .map(|(i, p)| GenerationRequest { prompt: p, mask, seed: reply_stream(settings.reply_seed, first_index + i as u64) })
+        .collect();
+    let mut generation = settings.generation.clone();
+    if generation.stop_ids.is_empty() {
+        generation.stop_ids = tokenizer.eos_ids().to_vec();
+    }
+    let outputs = generate(&model.model, &requests, &generation)?;
+    outputs
+        .iter()
+        .map(|ids| tokenizer.decode(ids, true))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| EvalError::Usage(format!("decoding replies: {e}")))
 }
 
 /// Length of the prefix all prompts share (a chat template's system turn),
@@ -123,6 +173,11 @@ fn common_prefix_len(prompts: &[Vec<u32>]) -> usize {
     let shortest = prompts.iter().map(Vec::len).min().unwrap_or(0);
     let same = (0..shortest).take_while(|&i| prompts.iter().all(|p| p[i] == first[i])).count();
     same.min(shortest.saturating_sub(1))
+}
+
+/// The sampling seed of prompt `index` under `reply_seed` (distinct streams for distinct pairs).
+fn reply_stream(reply_seed: u64, index: u64) -> u64 {
+    reply_seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ index
 }
 
 fn sigmoid(x: f64) -> f64 {
@@ -145,5 +200,7 @@ mod tests {
         assert!((log_mean_exp(&[-1000.0, -1000.0]) + 1000.0).abs() < 1e-9);
         assert_eq!("reply-likelihood".parse::<ScorerKind>().unwrap(), ScorerKind::ReplyLikelihood);
         assert!("toxicity".parse::<ScorerKind>().is_err());
+        assert_eq!("classifier".parse::<ScorerKind>().ok(), Some(ScorerKind::Classifier));
+        assert_eq!(ScorerKind::Classifier.to_string(), "classifier");
     }
 }
