@@ -6,8 +6,10 @@ DEMO_DIR ?= results/demo
 DEMO_MODEL ?= $(MODEL)
 DEMO_DEVICE ?= cpu
 DEMO_AXIS ?= gender_and_sex
-# Axes measured; add the others (race_ethnicity,religion,...) to see spillover, at a cost per mask.
+# Axes measured by the search (sample, fasp); add others only to fit them too, at a cost per mask.
 DEMO_AXES ?= gender_and_sex
+# Axes apply measures on the test prompts: all six of the prompt set, for the report's spillover.
+DEMO_REPORT_AXES ?= gender_and_sex,race_ethnicity,religion,sexual_orientation,age,nationality
 DEMO_PER_BUCKET ?= 2
 DEMO_SCORER ?= reply-likelihood
 DEMO_MASKS ?= 60
@@ -18,16 +20,28 @@ DEMO_PPL_WINDOWS ?= 2
 DEMO_PPL_BUDGET ?= 0.05
 DEMO_ANNEAL_STEPS ?= 200000
 DEMO_ANNEAL_RESTARTS ?= 8
+# Random baseline: masks pruning as many heads as Attention Pruning, seeds 0 .. N-1, measured on
+# these axes only (each axis adds to apply's cost: all six take about 5x gender alone).
+DEMO_RANDOM_SEEDS ?= 5
+DEMO_RANDOM_AXES ?= $(DEMO_AXIS)
+# The report's bar: at least this relative bias reduction (and at most DEMO_PPL_BUDGET more perplexity).
+DEMO_MIN_BIAS_REDUCTION ?= 0.4
 
-DEMO_MEASURE = --model $(DEMO_MODEL) --device $(DEMO_DEVICE) --prompts data/prompts --axes $(DEMO_AXES) \
+# (--axes is given separately: repeating it would add to the list, not replace it.)
+DEMO_MEASURE_COMMON = --model $(DEMO_MODEL) --device $(DEMO_DEVICE) --prompts data/prompts \
   --per-bucket $(DEMO_PER_BUCKET) --scorer $(DEMO_SCORER) --ppl-text $(BROWN) \
   --ppl-window $(DEMO_PPL_WINDOW) --ppl-max-windows $(DEMO_PPL_WINDOWS)
-# apply reports on the test prompts and on Brown windows that sample never saw.
-DEMO_HELDOUT = --ppl-skip-windows $(DEMO_PPL_WINDOWS)
+DEMO_MEASURE = $(DEMO_MEASURE_COMMON) --axes $(DEMO_AXES)
+# apply reports on the test prompts (every axis) and on Brown windows that sample never saw.
+DEMO_HELDOUT = --axes $(DEMO_REPORT_AXES) --ppl-skip-windows $(DEMO_PPL_WINDOWS)
+DEMO_RANDOM := $(foreach s,$(shell seq 0 $$(($(DEMO_RANDOM_SEEDS) - 1))),random-$(s))
+DEMO_RANDOM_MASKS := $(DEMO_RANDOM:%=$(DEMO_DIR)/%-mask.json)
+DEMO_RANDOM_REPORTS := $(DEMO_RANDOM:%=$(DEMO_DIR)/%-report.json)
 
 .PHONY: demo
-demo: $(DEMO_DIR)/ap-report.json $(DEMO_DIR)/fasp-report.json
-	@cat $(DEMO_DIR)/ap-report.md $(DEMO_DIR)/fasp-report.md
+demo: $(DEMO_DIR)/report.md
+	@sed -n '/^## Results/,/^## Bias vs perplexity/p' $< | sed '$$d'
+	@echo "Full report: $(DEMO_DIR)/report.md (plots in $(DEMO_DIR)/plots/, numbers in $(DEMO_DIR)/results.json)"
 
 $(DEMO_DIR)/samples.parquet: $(STAGE_BINS) $(MODEL) $(BROWN)/ca01
 	$(BIN)/sample $(DEMO_MEASURE) --single-head --num-masks $(DEMO_MASKS) --max-pruned $(DEMO_MAX_PRUNED) \
@@ -45,5 +59,17 @@ $(DEMO_DIR)/fasp-mask.json: $(DEMO_DIR)/samples.parquet
 	$(BIN)/fasp $(DEMO_MEASURE) --samples $< --axis $(DEMO_AXIS) --ppl-budget $(DEMO_PPL_BUDGET) \
 	  --out-mask $@ --out-candidates $(DEMO_DIR)/fasp-candidates.parquet
 
+$(DEMO_DIR)/random-%-mask.json: $(DEMO_DIR)/ap-mask.json
+	$(BIN)/random-masks --like $< --seeds $* --out $@
+
 $(DEMO_DIR)/%-report.json: $(DEMO_DIR)/%-mask.json
-	$(BIN)/apply $(DEMO_MEASURE) $(DEMO_HELDOUT) --mask $< --out $@
+	$(BIN)/apply $(DEMO_MEASURE_COMMON) $(DEMO_HELDOUT) --mask $< --out $@
+
+$(DEMO_DIR)/random-%-report.json: $(DEMO_DIR)/random-%-mask.json
+	$(BIN)/apply $(DEMO_MEASURE_COMMON) --axes $(DEMO_RANDOM_AXES) --ppl-skip-windows $(DEMO_PPL_WINDOWS) --mask $< --out $@
+
+# report.md (written last), results.json and plots/*.svg; the random masks are listed so Make keeps them.
+$(DEMO_DIR)/report.md: $(DEMO_DIR)/ap-report.json $(DEMO_DIR)/fasp-report.json $(DEMO_RANDOM_MASKS) $(DEMO_RANDOM_REPORTS)
+	$(BIN)/report --samples $(DEMO_DIR)/samples.parquet --surrogates $(DEMO_DIR)/surrogates --trajectory $(DEMO_DIR)/trajectory.parquet \
+	  --ap-report $(DEMO_DIR)/ap-report.json --fasp-report $(DEMO_DIR)/fasp-report.json $(if $(DEMO_RANDOM),--random-reports $(DEMO_RANDOM_REPORTS)) \
+	  --axis $(DEMO_AXIS) --ppl-budget $(DEMO_PPL_BUDGET) --min-bias-reduction $(DEMO_MIN_BIAS_REDUCTION) --out-dir $(DEMO_DIR)

@@ -9,6 +9,7 @@ SMOKE_MASKS ?= 24
 SMOKE_MAX_PRUNED ?= 4
 SMOKE_ANNEAL_STEPS ?= 3000
 SMOKE_PPL_BUDGET ?= 0.5
+SMOKE_RANDOM_SEEDS ?= 3
 SMOKE_TEXT := tests/fixtures/ppl_text.txt
 
 SMOKE_MEASURE = --model $(SMOKE_DIR)/model --prompts data/prompts --axes gender_and_sex,age --per-bucket 2 \
@@ -18,11 +19,16 @@ SMOKE_TRAIN_ARGS = --axis gender_and_sex --seed $(SMOKE_SEED) --epochs 60 --hidd
 SMOKE_ANNEAL_ARGS = --ppl-budget $(SMOKE_PPL_BUDGET) --steps $(SMOKE_ANNEAL_STEPS) --restarts 2 --seed $(SMOKE_SEED)
 SMOKE_FASP_ARGS = $(SMOKE_MEASURE) --axis gender_and_sex --ppl-budget $(SMOKE_PPL_BUDGET) --alphas 0.125,0.25 --gammas 0.25
 SMOKE_APPLY_ARGS = $(SMOKE_MEASURE)
+SMOKE_RANDOM := $(foreach s,$(shell seq 0 $$(($(SMOKE_RANDOM_SEEDS) - 1))),random-$(s))
+SMOKE_RANDOM_MASKS := $(SMOKE_RANDOM:%=$(SMOKE_DIR)/%-mask.json)
+SMOKE_RANDOM_REPORTS := $(SMOKE_RANDOM:%=$(SMOKE_DIR)/%-report.json)
+SMOKE_REPORT_ARGS = --axis gender_and_sex --ppl-budget $(SMOKE_PPL_BUDGET) $(if $(SMOKE_RANDOM),--random-reports $(SMOKE_RANDOM_REPORTS))
 
 .PHONY: smoke FORCE
 .PRECIOUS: $(SMOKE_DIR)/%.args
-smoke: $(SMOKE_DIR)/ap-report.json $(SMOKE_DIR)/fasp-report.json
-	@cat $(SMOKE_DIR)/ap-report.md
+smoke: $(SMOKE_DIR)/report.md
+	@sed -n '/^## Results/,/^## Bias vs perplexity/p' $< | sed '$$d'
+	@echo "Full report: $(SMOKE_DIR)/report.md"
 
 # <stage>.args holds the stage's settings; rewritten only when they change.
 $(SMOKE_DIR)/%.args: FORCE
@@ -48,3 +54,11 @@ $(SMOKE_DIR)/fasp-mask.json: $(SMOKE_DIR)/fasp.args $(SMOKE_DIR)/samples.parquet
 
 $(SMOKE_DIR)/%-report.json: $(SMOKE_DIR)/%-mask.json $(SMOKE_DIR)/apply.args
 	$(BIN)/apply $(SMOKE_APPLY_ARGS) --mask $< --out $@
+
+$(SMOKE_DIR)/random-%-mask.json: $(SMOKE_DIR)/ap-mask.json
+	$(BIN)/random-masks --like $< --seeds $* --out $@
+
+# report.md (written last), results.json and plots/*.svg; the random masks are listed so Make keeps them.
+$(SMOKE_DIR)/report.md: $(SMOKE_DIR)/report.args $(SMOKE_DIR)/ap-report.json $(SMOKE_DIR)/fasp-report.json $(SMOKE_RANDOM_MASKS) $(SMOKE_RANDOM_REPORTS)
+	$(BIN)/report --samples $(SMOKE_DIR)/samples.parquet --surrogates $(SMOKE_DIR)/surrogates --trajectory $(SMOKE_DIR)/trajectory.parquet \
+	  --ap-report $(SMOKE_DIR)/ap-report.json --fasp-report $(SMOKE_DIR)/fasp-report.json $(SMOKE_REPORT_ARGS) --out-dir $(SMOKE_DIR)

@@ -9,7 +9,7 @@
 mod draw;
 mod file;
 
-pub use draw::{draw_random_masks, RandomMaskSpec};
+pub use draw::{draw_masks_with_count, draw_random_masks, RandomMaskSpec};
 pub use file::MaskFile;
 
 use serde::{Deserialize, Serialize};

@@ -1,0 +1,395 @@
+//! The verdict and the diagnostics of a run, written from its numbers.
+//!
+//! Nothing here is a conclusion fixed in advance: every sentence states the
+//! measured numbers, and whether it flags a *concern* (a reason the run may
+//! fall short: noisy metric, weak surrogate, few samples, a gap between
+//! predicted and measured, no better than chance) follows from thresholds
+//! stated in the sentence itself.
+
+use crate::results::{AxisBias, Bar, Fit, Methods, Repeatability, SurrogateSummary};
+use crate::{fmt_num, fmt_pct};
+
+/// Held-out R² below this flags the surrogate as weak.
+pub const WEAK_R2: f64 = 0.5;
+/// Fewer sampled masks per head than this flags the sample as small.
+pub const FEW_MASKS_PER_HEAD: f64 = 5.0;
+/// A predicted-minus-measured bias reduction larger than this (absolute, 0.15 = 15 points) is a gap.
+pub const PREDICTION_GAP: f64 = 0.15;
+
+/// One generated sentence.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Finding {
+    /// The sentence (Markdown).
+    pub text: String,
+    /// Whether it names a reason the run may fall short of the bar.
+    pub concern: bool,
+}
+
+fn heads(n: usize) -> String {
+    if n == 1 {
+        "1 head".into()
+    } else {
+        format!("{n} heads")
+    }
+}
+
+fn finding(text: String, concern: bool) -> Finding {
+    Finding { text, concern }
+}
+
+/// Whether Attention Pruning meets the bar on the target axis.
+pub fn evaluate_bar(
+    methods: &Methods,
+    axis: &str,
+    min_bias_reduction: f64,
+    max_perplexity_increase: f64,
+) -> Bar {
+    let ap = &methods.attention_pruning;
+    let reduction = ap
+        .bias
+        .get(axis)
+        .map(|b| b.relative_reduction)
+        .unwrap_or(f64::NAN);
+    let bias_reduction_met = reduction >= min_bias_reduction;
+    let perplexity_met = ap.perplexity_change <= max_perplexity_increase;
+    let beats_fasp = methods
+        .fasp
+        .as_ref()
+        .map(|f| match (ap.bias.get(axis), f.bias.get(axis)) {
+            (Some(a), Some(b)) => a.bias < b.bias,
+            _ => false,
+        });
+    let met = bias_reduction_met && perplexity_met && beats_fasp != Some(false);
+    Bar {
+        min_bias_reduction,
+        max_perplexity_increase,
+        bias_reduction_met,
+        perplexity_met,
+        beats_fasp,
+        met,
+    }
+}
+
+fn yes_no(ok: bool) -> &'static str {
+    if ok {
+        "met"
+    } else {
+        "not met"
+    }
+}
+
+fn overlap(a: &AxisBias, b: &AxisBias) -> bool {
+    a.ci_low <= b.ci_high && b.ci_low <= a.ci_high
+}
+
+fn fit_text(f: &Option<Fit>) -> String {
+    match f {
+        Some(f) => format!(
+            "R² {} and Spearman {} on {} held-out masks",
+            f.r2.map(fmt_num).unwrap_or_else(|| "undefined".into()),
+            f.spearman
+                .map(fmt_num)
+                .unwrap_or_else(|| "undefined".into()),
+            f.n
+        ),
+        None => "no held-out masks to measure it".into(),
+    }
+}
+
+/// The findings of a run, in report order: verdict, comparisons, noise, surrogate.
+pub fn findings(
+    methods: &Methods,
+    axis: &str,
+    bar: &Bar,
+    surrogate: Option<&SurrogateSummary>,
+    repeat: Option<&Repeatability>,
+) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let (u, ap) = (&methods.unpruned, &methods.attention_pruning);
+    let (Some(ub), Some(ab)) = (u.bias.get(axis), ap.bias.get(axis)) else {
+        out.push(finding(
+            format!("The apply reports have no `{axis}` bias: nothing to compare."),
+            true,
+        ));
+        return out;
+    };
+    let fasp_part = match bar.beats_fasp {
+        Some(b) => format!(", lower bias than FASP {}", yes_no(b)),
+        None => ", FASP not run".into(),
+    };
+    out.push(finding(
+        format!(
+            "**Bar {}.** Attention Pruning ({}) changes the `{axis}` bias on the test prompts by {} ({} → {}) at {} perplexity. The bar is at least {} less bias with at most {} perplexity and a lower bias than FASP: reduction {}, perplexity {}{fasp_part}.",
+            if bar.met { "met" } else { "not met" },
+            heads(ap.num_pruned),
+            fmt_pct(-ab.relative_reduction),
+            fmt_num(ub.bias),
+            fmt_num(ab.bias),
+            fmt_pct(ap.perplexity_change),
+            fmt_pct(bar.min_bias_reduction).trim_start_matches('+'),
+            fmt_pct(bar.max_perplexity_increase),
+            yes_no(bar.bias_reduction_met),
+            yes_no(bar.perplexity_met),
+        ),
+        false,
+    ));
+    if !bar.perplexity_met {
+        out.push(finding(
+            format!("Attention Pruning's perplexity on the held-out text is {} the unpruned model's, beyond the {} budget the search was given.", fmt_pct(ap.perplexity_change), fmt_pct(bar.max_perplexity_increase)),
+            true,
+        ));
+    }
+    if let Some(f) = &methods.fasp {
+        if let Some(fb) = f.bias.get(axis) {
+            let within = f.perplexity_change <= bar.max_perplexity_increase;
+            out.push(finding(
+                format!(
+                    "FASP ({}) changes the `{axis}` bias by {} ({}) at {} perplexity{}. Attention Pruning's bias is {} than FASP's by {}; their 95% intervals {}.",
+                    heads(f.num_pruned),
+                    fmt_pct(-fb.relative_reduction),
+                    fmt_num(fb.bias),
+                    fmt_pct(f.perplexity_change),
+                    if within { "" } else { ", outside the budget on the held-out text" },
+                    if ab.bias < fb.bias { "lower" } else { "not lower" },
+                    fmt_num((ab.bias - fb.bias).abs()),
+                    if overlap(ab, fb) { "overlap, so this many test prompts do not resolve the difference" } else { "do not overlap" },
+                ),
+                overlap(ab, fb),
+            ));
+        }
+    }
+    if let Some(r) = &methods.random {
+        if let Some(rb) = r.bias.get(axis) {
+            let below_all = ab.bias < rb.ci_low;
+            let n = r.runs.len();
+            out.push(finding(
+                format!(
+                    "Random masks pruning the same {} ({n} seeds) change the `{axis}` bias by {} on average (bias {} ± {} sd, range [{}, {}]) at {} perplexity. Attention Pruning's bias {}.",
+                    heads(r.num_pruned),
+                    fmt_pct(-rb.relative_reduction),
+                    fmt_num(rb.bias),
+                    fmt_num(rb.sd.unwrap_or(f64::NAN)),
+                    fmt_num(rb.ci_low),
+                    fmt_num(rb.ci_high),
+                    fmt_pct(r.perplexity_change),
+                    if below_all {
+                        "is below every random mask's: the choice of heads matters, not only their number".to_string()
+                    } else {
+                        "is not below every random mask's: on these prompts the chosen heads are not distinguishable from as many random ones".to_string()
+                    }
+                ),
+                !below_all,
+            ));
+        }
+    }
+    let half = |b: &AxisBias| (b.ci_high - b.ci_low) / 2.0;
+    let noisy = overlap(ub, ab);
+    out.push(finding(
+        format!(
+            "Noise of the metric: on {} test prompts of `{axis}` the bootstrap 95% interval of the unpruned bias is [{}, {}] (half-width {}, {} of the bias) and Attention Pruning's is [{}, {}]; the change {} is {} the intervals' half-widths, and the intervals {}.",
+            ub.prompts,
+            fmt_num(ub.ci_low),
+            fmt_num(ub.ci_high),
+            fmt_num(half(ub)),
+            if ub.bias > 0.0 { fmt_pct(half(ub) / ub.bias).trim_start_matches('+').to_string() } else { "n/a".into() },
+            fmt_num(ab.ci_low),
+            fmt_num(ab.ci_high),
+            fmt_num(ab.bias - ub.bias),
+            if (ab.bias - ub.bias).abs() > half(ub) + half(ab) { "larger than the sum of" } else { "within the sum of" },
+            if noisy { "overlap: the measured change is within the noise of the metric (more prompts per bucket would narrow them)" } else { "do not overlap" },
+        ),
+        noisy,
+    ));
+    if let Some(rep) = repeat {
+        out.push(finding(
+            format!(
+                "Repeatability: the unpruned model was measured {} times (once per apply report); the largest differences are {} in `{axis}` bias and {} in perplexity{}.",
+                rep.measurements,
+                fmt_num(rep.max_bias_difference),
+                fmt_num(rep.max_perplexity_difference),
+                if rep.max_bias_difference == 0.0 && rep.max_perplexity_difference == 0.0 { ", so the measurement itself is deterministic and its noise is the choice of prompts and text" } else { "" }
+            ),
+            ub.bias > 0.0 && rep.max_bias_difference > 0.1 * ub.bias,
+        ));
+    }
+    if let Some(s) = surrogate {
+        let per_head = s.sampled_masks as f64 / s.inputs.max(1) as f64;
+        let weak = s
+            .bias_holdout
+            .and_then(|f| f.r2)
+            .is_none_or(|r2| r2 < WEAK_R2);
+        let mut text = format!(
+            "Surrogate: the bias surrogate has {}; the perplexity surrogate has {}. They were fitted on {} sampled masks for {} heads ({} masks per head).",
+            fit_text(&s.bias_holdout),
+            fit_text(&s.ppl_holdout),
+            s.sampled_masks,
+            s.inputs,
+            fmt_num(per_head),
+        );
+        if weak {
+            text += &format!(" A held-out R² below {WEAK_R2} means the surrogate explains little of the measured bias, so the annealer optimises largely its errors.");
+        }
+        if per_head < FEW_MASKS_PER_HEAD {
+            text += &format!(" Fewer than {FEW_MASKS_PER_HEAD} masks per head is a small sample for a model of every head's effect: sample more masks (the `*_MASKS` budget).");
+        }
+        out.push(finding(text, weak || per_head < FEW_MASKS_PER_HEAD));
+        if let (Some(pb), Some(pp)) = (
+            s.ap_predicted_bias_reduction,
+            s.ap_predicted_perplexity_change,
+        ) {
+            let gap = pb - ab.relative_reduction;
+            out.push(finding(
+                format!(
+                    "For the Attention Pruning mask the surrogates predicted {} bias and {} perplexity on the search prompts and text; measured on the test prompts and held-out text: {} and {} (a gap of {} points in bias reduction{}).",
+                    fmt_pct(-pb),
+                    fmt_pct(pp),
+                    fmt_pct(-ab.relative_reduction),
+                    fmt_pct(ap.perplexity_change),
+                    fmt_num(100.0 * gap),
+                    if gap > PREDICTION_GAP { ": the prediction does not carry over, by surrogate error or because the search prompts do not generalise to the test prompts" } else { "" }
+                ),
+                gap > PREDICTION_GAP,
+            ));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::results::{MethodResult, RunResult};
+    use std::collections::BTreeMap;
+
+    const AXIS: &str = "gender_and_sex";
+
+    fn method(bias: f64, half: f64, base: f64, ppl_change: f64, runs: usize) -> MethodResult {
+        let mut axes = BTreeMap::new();
+        let relative_reduction = 1.0 - bias / base;
+        axes.insert(
+            AXIS.to_string(),
+            AxisBias {
+                bias,
+                ci_low: bias - half,
+                ci_high: bias + half,
+                interval: "bootstrap 95%".into(),
+                sd: Some(0.01),
+                relative_reduction,
+                prompts: 40,
+            },
+        );
+        let run = RunResult {
+            seed: Some(0),
+            mask_file: String::new(),
+            report_file: String::new(),
+            num_pruned: 5,
+            perplexity: 10.0,
+            bias: axes.clone(),
+        };
+        MethodResult {
+            label: String::new(),
+            num_pruned: 5,
+            mask_file: None,
+            report_files: vec![],
+            perplexity: 10.0 * (1.0 + ppl_change),
+            perplexity_sd: None,
+            perplexity_change: ppl_change,
+            bias: axes,
+            runs: vec![run; runs],
+        }
+    }
+
+    fn summary(r2: f64) -> SurrogateSummary {
+        let fit = Some(Fit {
+            n: 20,
+            r2: Some(r2),
+            spearman: Some(0.8),
+            rmse: Some(0.01),
+        });
+        SurrogateSummary {
+            sampled_masks: 400,
+            inputs: 40,
+            bias_holdout: fit,
+            bias_train: fit,
+            ppl_holdout: fit,
+            ppl_train: fit,
+            ap_predicted_bias_reduction: Some(0.6),
+            ap_predicted_perplexity_change: Some(0.03),
+        }
+    }
+
+    #[test]
+    fn a_clear_win_meets_the_bar_without_concerns() {
+        let m = Methods {
+            unpruned: method(1.0, 0.05, 1.0, 0.0, 0),
+            attention_pruning: method(0.5, 0.05, 1.0, 0.03, 0),
+            fasp: Some(method(0.8, 0.05, 1.0, 0.04, 0)),
+            random: Some(method(0.95, 0.02, 1.0, 0.06, 5)),
+        };
+        let bar = evaluate_bar(&m, AXIS, 0.4, 0.05);
+        assert!(
+            bar.met && bar.bias_reduction_met && bar.perplexity_met && bar.beats_fasp == Some(true)
+        );
+        let f = findings(&m, AXIS, &bar, Some(&summary(0.9)), None);
+        assert!(f[0].text.starts_with("**Bar met.**"), "{}", f[0].text);
+        assert!(
+            f[0].text.contains("-50.0%") && f[0].text.contains("+3.0%"),
+            "{}",
+            f[0].text
+        );
+        assert!(f.iter().all(|x| !x.concern), "{f:?}");
+    }
+
+    #[test]
+    fn a_noisy_run_with_a_weak_surrogate_says_why_it_falls_short() {
+        let m = Methods {
+            unpruned: method(1.0, 0.3, 1.0, 0.0, 0),
+            attention_pruning: method(0.8, 0.3, 1.0, 0.08, 0),
+            fasp: Some(method(0.7, 0.3, 1.0, 0.04, 0)),
+            random: Some(method(0.78, 0.1, 1.0, 0.06, 5)),
+        };
+        let bar = evaluate_bar(&m, AXIS, 0.4, 0.05);
+        assert!(
+            !bar.met
+                && !bar.bias_reduction_met
+                && !bar.perplexity_met
+                && bar.beats_fasp == Some(false)
+        );
+        let mut s = summary(0.1);
+        s.sampled_masks = 60;
+        let f = findings(&m, AXIS, &bar, Some(&s), None);
+        assert!(f[0].text.starts_with("**Bar not met.**"));
+        let concerns: Vec<&str> = f
+            .iter()
+            .filter(|x| x.concern)
+            .map(|x| x.text.as_str())
+            .collect();
+        assert!(
+            concerns
+                .iter()
+                .any(|t| t.contains("beyond the +5.0% budget")),
+            "{concerns:?}"
+        );
+        assert!(
+            concerns
+                .iter()
+                .any(|t| t.contains("within the noise of the metric")),
+            "{concerns:?}"
+        );
+        assert!(
+            concerns
+                .iter()
+                .any(|t| t.contains("below 0.5") && t.contains("Fewer than 5")),
+            "{concerns:?}"
+        );
+        assert!(
+            concerns.iter().any(|t| t.contains("not distinguishable")),
+            "{concerns:?}"
+        );
+        assert!(
+            concerns.iter().any(|t| t.contains("does not carry over")),
+            "{concerns:?}"
+        );
+    }
+}

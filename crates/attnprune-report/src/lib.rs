@@ -1,0 +1,23 @@
+//! The human report of a run: what `report` writes beside the pipeline's artifacts.
+//!
+//! - [`svg`]: a tiny SVG writer (escaping, axes, ticks) and a well-formedness check.
+//! - [`plots`]: the plots of the report: scatter with highlighted points, layers x
+//!   heads heatmap, line plot, predicted-vs-measured scatter, grouped bars.
+//! - [`markdown`]: Markdown tables and number formatting.
+//! - [`results`]: the `results.json` types (serde).
+//! - [`findings`]: the verdict and the diagnostics, generated from the numbers.
+//!
+//! Model-free: the `report` stage in `attnprune-cli` reads the artifacts and
+//! fills these types.
+
+pub mod findings;
+pub mod markdown;
+pub mod plots;
+pub mod results;
+pub mod svg;
+
+pub use markdown::{fmt_num, fmt_pct, Table};
+pub use results::{
+    AxisBias, Bar, Fit, MethodResult, Methods, Repeatability, Results, RunResult, SurrogateSummary,
+    RESULTS_VERSION,
+};
