@@ -1,0 +1,246 @@
+#!/usr/bin/env python3
+"""Merges attnprune-bench's and bench_torch.py's JSON into results/bench/bench.json.
+
+    python tools/bench_merge.py --ours results/bench/ours.json --pytorch results/bench/pytorch.json \
+        --out results/bench/bench.json [--command "make bench ..."]
+
+For every workload and metric: ours, PyTorch's (workloads 1-3) and the ratio, defined so that
+> 1 means attnprune is faster (throughput: ours / PyTorch's; seconds: PyTorch's / ours), from
+the medians. Adds the machine (CPU model, cores, OS, rustc, torch and transformers versions)
+and checks that both sides computed the same thing (greedy replies, scores, perplexity).
+Prints a Markdown table to stdout. Standard library only.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def resolve(p):
+    p = Path(p)
+    return p if p.is_absolute() else ROOT / p
+
+
+def cpu_model():
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def physical_cores():
+    try:
+        pairs = set()
+        phys = core = None
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("physical id"):
+                phys = line.split(":", 1)[1].strip()
+            elif line.startswith("core id"):
+                core = line.split(":", 1)[1].strip()
+            elif not line.strip() and core is not None:
+                pairs.add((phys, core))
+                phys = core = None
+        if core is not None:
+            pairs.add((phys, core))
+        return len(pairs) or None
+    except OSError:
+        return None
+
+
+def os_name():
+    try:
+        for line in Path("/etc/os-release").read_text().splitlines():
+            if line.startswith("PRETTY_NAME="):
+                return line.split("=", 1)[1].strip().strip('"') + f" (kernel {platform.release()})"
+    except OSError:
+        pass
+    return platform.platform()
+
+
+def command_output(cmd):
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+def ratio(ours, theirs, higher_is_better):
+    if not ours or not theirs or ours["median"] <= 0 or theirs["median"] <= 0:
+        return None
+    return ours["median"] / theirs["median"] if higher_is_better else theirs["median"] / ours["median"]
+
+
+def checks(w, ours_out, torch_out):
+    """Did both sides compute the same thing?"""
+    a, b = ours_out.get(str(w)), torch_out.get(str(w))
+    if not a or not b:
+        return None
+    if w == 2:
+        ra, rb = a["new_ids"], b["new_ids"]
+        same = sum(x == y for x, y in zip(ra, rb))
+        tokens = sum(len(x) for x in ra)
+        same_tokens = sum(sum(p == q for p, q in zip(x, y)) for x, y in zip(ra, rb))
+        return {"identical_replies": same, "replies": len(ra), "identical_token_positions": same_tokens, "tokens": tokens}
+    if w == 3:
+        return {
+            "max_abs_score_diff": max((abs(x - y) for x, y in zip(a["scores"], b["scores"])), default=None),
+            "perplexity_ours": a["perplexity"],
+            "perplexity_pytorch": b["perplexity"],
+            "perplexity_rel_diff": abs(a["perplexity"] - b["perplexity"]) / b["perplexity"],
+            "bias_abs_diff": {k: abs(a["bias"][k] - b["bias"].get(k, float("nan"))) for k in a["bias"]},
+        }
+    return None
+
+
+def fmt(x):
+    if x is None:
+        return "–"
+    ax = abs(x)
+    if ax >= 1000:
+        return f"{x:,.0f}"
+    if ax >= 100:
+        return f"{x:.0f}"
+    if ax >= 10:
+        return f"{x:.1f}"
+    if ax >= 1:
+        return f"{x:.2f}"
+    return f"{x:.3g}"
+
+
+def cell(m):
+    if not m:
+        return "–"
+    return f"{fmt(m['median'])} ({fmt(m['min'])}–{fmt(m['max'])})"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--ours", default="results/bench/ours.json")
+    ap.add_argument("--pytorch", default="results/bench/pytorch.json", help="omit or missing file: no ratios")
+    ap.add_argument("--out", default="results/bench/bench.json")
+    ap.add_argument("--command", default=None, help="the command that produced the figures (recorded)")
+    args = ap.parse_args()
+
+    ours = json.loads(resolve(args.ours).read_text())
+    tpath = resolve(args.pytorch) if args.pytorch else None
+    theirs = json.loads(tpath.read_text()) if tpath and tpath.exists() else None
+    if theirs is None:
+        print(f"note: no PyTorch results at {args.pytorch}; ratios left empty", file=sys.stderr)
+    spec = {}
+    spec_path = resolve(ours.get("spec", "results/bench/spec.json"))
+    if spec_path.exists():
+        spec = json.loads(spec_path.read_text())
+
+    torch_by_id = {w["id"]: w for w in (theirs or {}).get("workloads", [])}
+    workloads = []
+    for w in ours["workloads"]:
+        t = torch_by_id.get(w["id"])
+        metrics = {}
+        names = [w["primary"]] + sorted(k for k in w["metrics"] if k != w["primary"])
+        for name in names:
+            m = w["metrics"][name]
+            tm = t["metrics"].get(name) if t else None
+            strip = lambda x: {k: x[k] for k in ("median", "min", "max", "runs")} if x else None
+            metrics[name] = {
+                "unit": m["unit"],
+                "higher_is_better": m["higher_is_better"],
+                "ours": strip(m),
+                "pytorch": strip(tm),
+                "ratio": ratio(m, tm, m["higher_is_better"]),
+            }
+        workloads.append(
+            {
+                "id": w["id"],
+                "name": w["name"],
+                "primary": w["primary"],
+                "repeats": w["repeats"],
+                "description": w["description"],
+                "description_pytorch": t["description"] if t else None,
+                "info": w["info"],
+                "metrics": metrics,
+                "checks": checks(w["id"], ours.get("outputs", {}), (theirs or {}).get("outputs", {})),
+            }
+        )
+
+    try:
+        load = os.getloadavg()
+    except OSError:
+        load = None
+    doc = {
+        "command": args.command,
+        "date_utc": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "ratio_definition": "speed of attnprune / speed of PyTorch from the medians (throughput: ours / theirs; seconds: theirs / ours); > 1 = attnprune faster",
+        "machine": {
+            "cpu": cpu_model(),
+            "logical_cores": os.cpu_count(),
+            "physical_cores": physical_cores(),
+            "os": os_name(),
+            "load_average_at_merge": load,
+            "rustc": command_output(["rustc", "--version"]),
+            "python": (theirs or {}).get("python"),
+            "torch": (theirs or {}).get("torch"),
+            "transformers": (theirs or {}).get("transformers"),
+        },
+        "settings": {
+            "threads": ours.get("threads"),
+            "threads_pytorch": (theirs or {}).get("threads"),
+            "attn_implementation_pytorch": (theirs or {}).get("attn_implementation"),
+            "seed": ours.get("seed"),
+            "repeats": {str(w["id"]): w["repeats"] for w in ours["workloads"]},
+            "warmup_runs": 1,
+            "model": spec.get("model"),
+            "pruned_heads": spec.get("mask", {}).get("pruned"),
+            "sizes": spec.get("sizes"),
+        },
+        "seconds": {"ours": ours.get("total_seconds"), "pytorch": (theirs or {}).get("total_seconds")},
+        "workloads": workloads,
+    }
+    out = resolve(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(doc, indent=1) + "\n")
+    tmp.replace(out)
+
+    m = doc["machine"]
+    lines = [
+        f"Machine: {m['cpu']}, {m['logical_cores']} logical cores; {m['os']}; {m['rustc']}; "
+        f"torch {m['torch']}, transformers {m['transformers']}. Threads: {doc['settings']['threads']}. "
+        f"Load average at the end: {', '.join(f'{x:.2f}' for x in load) if load else '?'}.",
+        "",
+        "| # | workload | metric | attnprune median (min–max) | PyTorch median (min–max) | ratio | runs |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for w in workloads:
+        for name, mm in w["metrics"].items():
+            r = mm["ratio"]
+            lines.append(
+                f"| {w['id']} | {w['name']} | {name} [{mm['unit']}] | {cell(mm['ours'])} | {cell(mm['pytorch'])} | "
+                f"{'–' if r is None else f'{r:.2f}x'} | {w['repeats']} |"
+            )
+    notes = []
+    for w in workloads:
+        c = w["checks"]
+        if c and w["id"] == 2:
+            notes.append(f"- workload 2: {c['identical_replies']}/{c['replies']} greedy replies identical to PyTorch's "
+                         f"({c['identical_token_positions']}/{c['tokens']} token positions)")
+        if c and w["id"] == 3:
+            notes.append(f"- workload 3: max |score difference| {c['max_abs_score_diff']:.2e}, perplexity "
+                         f"{c['perplexity_ours']:.4f} vs {c['perplexity_pytorch']:.4f} (relative {c['perplexity_rel_diff']:.1e})")
+    if notes:
+        lines += ["", "Same computation on both sides:"] + notes
+    lines += ["", "ratio = attnprune's speed / PyTorch's (medians); > 1 means attnprune is faster.", f"Wrote {args.out}."]
+    sys.stdout.write("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()
