@@ -1,0 +1,295 @@
+//! `device-check`: does a device give the CPU's numbers, and how fast is it?
+//!
+//! Loads the model on the CPU and on `--device`, compares last-position
+//! logits of a few prompts (max |difference| relative to max |logit|, top-5
+//! agreement) and the perplexity of a few text windows, unpruned and with a
+//! random mask; then measures the device's throughput on the benchmark's
+//! workloads at several batch sizes, with the share of a stated peak FLOP/s
+//! that it reaches. Writes a JSON report; `scripts/gpu-check.sh` drives it.
+
+use crate::common::command_line;
+use anyhow::{bail, Context, Result};
+use attnprune_artifact::write_atomic_bytes;
+use attnprune_lm::batch::{head_keep_tensor, PaddedBatch};
+use attnprune_lm::generate::{generate, GenerationConfig, GenerationRequest, Sampling};
+use attnprune_lm::perplexity::{sequence_nll, token_windows, NllSum};
+use attnprune_lm::{run_on_device, DeviceSpec, LanguageModel, Logits, OnDevice};
+use attnprune_mask::{draw_random_masks, HeadMask, RandomMaskSpec};
+use burn::tensor::backend::Backend;
+use clap::Parser;
+use serde::Serialize;
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// Compare a device against the CPU on one model, then time it.
+///
+/// Example (on a machine with an NVIDIA GPU, binary built with `--features cuda`):
+///   device-check --model data/models/SmolLM2-135M-Instruct.Q4_1.gguf --device cuda \
+///     --ppl-text tests/fixtures/ppl_text.txt --out results/gpu-check.json
+#[derive(Debug, Parser)]
+#[command(name = "device-check", version, about, long_about = None)]
+pub struct DeviceCheckArgs {
+    /// Model file (GGUF) or HF checkpoint folder.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// The device to check against the CPU: `cuda`, `cuda:N` (or `cpu`, to test the check itself).
+    #[arg(long, default_value = "cuda")]
+    pub device: DeviceSpec,
+    /// Plain text whose first windows are scored on both devices.
+    #[arg(long)]
+    pub ppl_text: PathBuf,
+    /// Perplexity window in tokens.
+    #[arg(long, default_value_t = 128)]
+    pub ppl_window: usize,
+    /// Windows compared.
+    #[arg(long, default_value_t = 4)]
+    pub ppl_max_windows: usize,
+    /// Batch sizes of the throughput runs (prefill of 128 tokens; generation of 16 tokens).
+    #[arg(long, value_delimiter = ',', default_value = "8,64,256")]
+    pub batches: Vec<usize>,
+    /// Timed repeats per throughput shape (after one warm-up).
+    #[arg(long, default_value_t = 3)]
+    pub repeats: usize,
+    /// The device's peak f32 rate in TFLOP/s, for the share-of-peak estimate
+    /// (H100/H200 SXM datasheet: 67 for plain fp32).
+    #[arg(long, default_value_t = 67.0)]
+    pub peak_tflops: f64,
+    /// Largest accepted max|logit difference| / max|logit| between the device
+    /// and the CPU. GPU matrix products sum in another order (and may use
+    /// reduced-precision tensor cores for f32), so this is looser than the
+    /// 1e-3 of the CPU golden tests; on an H200 burn-cuda measured 2.3e-3.
+    #[arg(long, default_value_t = 5e-3)]
+    pub logit_tol: f64,
+    /// Skip the throughput part (agreement only).
+    #[arg(long)]
+    pub no_throughput: bool,
+    /// JSON report.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+/// Prompts whose last-position logits are compared.
+const PROMPTS: [&str; 4] = [
+    "The capital of France is",
+    "My grandmother is a nurse and she",
+    "def fibonacci(n):\n    if n < 2:",
+    "I'm a nonbinary person who loves hiking. What do you think?",
+];
+
+/// Outputs of one device, copied to the host.
+#[derive(Debug, Clone)]
+struct Outputs {
+    /// Last-position logits per (prompt, mask).
+    logits: Vec<Vec<f32>>,
+    /// Perplexity per mask.
+    perplexity: Vec<f64>,
+}
+
+/// Agreement of the device with the CPU for one (prompt, mask) pair.
+#[derive(Debug, Serialize)]
+struct LogitAgreement {
+    prompt: String,
+    mask_pruned: usize,
+    max_abs_diff_over_max_logit: f64,
+    top5_same: bool,
+}
+
+/// Throughput of one shape.
+#[derive(Debug, Serialize)]
+struct Throughput {
+    workload: String,
+    batch: usize,
+    tokens_per_second: f64,
+    seconds_median: f64,
+    tflops: f64,
+    share_of_peak: f64,
+}
+
+#[derive(Debug, Serialize)]
+struct Report {
+    command: Vec<String>,
+    device: String,
+    logits: Vec<LogitAgreement>,
+    logits_ok: bool,
+    perplexity_cpu: Vec<f64>,
+    perplexity_device: Vec<f64>,
+    perplexity_max_rel_diff: f64,
+    perplexity_ok: bool,
+    throughput: Vec<Throughput>,
+}
+
+/// Tolerance of perplexity: the perplexity contract's 0.2%.
+const PPL_TOL: f64 = 2e-3;
+
+struct Measure<'a> {
+    model: &'a std::path::Path,
+    prompts: &'a [Vec<u32>],
+    windows: &'a [Vec<u32>],
+    masks: &'a [HeadMask],
+}
+
+impl OnDevice for Measure<'_> {
+    type Output = Result<Outputs>;
+    fn run<B: Backend>(self, device: B::Device) -> Result<Outputs> {
+        let lm = LanguageModel::<B>::load(self.model, &device)?;
+        let mut logits = Vec::new();
+        let mut perplexity = Vec::new();
+        for mask in self.masks {
+            for p in self.prompts {
+                let batch = PaddedBatch::left_padded(&[p.as_slice()], 0);
+                let out = lm.model.forward(batch.to_forward(head_keep_tensor(&[mask], &lm.model), &device), None, Logits::Last);
+                logits.push(out.into_data().to_vec::<f32>().map_err(|e| anyhow::anyhow!("{e:?}"))?);
+            }
+            let seqs: Vec<&[u32]> = self.windows.iter().map(Vec::as_slice).collect();
+            let mut total = NllSum::default();
+            for nll in sequence_nll(&lm.model, &seqs, &vec![mask; seqs.len()])? {
+                total.add(nll);
+            }
+            perplexity.push(total.perplexity());
+        }
+        Ok(Outputs { logits, perplexity })
+    }
+}
+
+struct Speed<'a> {
+    model: &'a std::path::Path,
+    batches: &'a [usize],
+    repeats: usize,
+    mask: &'a HeadMask,
+    peak_tflops: f64,
+}
+
+impl OnDevice for Speed<'_> {
+    type Output = Result<Vec<Throughput>>;
+    fn run<B: Backend>(self, device: B::Device) -> Result<Vec<Throughput>> {
+        let lm = LanguageModel::<B>::load(self.model, &device)?;
+        let c = &lm.model.config;
+        // FLOPs per token of a forward: the projections and the LM head (attention scores left out).
+        let per_layer = c.hidden_size * (c.num_heads + 2 * c.num_kv_heads) * c.head_dim
+            + c.num_heads * c.head_dim * c.hidden_size
+            + 3 * c.hidden_size * c.intermediate_size;
+        let body = 2.0 * (c.num_layers * per_layer) as f64;
+        let head = 2.0 * (c.hidden_size * c.vocab_size) as f64;
+        let mut rows = Vec::new();
+        let median = |mut v: Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        };
+        for &b in self.batches {
+            let seq: Vec<u32> = (0..128u32).map(|i| 1000 + (i * 7919) % 40000).collect();
+            let seqs: Vec<&[u32]> = vec![seq.as_slice(); b];
+            let masks = vec![self.mask; b];
+            let mut times = Vec::new();
+            for r in 0..=self.repeats {
+                let start = Instant::now();
+                let batch = PaddedBatch::left_padded(&seqs, 0);
+                let out = lm.model.forward(batch.to_forward(head_keep_tensor(&masks, &lm.model), &device), None, Logits::All);
+                let _ = out.slice([0..1, 0..1, 0..1]).into_data();
+                if r > 0 {
+                    times.push(start.elapsed().as_secs_f64());
+                }
+            }
+            let t = median(times);
+            let tokens = (b * 128) as f64;
+            let tflops = tokens * (body + head) / t / 1e12;
+            rows.push(Throughput {
+                workload: "prefill 128 tokens, all logits".into(),
+                batch: b,
+                tokens_per_second: tokens / t,
+                seconds_median: t,
+                tflops,
+                share_of_peak: tflops / self.peak_tflops,
+            });
+            let prompts: Vec<Vec<u32>> = (0..b).map(|i| (0..13u32).map(|j| 500 + ((i as u32) * 31 + j * 17) % 30000).collect()).collect();
+            let requests: Vec<GenerationRequest<'_>> = prompts.iter().map(|p| GenerationRequest { prompt: p, mask: self.mask, seed: 0 }).collect();
+            let config = GenerationConfig { max_new_tokens: 16, sampling: Sampling::Greedy, stop_ids: Vec::new() };
+            let mut times = Vec::new();
+            for r in 0..=self.repeats {
+                let start = Instant::now();
+                let _ = generate(&lm.model, &requests, &config)?;
+                if r > 0 {
+                    times.push(start.elapsed().as_secs_f64());
+                }
+            }
+            let t = median(times);
+            let new_tokens = (b * 16) as f64;
+            let tflops = (b * (13 + 15)) as f64 * body / t / 1e12 + (b * 16) as f64 * head / t / 1e12;
+            rows.push(Throughput {
+                workload: "generate 16 new tokens after 13 (new tokens/s)".into(),
+                batch: b,
+                tokens_per_second: new_tokens / t,
+                seconds_median: t,
+                tflops,
+                share_of_peak: tflops / self.peak_tflops,
+            });
+            log::info!("batch {b}: prefill {:.0} tok/s, generation {:.0} new tok/s", rows[rows.len() - 2].tokens_per_second, new_tokens / t);
+        }
+        Ok(rows)
+    }
+}
+
+fn top5(v: &[f32]) -> Vec<usize> {
+    let mut idx: Vec<usize> = (0..v.len()).collect();
+    idx.sort_by(|&a, &b| v[b].total_cmp(&v[a]).then(a.cmp(&b)));
+    idx.truncate(5);
+    idx
+}
+
+/// Runs the check; fails (non-zero exit) when the device disagrees with the CPU.
+pub fn run(args: DeviceCheckArgs) -> Result<()> {
+    attnprune_lm::device::check_device(args.device)?;
+    let files = attnprune_lm::read_model_files(&args.model)?;
+    let tokenizer = files.tokenizer.clone();
+    let layout = files.config.head_layout();
+    drop(files);
+    let prompts: Vec<Vec<u32>> = PROMPTS.iter().map(|p| tokenizer.encode(p, true)).collect::<Result<_, _>>()?;
+    let text = std::fs::read_to_string(&args.ppl_text).with_context(|| format!("reading `{}`", args.ppl_text.display()))?;
+    let ids = tokenizer.encode(&text, false)?;
+    let windows = token_windows(&ids, args.ppl_window, Some(args.ppl_max_windows));
+    if windows.is_empty() {
+        bail!("`{}` has {} tokens: not one window of {}", args.ppl_text.display(), ids.len(), args.ppl_window);
+    }
+    let random = draw_random_masks(&RandomMaskSpec { layout, max_pruned: layout.total() / 4, seed: 7 }, 1)?.remove(0);
+    let masks = vec![HeadMask::unpruned(layout), random];
+    let measure = |spec| run_on_device(spec, Measure { model: &args.model, prompts: &prompts, windows: &windows, masks: &masks });
+    log::info!("running {} prompts and {} windows on the CPU", prompts.len(), windows.len());
+    let cpu = measure(DeviceSpec::Cpu)??;
+    log::info!("running them on {}", args.device);
+    let dev = measure(args.device)??;
+    let mut agreements = Vec::new();
+    for (i, (a, b)) in cpu.logits.iter().zip(&dev.logits).enumerate() {
+        let max_logit = a.iter().fold(0.0f64, |m, &x| m.max(x.abs() as f64));
+        let diff = a.iter().zip(b).fold(0.0f64, |m, (&x, &y)| m.max((x - y).abs() as f64));
+        agreements.push(LogitAgreement {
+            prompt: PROMPTS[i % PROMPTS.len()].into(),
+            mask_pruned: masks[i / PROMPTS.len()].num_pruned(),
+            max_abs_diff_over_max_logit: diff / max_logit.max(f64::MIN_POSITIVE),
+            top5_same: top5(a) == top5(b),
+        });
+    }
+    let logits_ok = agreements.iter().all(|a| a.max_abs_diff_over_max_logit <= args.logit_tol && a.top5_same);
+    let ppl_rel = cpu.perplexity.iter().zip(&dev.perplexity).map(|(a, b)| ((a - b) / a).abs()).fold(0.0, f64::max);
+    let throughput = if args.no_throughput {
+        Vec::new()
+    } else {
+        run_on_device(args.device, Speed { model: &args.model, batches: &args.batches, repeats: args.repeats.max(1), mask: &masks[1], peak_tflops: args.peak_tflops })??
+    };
+    let report = Report {
+        command: command_line(),
+        device: args.device.to_string(),
+        logits: agreements,
+        logits_ok,
+        perplexity_cpu: cpu.perplexity,
+        perplexity_device: dev.perplexity,
+        perplexity_max_rel_diff: ppl_rel,
+        perplexity_ok: ppl_rel <= PPL_TOL,
+        throughput,
+    };
+    let json = serde_json::to_vec_pretty(&report)?;
+    write_atomic_bytes(&args.out, &json)?;
+    log::info!("logits agree: {logits_ok}; perplexity max relative difference {ppl_rel:.2e}; report in {}", args.out.display());
+    if !report.logits_ok || !report.perplexity_ok {
+        bail!("{} disagrees with the CPU (see {})", args.device, args.out.display());
+    }
+    Ok(())
+}
