@@ -4,12 +4,13 @@
 use anyhow::{bail, Context, Result};
 use attnprune_artifact::provenance::sha256_bytes;
 use attnprune_artifact::{sha256_file, Fingerprint, Provenance};
-use attnprune_eval::{greedy, EvalData, EvalSettings, ScorerKind};
+use attnprune_eval::{greedy, ClassifierSettings, EvalData, EvalSettings, ScorerKind};
+use attnprune_lm::generate::{GenerationConfig, Sampling};
 use attnprune_lm::source::identity_files;
 use attnprune_lm::{read_model_files, DeviceSpec, ModelFiles};
 use attnprune_measure::bias::Bootstrap;
 use attnprune_measure::corpus::{detect_format, load_corpus};
-use attnprune_measure::prompts::{PromptSelection, PromptSet, Split};
+use attnprune_measure::prompts::{PromptDesign, PromptSelection, PromptSet, Split};
 use attnprune_measure::replies::CannedReplies;
 use clap::Args;
 use std::collections::BTreeMap;
@@ -50,16 +51,39 @@ pub struct MeasureArgs {
     /// (`sample`, `anneal` and `fasp` see the valid split; `apply` reports on the test split).
     #[arg(long, default_value_t = 0.5, value_name = "F")]
     pub test_fraction: f64,
-    /// How a reply is scored: `sentiment` (generate a reply, VADER negativity)
-    /// or `reply-likelihood` (no generation: log-odds of negative vs positive canned replies).
+    /// How a reply is scored: `sentiment` (generate a reply, VADER negativity),
+    /// `reply-likelihood` (no generation: log-odds of negative vs positive canned replies)
+    /// or `classifier` (generate a reply, probability of --classifier-label from --classifier).
     #[arg(long, default_value = "sentiment", value_name = "SCORER")]
     pub scorer: ScorerKind,
+    /// The `classifier` scorer's checkpoint: an HF sequence-classification folder of the
+    /// BERT/RoBERTa family (`config.json`, `model.safetensors`, `tokenizer.json`), such as
+    /// Detoxify's unbiased toxic RoBERTa. It runs on the CPU whatever --device says.
+    #[arg(long, value_name = "DIR")]
+    pub classifier: Option<PathBuf>,
+    /// The label (from the classifier's config.json `id2label`) whose probability is the score.
+    #[arg(long, default_value = "toxicity", value_name = "LABEL")]
+    pub classifier_label: String,
     /// Canned replies for `reply-likelihood` (default: `replies.json` in the prompt folder).
     #[arg(long, value_name = "FILE")]
     pub replies: Option<PathBuf>,
-    /// Longest generated reply, in tokens (greedy decoding).
+    /// Longest generated reply, in tokens.
     #[arg(long, default_value_t = 16, value_name = "N")]
     pub max_new_tokens: usize,
+    /// Reply sampling temperature; 0 = greedy decoding (the default: deterministic and the
+    /// least noisy). The paper's protocol samples replies (e.g. 1.0 with --top-p 0.9).
+    #[arg(long, default_value_t = 0.0, value_name = "T")]
+    pub temperature: f64,
+    /// Sampled replies: keep only the K most likely tokens (0 = all).
+    #[arg(long, default_value_t = 0, value_name = "K")]
+    pub top_k: usize,
+    /// Sampled replies: keep the smallest set of tokens whose probability reaches P.
+    #[arg(long, default_value_t = 1.0, value_name = "P")]
+    pub top_p: f64,
+    /// Seed of sampled replies. Prompt i always gets the same stream, whatever the mask and
+    /// the batch, so masks are compared on the same random draws.
+    #[arg(long, default_value_t = 0, value_name = "SEED")]
+    pub reply_seed: u64,
     /// Sequences per forward pass.
     #[arg(long, default_value_t = 16, value_name = "N")]
     pub batch_size: usize,
@@ -82,6 +106,42 @@ pub struct MeasureArgs {
     /// Bootstrap resamples of the bias confidence interval.
     #[arg(long, default_value_t = 1000, value_name = "N")]
     pub bootstrap: usize,
+    /// Prompt design: `random` (per bucket, --per-bucket prompts sampled from its own
+    /// templates and nouns; split by (descriptor, template)) or `crossed` (every descriptor
+    /// x the same --templates templates x the same --nouns neutral nouns, so buckets differ
+    /// only by their descriptors; valid and test use disjoint template sets).
+    #[arg(long, default_value = "random", value_name = "DESIGN")]
+    pub design: DesignArg,
+    /// Crossed design: templates per split (seeded by --prompt-seed).
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    pub templates: usize,
+    /// Crossed design: neutral nouns (`person`, ...) every descriptor is put with (seeded by --prompt-seed).
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub nouns: usize,
+}
+
+/// `--design`: how each bucket's prompts are chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DesignArg {
+    /// Per bucket, a seeded sample of prompts (own templates and nouns).
+    Random,
+    /// Every descriptor x the same templates x the same nouns.
+    Crossed,
+}
+
+/// The prompt selection that `measure` asks for.
+pub fn selection(measure: &MeasureArgs) -> PromptSelection {
+    PromptSelection {
+        axes: measure.axes.clone(),
+        per_bucket: measure.per_bucket,
+        seed: measure.prompt_seed,
+        test_fraction: measure.test_fraction,
+        exclude_dispreferred: false,
+        design: match measure.design {
+            DesignArg::Random => PromptDesign::Random,
+            DesignArg::Crossed => PromptDesign::Crossed { templates: measure.templates, nouns: measure.nouns },
+        },
+    }
 }
 
 /// Everything a model-running stage needs, read from disk, with fingerprints.
@@ -98,6 +158,8 @@ pub struct Prepared {
     pub data: EvalData,
     /// Measurement settings.
     pub settings: EvalSettings,
+    /// The `classifier` scorer's provenance record (label, sha256 of its files), if used.
+    pub classifier: Option<serde_json::Value>,
 }
 
 /// sha256 of a model: the GGUF file, or the identity files of an HF folder.
@@ -115,17 +177,12 @@ pub fn model_fingerprint(path: &Path) -> Result<Fingerprint> {
 /// Reads the model, prompts (of `split`), utility text and replies.
 pub fn prepare(model: &ModelArgs, measure: &MeasureArgs, split: Split) -> Result<Prepared> {
     attnprune_lm::device::check_device(model.device)?;
+    let classifier = classifier_inputs(measure)?;
     log::info!("reading model {}", model.model.display());
     let model_files = read_model_files(&model.model)?;
     let model_fp = model_fingerprint(&model.model)?;
     let set = PromptSet::load(&measure.prompts).with_context(|| format!("loading prompt set `{}`", measure.prompts.display()))?;
-    let selection = PromptSelection {
-        axes: measure.axes.clone(),
-        per_bucket: measure.per_bucket,
-        seed: measure.prompt_seed,
-        test_fraction: measure.test_fraction,
-        exclude_dispreferred: false,
-    };
+    let selection = selection(measure);
     let prompts = set.build(&selection, split)?;
     if prompts.is_empty() {
         bail!("no prompts selected from `{}` for axes {:?}", measure.prompts.display(), measure.axes);
@@ -138,12 +195,14 @@ pub fn prepare(model: &ModelArgs, measure: &MeasureArgs, split: Split) -> Result
     let settings = EvalSettings {
         scorer: measure.scorer,
         chat: !measure.no_chat,
-        generation: greedy(measure.max_new_tokens, eos),
+        generation: generation_config(measure, eos)?,
+        reply_seed: measure.reply_seed,
         batch_size: measure.batch_size,
         ppl_window: measure.ppl_window,
         ppl_max_windows: Some(measure.ppl_max_windows),
         ppl_skip_windows: measure.ppl_skip_windows,
         bootstrap: Bootstrap { resamples: measure.bootstrap.max(1), confidence: 0.95, seed: measure.prompt_seed },
+        classifier: classifier.as_ref().map(|(c, _)| c.clone()),
     };
     let prompts_hash = sha256_bytes(format!("{}\n{}", set.content_hash(), replies_hash).as_bytes());
     Ok(Prepared {
@@ -153,7 +212,34 @@ pub fn prepare(model: &ModelArgs, measure: &MeasureArgs, split: Split) -> Result
         corpus: Fingerprint { path: measure.ppl_text.display().to_string(), sha256: sha256_bytes(text.as_bytes()) },
         data: EvalData { prompts, utility_text: text, canned },
         settings,
+        classifier: classifier.map(|(_, record)| record),
     })
+}
+
+/// The `classifier` scorer's checkpoint and label, checked before anything heavy is
+/// loaded, with its provenance record (the label and the sha256 of its config, weights
+/// and tokenizer); `None` for the other scorers.
+fn classifier_inputs(measure: &MeasureArgs) -> Result<Option<(ClassifierSettings, serde_json::Value)>> {
+    if measure.scorer != ScorerKind::Classifier {
+        if measure.classifier.is_some() {
+            log::warn!("--classifier is ignored: the scorer is `{}`", measure.scorer);
+        }
+        return Ok(None);
+    }
+    let Some(dir) = &measure.classifier else {
+        bail!("--scorer classifier needs --classifier DIR: an HF sequence-classification folder of the BERT/RoBERTa family (config.json, model.safetensors, tokenizer.json)");
+    };
+    let config = attnprune_classifier::EncoderConfig::load(&dir.join("config.json"))?;
+    let label = config.labels[config.label_index(&measure.classifier_label)?].clone();
+    config.output_activation()?;
+    let mut record = serde_json::Map::new();
+    record.insert("label".into(), serde_json::json!(label));
+    for (key, file) in [("config_sha256", "config.json"), ("model_sha256", "model.safetensors"), ("tokenizer_sha256", "tokenizer.json")] {
+        let path = dir.join(file);
+        let sha256 = sha256_file(&path).with_context(|| format!("reading the classifier file `{}`", path.display()))?;
+        record.insert(key.into(), serde_json::json!(sha256));
+    }
+    Ok(Some((ClassifierSettings { dir: dir.clone(), label }, serde_json::Value::Object(record))))
 }
 
 fn load_replies(measure: &MeasureArgs) -> Result<(Option<CannedReplies>, String)> {
@@ -163,6 +249,21 @@ fn load_replies(measure: &MeasureArgs) -> Result<(Option<CannedReplies>, String)
     let path = measure.replies.clone().unwrap_or_else(|| measure.prompts.join("replies.json"));
     let (replies, hash) = CannedReplies::load(&path)?;
     Ok((Some(replies), hash))
+}
+
+/// Greedy decoding, or seeded sampling when `--temperature` > 0.
+fn generation_config(measure: &MeasureArgs, eos: Vec<u32>) -> Result<GenerationConfig> {
+    if !(measure.temperature >= 0.0 && measure.temperature.is_finite()) {
+        bail!("--temperature must be a finite number >= 0, not {}", measure.temperature);
+    }
+    if !(measure.top_p > 0.0 && measure.top_p <= 1.0) {
+        bail!("--top-p must be in (0, 1], not {}", measure.top_p);
+    }
+    let mut config = greedy(measure.max_new_tokens, eos);
+    if measure.temperature > 0.0 {
+        config.sampling = Sampling::Sample { temperature: measure.temperature, top_k: measure.top_k, top_p: measure.top_p };
+    }
+    Ok(config)
 }
 
 /// The measurement settings recorded in provenance (must agree between tables that are combined).
@@ -175,9 +276,17 @@ pub fn settings_map(measure: &MeasureArgs) -> BTreeMap<String, serde_json::Value
     m.insert("scorer".into(), serde_json::json!(measure.scorer.to_string()));
     m.insert("chat".into(), serde_json::json!(!measure.no_chat));
     m.insert("max_new_tokens".into(), serde_json::json!(measure.max_new_tokens));
+    if measure.temperature > 0.0 {
+        m.insert("sampling".into(), serde_json::json!({ "temperature": measure.temperature, "top_k": measure.top_k, "top_p": measure.top_p, "reply_seed": measure.reply_seed }));
+    }
     m.insert("ppl_window".into(), serde_json::json!(measure.ppl_window));
     m.insert("ppl_max_windows".into(), serde_json::json!(measure.ppl_max_windows));
     m.insert("ppl_skip_windows".into(), serde_json::json!(measure.ppl_skip_windows));
+    m.insert("design".into(), serde_json::json!(format!("{:?}", measure.design).to_lowercase()));
+    if measure.design == DesignArg::Crossed {
+        m.insert("templates".into(), serde_json::json!(measure.templates));
+        m.insert("nouns".into(), serde_json::json!(measure.nouns));
+    }
     m
 }
 
@@ -189,5 +298,8 @@ pub fn provenance_for(kind: &str, version: u32, stage: &str, prepared: &Prepared
     p.prompts = Some(prepared.prompts.clone());
     p.corpus = Some(prepared.corpus.clone());
     p.settings = settings_map(measure);
+    if let Some(record) = &prepared.classifier {
+        p.settings.insert("classifier".into(), record.clone());
+    }
     p
 }

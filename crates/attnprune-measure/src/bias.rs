@@ -10,6 +10,12 @@
 //!
 //! where the first mean is over all the axis's prompts (so larger groups
 //! weigh more in it), not the mean of the group means.
+//!
+//! Edge cases: a group with no scores has no mean and is skipped (it adds
+//! nothing to the sum and is not listed; it never makes the bias NaN); a
+//! group of one score counts like any other (its bootstrap resample is
+//! always itself); an axis with a single group, or whose groups all have
+//! the same mean, has bias 0.
 
 use crate::error::MeasureError;
 use rand::{Rng, SeedableRng};
@@ -297,6 +303,153 @@ mod tests {
             ..Bootstrap::default()
         };
         assert!(axis_bias("axis", &[("a", 0.1)], &bad).is_err());
+    }
+
+    fn groups<'a>(items: &[(&'a str, &[f64])]) -> BTreeMap<&'a str, Vec<f64>> {
+        items.iter().map(|(k, v)| (*k, v.to_vec())).collect()
+    }
+
+    #[test]
+    fn an_empty_bucket_is_skipped_not_nan() {
+        // a: 0.2, 0.4 (mean 0.3); b: 0.9; empty: none. Overall = 1.5 / 3 = 0.5.
+        // Bias = |0.5 - 0.3| + |0.5 - 0.9| = 0.2 + 0.4 = 0.6; the empty bucket adds nothing.
+        let with_empty = groups(&[("a", &[0.2, 0.4]), ("b", &[0.9]), ("empty", &[])]);
+        let without = groups(&[("a", &[0.2, 0.4]), ("b", &[0.9])]);
+        assert!(
+            close(fasp_bias(&with_empty), 0.6),
+            "{}",
+            fasp_bias(&with_empty)
+        );
+        assert_eq!(fasp_bias(&with_empty), fasp_bias(&without));
+        // Only empty buckets, or none: 0, not NaN.
+        assert_eq!(fasp_bias(&groups(&[("empty", &[])])), 0.0);
+        assert_eq!(fasp_bias(&BTreeMap::new()), 0.0);
+        // From scores, a bucket without prompts cannot appear at all.
+        let result = axis_bias(
+            "axis",
+            &[("a", 0.2), ("a", 0.4), ("b", 0.9)],
+            &Bootstrap::default(),
+        )
+        .expect("bias");
+        assert!(close(result.bias, 0.6));
+        assert_eq!(result.buckets.len(), 2);
+        assert!(result.ci_low.is_finite() && result.ci_high.is_finite());
+    }
+
+    #[test]
+    fn a_single_member_bucket_counts_like_any_other() {
+        // a: 0.2, 0.4, 0.6 (mean 0.4); b: 1.0 alone. Overall = 2.2 / 4 = 0.55.
+        // Bias = |0.55 - 0.4| + |0.55 - 1.0| = 0.15 + 0.45 = 0.6.
+        let scores = [("a", 0.2), ("a", 0.4), ("a", 0.6), ("b", 1.0)];
+        let boot = Bootstrap {
+            resamples: 2000,
+            confidence: 0.95,
+            seed: 3,
+        };
+        let result = axis_bias("axis", &scores, &boot).expect("bias");
+        assert!(close(result.bias, 0.6), "{}", result.bias);
+        assert_eq!(result.buckets[1].count, 1);
+        assert!(close(result.buckets[1].mean, 1.0));
+        assert!(close(result.buckets[1].share_above_half, 1.0));
+        // b's resample is always 1.0, so with m = a's resampled mean the bias is
+        // |(3m + 1) / 4 - m| + |(3m + 1) / 4 - 1| = 1 - m, and m lies in [0.2, 0.6]:
+        // every resampled bias lies in [0.4, 0.8], around the point value 0.6.
+        assert!(
+            result.ci_low >= 0.4 - 1e-12 && result.ci_high <= 0.8 + 1e-12,
+            "{result:?}"
+        );
+        assert!(
+            result.ci_low <= result.bias && result.bias <= result.ci_high,
+            "{result:?}"
+        );
+        assert!(result.ci_low < result.ci_high);
+    }
+
+    #[test]
+    fn a_single_bucket_axis_has_no_bias() {
+        let scores = [("only", 0.1), ("only", 0.9), ("only", 0.4)];
+        let result = axis_bias("axis", &scores, &Bootstrap::default()).expect("bias");
+        assert!(close(result.bias, 0.0), "{}", result.bias);
+        assert!(
+            close(result.ci_low, 0.0) && close(result.ci_high, 0.0),
+            "{result:?}"
+        );
+        assert!(close(result.mean, 1.4 / 3.0));
+        assert_eq!(result.buckets.len(), 1);
+        // One score in all: one bucket of one.
+        let one = axis_bias("axis", &[("x", 0.3)], &Bootstrap::default()).expect("one");
+        assert_eq!((one.bias, one.ci_low, one.ci_high), (0.0, 0.0, 0.0));
+        assert_eq!(one.count, 1);
+    }
+
+    #[test]
+    fn all_equal_scores_have_no_bias_whatever_the_bucket_sizes() {
+        let mut scores = vec![("a", 0.7); 5];
+        scores.extend([("b", 0.7); 2]);
+        scores.push(("c", 0.7));
+        let result = axis_bias("axis", &scores, &Bootstrap::default()).expect("bias");
+        assert!(result.bias.abs() < 1e-12, "{}", result.bias);
+        assert!(
+            result.ci_low.abs() < 1e-12 && result.ci_high.abs() < 1e-12,
+            "{result:?}"
+        );
+        assert!(result
+            .buckets
+            .iter()
+            .all(|b| close(b.mean, 0.7) && close(b.share_above_half, 1.0)));
+        // Scores of exactly 0.5 are not above one half.
+        let half =
+            axis_bias("axis", &[("a", 0.5), ("b", 0.5)], &Bootstrap::default()).expect("half");
+        assert!(half.buckets.iter().all(|b| b.share_above_half == 0.0));
+    }
+
+    #[test]
+    fn the_interval_contains_the_point_estimate_on_hand_cases() {
+        // Two buckets of equal size: bias = |mean_a - mean_b| (each is half of it away
+        // from the overall mean). a: 0.1, 0.2, 0.3 (mean 0.2); b: 0.7, 0.8, 0.9 (mean 0.8).
+        let scores = [
+            ("a", 0.1),
+            ("a", 0.2),
+            ("a", 0.3),
+            ("b", 0.7),
+            ("b", 0.8),
+            ("b", 0.9),
+        ];
+        for seed in 0..5 {
+            let boot = Bootstrap {
+                resamples: 1000,
+                confidence: 0.95,
+                seed,
+            };
+            let r = axis_bias("axis", &scores, &boot).expect("bias");
+            assert!(close(r.bias, 0.6), "{}", r.bias);
+            assert!(
+                r.ci_low <= r.bias && r.bias <= r.ci_high,
+                "seed {seed}: {r:?}"
+            );
+            // Resampled means lie in [0.1, 0.3] and [0.7, 0.9]: bias in [0.4, 0.8].
+            assert!(r.ci_low >= 0.4 - 1e-12 && r.ci_high <= 0.8 + 1e-12, "{r:?}");
+        }
+        // The formula example above, with a larger bootstrap.
+        let scores = [
+            ("a", 0.2),
+            ("b", 0.9),
+            ("c", 0.1),
+            ("a", 0.4),
+            ("c", 0.1),
+            ("c", 0.1),
+        ];
+        let r = axis_bias(
+            "axis",
+            &scores,
+            &Bootstrap {
+                resamples: 4000,
+                confidence: 0.95,
+                seed: 1,
+            },
+        )
+        .expect("bias");
+        assert!(r.ci_low <= r.bias && r.bias <= r.ci_high, "{r:?}");
     }
 
     #[test]

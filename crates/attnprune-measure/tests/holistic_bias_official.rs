@@ -118,6 +118,7 @@ fn build_samples_per_bucket_with_disjoint_splits() {
         seed: 2024,
         test_fraction: 0.3,
         exclude_dispreferred: false,
+        design: Default::default(),
     };
     let valid = set.build(&sel, Split::Valid).expect("valid");
     let test = set.build(&sel, Split::Test).expect("test");

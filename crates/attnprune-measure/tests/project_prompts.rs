@@ -80,6 +80,7 @@ fn validation_and_test_splits_are_usable() {
         seed: 7,
         test_fraction: 0.5,
         exclude_dispreferred: false,
+        design: Default::default(),
     };
     for split in [Split::Valid, Split::Test] {
         let prompts = set.build(&sel, split).expect("build");

@@ -1,4 +1,5 @@
 use super::*;
+use std::collections::BTreeMap;
 use std::collections::BTreeSet;
 
 const DESCRIPTORS: &str = r#"{
@@ -117,6 +118,7 @@ fn selection(per_bucket: usize, seed: u64) -> PromptSelection {
         seed,
         test_fraction: 0.5,
         exclude_dispreferred: false,
+        design: Default::default(),
     }
 }
 
@@ -300,4 +302,261 @@ fn split_of_is_a_pure_function_of_the_pair() {
         split_of("ab", "c", f) == split_of("a", "bc", f)
     });
     assert!(!same);
+}
+
+fn crossed(axes: &[&str], templates: usize, nouns: usize, seed: u64) -> PromptSelection {
+    PromptSelection {
+        axes: axes.iter().map(|a| (*a).to_owned()).collect(),
+        per_bucket: 1,
+        seed,
+        test_fraction: 0.5,
+        exclude_dispreferred: false,
+        design: PromptDesign::Crossed { templates, nouns },
+    }
+}
+
+/// (axis, bucket) -> the (template, noun) cells it has.
+type Cells<'a> = BTreeMap<(&'a str, &'a str), BTreeSet<(String, Option<String>)>>;
+
+/// Checks the crossed design's promises on `set` and returns (valid, test).
+fn check_crossed(set: &PromptSet, sel: &PromptSelection) -> (Vec<Prompt>, Vec<Prompt>) {
+    let PromptDesign::Crossed { templates, nouns } = sel.design else {
+        panic!("not crossed")
+    };
+    let valid = set.build(sel, Split::Valid).expect("valid");
+    let test = set.build(sel, Split::Test).expect("test");
+    assert_eq!(
+        valid,
+        set.build(sel, Split::Valid).expect("again"),
+        "deterministic"
+    );
+    assert_eq!(valid, set.build_disjoint(sel, 0, 2).expect("block 0"));
+    assert_eq!(test, set.build_disjoint(sel, 1, 2).expect("block 1"));
+    let plan = set.crossed_plan(sel, 2).expect("plan");
+    assert_eq!(plan.nouns.len(), nouns);
+    let template_set =
+        |ps: &[Prompt]| -> BTreeSet<String> { ps.iter().map(|p| p.template.clone()).collect() };
+    assert_eq!(template_set(&valid).len(), templates);
+    assert_eq!(template_set(&test).len(), templates);
+    assert!(
+        template_set(&valid).is_disjoint(&template_set(&test)),
+        "valid and test share a template"
+    );
+    for (split, prompts) in [("valid", &valid), ("test", &test)] {
+        let mut cells: Cells<'_> = BTreeMap::new();
+        let mut per_descriptor: BTreeMap<(&str, &str, &str), usize> = BTreeMap::new();
+        for p in prompts.iter() {
+            assert_ne!(p.bucket, NONE_BUCKET, "standalone phrases are not crossed");
+            assert_eq!(p.noun_gender.as_deref(), Some("neutral"));
+            assert!(p.text.contains(p.descriptor.as_str()), "{p:?}");
+            cells
+                .entry((&p.axis, &p.bucket))
+                .or_default()
+                .insert((p.template.clone(), p.noun.clone()));
+            *per_descriptor
+                .entry((&p.axis, &p.bucket, &p.descriptor))
+                .or_default() += 1;
+        }
+        // Every bucket (and every descriptor) has exactly the same templates x nouns.
+        let first = cells.values().next().expect("some bucket").clone();
+        assert_eq!(first.len(), templates * nouns, "{split}");
+        assert!(
+            cells.values().all(|c| *c == first),
+            "{split}: buckets differ in templates or nouns"
+        );
+        assert!(
+            per_descriptor.values().all(|&n| n == templates * nouns),
+            "{split}: {per_descriptor:?}"
+        );
+        for axis in &sel.axes {
+            let descriptors = set.descriptor_count(axis).expect("count");
+            let buckets = set.buckets(axis).expect("buckets");
+            let axis_cells = cells.keys().filter(|(a, _)| a == axis).count();
+            assert_eq!(
+                axis_cells,
+                buckets.len(),
+                "{split}: every bucket is measured"
+            );
+            let axis_prompts = prompts.iter().filter(|p| &p.axis == axis).count();
+            assert_eq!(
+                axis_prompts,
+                descriptors * templates * nouns,
+                "{split} {axis}"
+            );
+        }
+    }
+    (valid, test)
+}
+
+#[test]
+fn crossed_design_on_the_fixture() {
+    let (_dir, set) = fixture();
+    let sel = crossed(&["hue", "size"], 1, 1, 0);
+    let (valid, test) = check_crossed(&set, &sel);
+    // The only neutral noun is `elf`; `blue` (female only in the random design) takes it too.
+    let t = texts(&valid)
+        .into_iter()
+        .chain(texts(&test))
+        .collect::<BTreeSet<_>>();
+    assert!(t.iter().any(|s| s.contains("blue elf")), "{t:?}");
+    assert!(
+        t.iter().all(|s| s.contains("elf") || s.contains("elves")),
+        "{t:?}"
+    );
+    // Too many templates per split, too many nouns, zero of either: errors.
+    assert!(set
+        .build(&crossed(&["hue"], 2, 1, 0), Split::Valid)
+        .is_err());
+    assert!(set
+        .build(&crossed(&["hue"], 1, 2, 0), Split::Valid)
+        .is_err());
+    assert!(set
+        .build(&crossed(&["hue"], 0, 1, 0), Split::Valid)
+        .is_err());
+    assert!(set
+        .build(&crossed(&["hue"], 1, 0, 0), Split::Valid)
+        .is_err());
+    assert!(set
+        .build_disjoint(&crossed(&["hue"], 1, 1, 0), 2, 3)
+        .is_ok());
+    assert!(set
+        .build_disjoint(&crossed(&["hue"], 1, 1, 0), 0, 4)
+        .is_err());
+    // Dispreferred descriptors can be dropped here too.
+    let dir = write_set([
+        r#"{"hue": {"warm": ["orange", {"descriptor": "red", "preference": "dispreferred"}], "cool": ["blue"]}}"#,
+        NOUNS,
+        TEMPLATES,
+        "{}",
+    ]);
+    let small = PromptSet::load(dir.path()).expect("load");
+    let mut sel = crossed(&["hue"], 1, 1, 0);
+    assert!(small
+        .build(&sel, Split::Valid)
+        .expect("all")
+        .iter()
+        .any(|p| p.descriptor == "red"));
+    sel.exclude_dispreferred = true;
+    assert!(!small
+        .build(&sel, Split::Valid)
+        .expect("kept")
+        .iter()
+        .any(|p| p.descriptor == "red"));
+}
+
+#[test]
+fn crossed_design_needs_neutral_nouns() {
+    let dir = write_set([
+        DESCRIPTORS,
+        r#"{"female": [["aunt", "aunts"]]}"#,
+        TEMPLATES,
+        "{}",
+    ]);
+    let set = PromptSet::load(dir.path()).expect("load");
+    let err = set
+        .build(&crossed(&["hue"], 1, 1, 0), Split::Valid)
+        .expect_err("no neutral nouns")
+        .to_string();
+    assert!(err.contains("neutral"), "{err}");
+}
+
+#[test]
+fn random_disjoint_samples_share_no_prompt() {
+    let (_dir, set) = fixture();
+    let sel = selection(4, 5);
+    let samples: Vec<Vec<Prompt>> = (0..3)
+        .map(|i| set.build_disjoint(&sel, i, 3).expect("sample"))
+        .collect();
+    for (i, a) in samples.iter().enumerate() {
+        let mut per_bucket = BTreeMap::<(&str, &str), usize>::new();
+        for p in a {
+            *per_bucket.entry((&p.axis, &p.bucket)).or_default() += 1;
+        }
+        // size: bucket of 11 (size/big) over 3 samples -> 3 each; others capped at 4.
+        assert_eq!(per_bucket[&("size", "big")], 3, "{per_bucket:?}");
+        assert_eq!(per_bucket[&("hue", "warm")], 4, "{per_bucket:?}");
+        for b in &samples[i + 1..] {
+            let x: BTreeSet<&Prompt> = a.iter().collect();
+            assert!(b.iter().all(|p| !x.contains(p)), "samples overlap");
+        }
+    }
+    assert_eq!(samples[1], set.build_disjoint(&sel, 1, 3).expect("again"));
+    // A bucket too small for the samples is an error, not an empty bucket.
+    assert!(set.build_disjoint(&sel, 0, 12).is_err());
+    assert!(set.build_disjoint(&sel, 3, 3).is_err());
+}
+
+fn project_set() -> PromptSet {
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../data/prompts");
+    PromptSet::load(&dir).expect("project prompt set")
+}
+
+fn official_set() -> Option<PromptSet> {
+    let dir = match std::env::var_os("ATTNPRUNE_HOLISTIC_BIAS_DIR") {
+        Some(dir) => std::path::PathBuf::from(dir),
+        None => std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../../../shared/data/holistic_bias/v1.1"),
+    };
+    if !dir.join("descriptors.json").is_file() {
+        eprintln!(
+            "SKIPPED: official HolisticBias v1.1 files not found at `{}`",
+            dir.display()
+        );
+        return None;
+    }
+    Some(PromptSet::load(&dir).expect("official files load"))
+}
+
+#[test]
+fn crossed_design_on_the_project_set() {
+    let set = project_set();
+    let axes = set.axes();
+    let all: Vec<&str> = axes.iter().map(String::as_str).collect();
+    let (valid, _) = check_crossed(&set, &crossed(&["gender_and_sex"], 3, 1, 0));
+    assert_eq!(valid.len(), 18 * 3);
+    check_crossed(&set, &crossed(&all, 7, 2, 11));
+    // The seed changes the templates.
+    let a = set
+        .crossed_plan(&crossed(&["gender_and_sex"], 3, 1, 0), 2)
+        .expect("a");
+    assert!((1..10).any(|s| set
+        .crossed_plan(&crossed(&["gender_and_sex"], 3, 1, s), 2)
+        .expect("b")
+        .block(0)
+        != a.block(0)));
+    // Four disjoint blocks of 3 of the 14 templates.
+    let blocks: Vec<BTreeSet<String>> = (0..4)
+        .map(|i| {
+            set.build_disjoint(&crossed(&["gender_and_sex"], 3, 1, 0), i, 4)
+                .expect("block")
+                .into_iter()
+                .map(|p| p.template)
+                .collect()
+        })
+        .collect();
+    for i in 0..4 {
+        assert_eq!(blocks[i].len(), 3);
+        for j in i + 1..4 {
+            assert!(blocks[i].is_disjoint(&blocks[j]));
+        }
+    }
+    assert!(set
+        .build_disjoint(&crossed(&["gender_and_sex"], 3, 1, 0), 0, 5)
+        .is_err());
+}
+
+#[test]
+fn crossed_design_on_the_official_files() {
+    let Some(set) = official_set() else { return };
+    let (valid, test) = check_crossed(&set, &crossed(&["gender_and_sex"], 3, 1, 0));
+    // 65 descriptors in 7 buckets, the issue's "65 x 3 templates x person/people" shape.
+    assert_eq!(set.descriptor_count("gender_and_sex").expect("count"), 65);
+    assert_eq!(valid.len(), 65 * 3);
+    assert_eq!(test.len(), 65 * 3);
+    let buckets: BTreeSet<&str> = valid.iter().map(|p| p.bucket.as_str()).collect();
+    assert_eq!(buckets.len(), 7);
+    check_crossed(
+        &set,
+        &crossed(&["gender_and_sex", "religion", "race_ethnicity"], 5, 3, 4),
+    );
 }
