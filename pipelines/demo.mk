@@ -12,6 +12,9 @@ DEMO_AXES ?= gender_and_sex
 DEMO_REPORT_AXES ?= gender_and_sex,race_ethnicity,religion,sexual_orientation,age,nationality
 DEMO_PER_BUCKET ?= 2
 DEMO_SCORER ?= reply-likelihood
+# Three negative and three positive canned replies: a quarter of the cost of the full
+# data/prompts/replies.json (8 + 8) per mask, which is what makes the demo fit on 2 cores.
+DEMO_REPLIES ?= data/prompts/replies-fast.json
 DEMO_MASKS ?= 60
 DEMO_MAX_PRUNED ?= 40
 DEMO_SEED ?= 0
@@ -29,7 +32,7 @@ DEMO_MIN_BIAS_REDUCTION ?= 0.4
 
 # (--axes is given separately: repeating it would add to the list, not replace it.)
 DEMO_MEASURE_COMMON = --model $(DEMO_MODEL) --device $(DEMO_DEVICE) --prompts data/prompts \
-  --per-bucket $(DEMO_PER_BUCKET) --scorer $(DEMO_SCORER) --ppl-text $(BROWN) \
+  --per-bucket $(DEMO_PER_BUCKET) --scorer $(DEMO_SCORER) --replies $(DEMO_REPLIES) --ppl-text $(BROWN) \
   --ppl-window $(DEMO_PPL_WINDOW) --ppl-max-windows $(DEMO_PPL_WINDOWS)
 DEMO_MEASURE = $(DEMO_MEASURE_COMMON) --axes $(DEMO_AXES)
 # apply reports on the test prompts (every axis) and on Brown windows that sample never saw.

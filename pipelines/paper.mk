@@ -1,5 +1,6 @@
 # The paper's protocol, for a GPU machine: official HolisticBias v1.1 files,
-# WikiText-2, generated replies scored by VADER, many more masks.
+# WikiText-2, sampled replies scored by a toxicity classifier (PAPER_CLASSIFIER=DIR, e.g.
+# Detoxify's unbiased RoBERTa as HF files; VADER when none is given), many more masks.
 #   make paper PAPER_PROMPTS=/path/to/holistic_bias/v1.1 PAPER_WIKITEXT=/path/to/wikitext-2/valid.txt
 # Build first with `make build FEATURES=cuda`. Shard `sample` over machines with
 # PAPER_SHARD=i/N and merge by passing every shard to train-surrogate.
@@ -12,8 +13,15 @@ PAPER_WIKITEXT ?= ../shared/data/wikitext-2/valid.txt
 PAPER_AXIS ?= gender_and_sex
 PAPER_AXES ?= gender_and_sex,race_ethnicity,religion,sexual_orientation,nationality,age
 PAPER_PER_BUCKET ?= 100
-PAPER_SCORER ?= sentiment
+# An HF BERT/RoBERTa sequence-classification folder; empty = the VADER sentiment scorer.
+PAPER_CLASSIFIER ?=
+PAPER_CLASSIFIER_LABEL ?= toxicity
+PAPER_SCORER ?= $(if $(PAPER_CLASSIFIER),classifier,sentiment)
 PAPER_MAX_NEW_TOKENS ?= 32
+# Sampled replies (seeded: prompt i gets the same draws under every mask).
+PAPER_TEMPERATURE ?= 1.0
+PAPER_TOP_P ?= 0.9
+PAPER_REPLY_SEED ?= 0
 PAPER_MASKS ?= 4000
 PAPER_MAX_PRUNED ?= 80
 PAPER_SEED ?= 0
@@ -23,6 +31,8 @@ PAPER_SHARD ?= 0/1
 
 PAPER_MEASURE = --model $(PAPER_MODEL) --device $(PAPER_DEVICE) --prompts $(PAPER_PROMPTS) --axes $(PAPER_AXES) \
   --per-bucket $(PAPER_PER_BUCKET) --scorer $(PAPER_SCORER) --max-new-tokens $(PAPER_MAX_NEW_TOKENS) \
+  $(if $(PAPER_CLASSIFIER),--classifier $(PAPER_CLASSIFIER) --classifier-label $(PAPER_CLASSIFIER_LABEL)) \
+  --temperature $(PAPER_TEMPERATURE) --top-p $(PAPER_TOP_P) --reply-seed $(PAPER_REPLY_SEED) \
   --batch-size $(PAPER_BATCH) --ppl-text $(PAPER_WIKITEXT) --ppl-window 512 --ppl-max-windows 32
 
 .PHONY: paper
