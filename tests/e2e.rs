@@ -99,10 +99,14 @@ fn four_stages_end_to_end_with_fasp_shards_and_export() {
     assert!(table.rows.iter().any(|r| r.bias[1] != table.rows[0].bias[1]), "pruning must change the bias");
     assert!(!Path::new(&format!("{samples}.parts")).exists());
 
-    // Same seed, same rows (timing aside); shards together equal the whole.
+    // Same seed, same rows (timing aside), whatever the number of workers (the first run used
+    // one per core); shards together equal the whole.
     let again = s.p("again.parquet");
-    s.run("sample", &[&["--out", again.as_str()][..], &mask_args].concat());
+    s.run("sample", &[&["--out", again.as_str(), "--workers", "1"][..], &mask_args].concat());
     assert_eq!(without_timing(&sample_table(&again)), without_timing(&table));
+    let three = s.p("three-workers.parquet");
+    s.run("sample", &[&["--out", three.as_str(), "--workers", "3"][..], &mask_args].concat());
+    assert_eq!(without_timing(&sample_table(&three)), without_timing(&table));
     let (a, b) = (s.p("shard0.parquet"), s.p("shard1.parquet"));
     s.run("sample", &[&["--out", a.as_str(), "--shard", "0/2"][..], &mask_args].concat());
     s.run("sample", &[&["--out", b.as_str(), "--shard", "1/2"][..], &mask_args].concat());

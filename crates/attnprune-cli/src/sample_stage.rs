@@ -6,7 +6,7 @@ use anyhow::{bail, Context, Result};
 use attnprune_artifact::samples::{SampleColumns, SAMPLE_TABLE_KIND, SAMPLE_TABLE_VERSION};
 use attnprune_artifact::{SampleRow, SampleTableWriter};
 use attnprune_eval::{Evaluator, MaskEvaluation};
-use attnprune_lm::{run_on_device, LanguageModel, OnDevice};
+use attnprune_lm::{run_on_device, DeviceSpec, LanguageModel, OnDevice};
 use attnprune_mask::{draw_random_masks, HeadId, HeadLayout, HeadMask, RandomMaskSpec};
 use attnprune_measure::prompts::Split;
 use burn::tensor::backend::Backend;
@@ -57,6 +57,12 @@ pub struct SampleArgs {
     /// Write finished rows to disk after this many masks.
     #[arg(long, default_value_t = 4, value_name = "N")]
     flush_every: usize,
+    /// Masks evaluated at the same time, each by its own worker thread sharing one copy of the
+    /// model. 0 = one per CPU core on `--device cpu` (much of a forward pass runs on one
+    /// core, so two workers on two cores nearly double the masks per hour), 1 on a GPU.
+    /// The rows do not depend on it.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    workers: usize,
 }
 
 /// `--shard I/N`: this machine's share of the masks.
@@ -120,8 +126,15 @@ impl OnDevice for SampleTask {
             "num_masks": args.num_masks, "max_pruned": args.max_pruned, "single_head": args.single_head,
         }));
         let lm = LanguageModel::<B>::from_files(prepared.model_files, &device)?;
-        let mut evaluator = Evaluator::new(&lm, prepared.data, prepared.settings)?;
-        let columns = SampleColumns { axes: evaluator.axes().to_vec(), buckets: evaluator.buckets() };
+        let workers = match (args.workers, args.model.device) {
+            (0, DeviceSpec::Cpu) => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            (0, _) => 1,
+            (n, _) => n,
+        };
+        let mut evaluators = (0..workers)
+            .map(|_| Evaluator::new(&lm, prepared.data.clone(), prepared.settings.clone()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let columns = SampleColumns { axes: evaluators[0].axes().to_vec(), buckets: evaluators[0].buckets() };
         let plan = mask_plan(layout, args.num_masks, args.max_pruned, args.seed, args.single_head)?;
         let shard = args.shard.unwrap_or(Shard { index: 0, count: 1 });
         let (mut writer, done) = SampleTableWriter::open(&args.out, provenance, layout, columns.clone(), args.resume)?;
@@ -132,18 +145,29 @@ impl OnDevice for SampleTask {
             .map(|(i, m)| (i as u64, m))
             .filter(|(i, _)| *i as usize % shard.count == shard.index && !done.contains(i))
             .collect();
-        log::info!("{} masks to evaluate ({} already done) on {}", todo.len(), done.len(), args.model.device);
+        log::info!("{} masks to evaluate ({} already done) on {} with {workers} worker(s)", todo.len(), done.len(), args.model.device);
         let bar = progress(todo.len() as u64, "sample");
         let mut pending = Vec::new();
-        for (id, (mask, origin)) in todo {
-            let eval = evaluator.evaluate(mask).with_context(|| format!("evaluating mask {id}"))?;
-            bar.set_message(format!("ppl {:.2}", eval.perplexity));
-            pending.push(to_row(id, origin, mask, &eval, &columns));
+        // Each round gives one mask to each worker; rows are kept in mask order.
+        for round in todo.chunks(workers) {
+            let evals: Vec<Result<MaskEvaluation>> = std::thread::scope(|scope| {
+                let handles: Vec<_> = round
+                    .iter()
+                    .zip(evaluators.iter_mut())
+                    .map(|((id, (mask, _)), evaluator)| scope.spawn(move || evaluator.evaluate(mask).with_context(|| format!("evaluating mask {id}"))))
+                    .collect();
+                handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(anyhow::anyhow!("a sample worker panicked")))).collect()
+            });
+            for ((id, (mask, origin)), eval) in round.iter().zip(evals) {
+                let eval = eval?;
+                bar.set_message(format!("ppl {:.2}", eval.perplexity));
+                pending.push(to_row(*id, origin, mask, &eval, &columns));
+                bar.inc(1);
+            }
             if pending.len() >= args.flush_every {
                 writer.append(&pending)?;
                 pending.clear();
             }
-            bar.inc(1);
         }
         writer.append(&pending)?;
         bar.finish_and_clear();
