@@ -59,7 +59,7 @@ pub struct SampleArgs {
     flush_every: usize,
     /// Masks evaluated at the same time, each by its own worker thread sharing one copy of the
     /// model. 0 = one per CPU core on `--device cpu` (much of a forward pass runs on one
-    /// core, so two workers on two cores nearly double the masks per hour), 1 on a GPU.
+    /// core, so a single worker leaves the other cores idle), 1 on a GPU.
     /// The rows do not depend on it.
     #[arg(long, default_value_t = 0, value_name = "N")]
     workers: usize,
