@@ -16,6 +16,9 @@ DEMO_SCORER ?= reply-likelihood
 # data/prompts/replies.json (8 + 8) per mask, which is what makes the demo fit on 2 cores.
 DEMO_REPLIES ?= data/prompts/replies-fast.json
 DEMO_MASKS ?= 60
+# Most heads a random mask prunes, and so the most the search may prune: the surrogates have
+# seen nothing beyond it (unbounded, the search found 120-head masks whose predicted bias was
+# below zero and whose real perplexity was +244%).
 DEMO_MAX_PRUNED ?= 40
 DEMO_SEED ?= 0
 DEMO_PPL_WINDOW ?= 128
@@ -56,6 +59,7 @@ $(DEMO_DIR)/surrogates/surrogate-bias.mpk: $(DEMO_DIR)/samples.parquet
 $(DEMO_DIR)/ap-mask.json: $(DEMO_DIR)/surrogates/surrogate-bias.mpk
 	$(BIN)/anneal --surrogates $(DEMO_DIR)/surrogates --samples $(DEMO_DIR)/samples.parquet \
 	  --ppl-budget $(DEMO_PPL_BUDGET) --steps $(DEMO_ANNEAL_STEPS) --restarts $(DEMO_ANNEAL_RESTARTS) --seed $(DEMO_SEED) \
+	  --max-pruned $(DEMO_MAX_PRUNED) \
 	  --out-mask $@ --out-trajectory $(DEMO_DIR)/trajectory.parquet
 
 $(DEMO_DIR)/fasp-mask.json: $(DEMO_DIR)/samples.parquet
