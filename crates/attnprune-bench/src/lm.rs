@@ -8,8 +8,7 @@ use attnprune_eval::{EvalData, EvalSettings, Evaluator, ScorerKind};
 use attnprune_lm::batch::{head_keep_tensor, PaddedBatch};
 use attnprune_lm::device::CpuBackend;
 use attnprune_lm::generate::{generate, GenerationConfig, GenerationRequest, Sampling};
-use attnprune_lm::perplexity::token_windows;
-use attnprune_lm::{ChatMessage, LanguageModel, Logits};
+use attnprune_lm::{LanguageModel, Logits};
 use attnprune_mask::{HeadLayout, HeadMask};
 use attnprune_measure::prompts::{Prompt, PromptSelection, PromptSet, Split};
 use rand::seq::index::sample;
@@ -237,19 +236,9 @@ pub fn eval_spec(
     demo_args: &[String],
 ) -> Result<EvalSpec> {
     let tok = &lm.tokenizer;
-    let use_chat = settings.chat && tok.chat_template().is_some();
-    let prompt_ids = data
-        .prompts
-        .iter()
-        .map(|p| {
-            if use_chat {
-                tok.encode_chat(&[ChatMessage::new("user", p.text.clone())], true)
-            } else {
-                tok.encode(&p.text, true)
-            }
-        })
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| anyhow::anyhow!("tokenizing prompts: {e}"))?;
+    // The evaluator's own tokenization, so both sides score exactly what `sample` scores.
+    let evaluator = Evaluator::new(lm, data.clone(), settings.clone())?;
+    let prompt_ids = evaluator.prompt_ids().to_vec();
     let encode_all = |list: &[String]| {
         list.iter()
             .map(|r| tok.encode(r, false))
@@ -265,16 +254,7 @@ pub fn eval_spec(
         }
         _ => (Vec::new(), Vec::new()),
     };
-    let text_ids = tok
-        .encode(&data.utility_text, false)
-        .map_err(|e| anyhow::anyhow!("tokenizing the utility text: {e}"))?;
-    let kept = token_windows(&text_ids, settings.ppl_window, None)
-        .into_iter()
-        .skip(settings.ppl_skip_windows);
-    let windows: Vec<Vec<u32>> = match settings.ppl_max_windows {
-        Some(k) => kept.take(k).collect(),
-        None => kept.collect(),
-    };
+    let windows = evaluator.windows().to_vec();
     let score_batch = match settings.scorer {
         ScorerKind::ReplyLikelihood => prompt_ids.len().max(1),
         _ => settings.batch_size.max(1),

@@ -5,13 +5,11 @@
 use crate::stats::{rates, time_repeats, Metric, WorkloadResult};
 use anyhow::Result;
 use attnprune_anneal::{
-    anneal, AnnealConfig, ConstrainedObjective, Cooling, Evaluation, FlipObjective,
-    StartTemperature,
+    anneal, AnnealConfig, ConstrainedObjective, Cooling, FlipObjective, StartTemperature,
 };
+use attnprune_cli::anneal_stage::ExpOf;
 use attnprune_mask::{draw_random_masks, HeadLayout, RandomMaskSpec};
-use attnprune_surrogate::{
-    metrics, split_holdout, train, IncrementalMlp, TrainConfig, TrainedSurrogate,
-};
+use attnprune_surrogate::{metrics, split_holdout, train, TrainConfig, TrainedSurrogate};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
@@ -208,39 +206,6 @@ pub fn run_train(
         info,
     };
     Ok((result, fitted))
-}
-
-/// Reports `exp` of an ln-perplexity predictor, as the `anneal` stage does.
-#[derive(Clone)]
-struct ExpOf(IncrementalMlp);
-
-impl ExpOf {
-    fn map(e: Evaluation) -> Evaluation {
-        let v = e.value.exp();
-        Evaluation {
-            value: v,
-            feasible: e.feasible,
-            extras: [v, e.extras[1]],
-        }
-    }
-}
-
-impl FlipObjective for ExpOf {
-    fn n_bits(&self) -> usize {
-        self.0.n_bits()
-    }
-    fn reset(&mut self, state: &[bool]) -> Evaluation {
-        Self::map(self.0.reset(state))
-    }
-    fn score_flip(&mut self, i: usize) -> Evaluation {
-        Self::map(self.0.score_flip(i))
-    }
-    fn commit_flip(&mut self, i: usize) -> Evaluation {
-        Self::map(self.0.commit_flip(i))
-    }
-    fn current(&self) -> Evaluation {
-        Self::map(self.0.current())
-    }
 }
 
 /// Workload 4: incremental surrogate evaluations per second (one thread),

@@ -73,7 +73,7 @@ pub struct AnnealArgs {
 
 /// Reports `exp(value)` of a predictor of a logarithm (the perplexity surrogate predicts ln perplexity).
 #[derive(Clone)]
-struct ExpOf(IncrementalMlp);
+pub struct ExpOf(pub IncrementalMlp);
 
 impl ExpOf {
     fn map(e: Evaluation) -> Evaluation {

@@ -163,6 +163,16 @@ impl<'m, B: Backend> Evaluator<'m, B> {
         self.windows.len()
     }
 
+    /// The prompts' token ids, as the model sees them (chat-formatted when the settings ask).
+    pub fn prompt_ids(&self) -> &[Vec<u32>] {
+        &self.prompt_ids
+    }
+
+    /// The perplexity windows' token ids.
+    pub fn windows(&self) -> &[Vec<u32>] {
+        &self.windows
+    }
+
     /// The settings.
     pub fn settings(&self) -> &EvalSettings {
         &self.settings
