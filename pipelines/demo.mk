@@ -10,12 +10,19 @@ DEMO_AXIS ?= gender_and_sex
 DEMO_AXES ?= gender_and_sex
 # Axes apply measures on the test prompts: all six of the prompt set, for the report's spillover.
 DEMO_REPORT_AXES ?= gender_and_sex,race_ethnicity,religion,sexual_orientation,age,nationality
+# Prompt design: `crossed` puts every descriptor of the axis into the same DEMO_TEMPLATES
+# templates with the same DEMO_NOUNS neutral nouns (18 gender_and_sex prompts per split with
+# 1 x 1), so buckets differ only by their descriptors; `random` samples DEMO_PER_BUCKET
+# HolisticBias sentences per bucket (see the README's noise study).
+DEMO_DESIGN ?= crossed
+DEMO_TEMPLATES ?= 1
+DEMO_NOUNS ?= 1
 DEMO_PER_BUCKET ?= 2
 DEMO_SCORER ?= reply-likelihood
 # Three negative and three positive canned replies: a quarter of the cost of the full
 # data/prompts/replies.json (8 + 8) per mask, which is what makes the demo fit on 2 cores.
 DEMO_REPLIES ?= data/prompts/replies-fast.json
-DEMO_MASKS ?= 60
+DEMO_MASKS ?= 100
 # Most heads a random mask prunes, and so the most the search may prune: the surrogates have
 # seen nothing beyond it (unbounded, the search found 120-head masks whose predicted bias was
 # below zero and whose real perplexity was +244%).
@@ -35,7 +42,7 @@ DEMO_MIN_BIAS_REDUCTION ?= 0.4
 
 # (--axes is given separately: repeating it would add to the list, not replace it.)
 DEMO_MEASURE_COMMON = --model $(DEMO_MODEL) --device $(DEMO_DEVICE) --prompts data/prompts \
-  --per-bucket $(DEMO_PER_BUCKET) --scorer $(DEMO_SCORER) --replies $(DEMO_REPLIES) --ppl-text $(BROWN) \
+  --design $(DEMO_DESIGN) --templates $(DEMO_TEMPLATES) --nouns $(DEMO_NOUNS) --per-bucket $(DEMO_PER_BUCKET) --scorer $(DEMO_SCORER) --replies $(DEMO_REPLIES) --ppl-text $(BROWN) \
   --ppl-window $(DEMO_PPL_WINDOW) --ppl-max-windows $(DEMO_PPL_WINDOWS)
 DEMO_MEASURE = $(DEMO_MEASURE_COMMON) --axes $(DEMO_AXES)
 # apply reports on the test prompts (every axis) and on Brown windows that sample never saw.

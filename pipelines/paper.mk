@@ -12,7 +12,12 @@ PAPER_PROMPTS ?= ../shared/data/holistic_bias/v1.1
 PAPER_WIKITEXT ?= ../shared/data/wikitext-2/valid.txt
 PAPER_AXIS ?= gender_and_sex
 PAPER_AXES ?= gender_and_sex,race_ethnicity,religion,sexual_orientation,nationality,age
+# The paper's sentences (HolisticBias's random design, PAPER_PER_BUCKET per bucket); `crossed`
+# (every descriptor x PAPER_TEMPLATES templates x PAPER_NOUNS nouns) halves the spurious bias.
+PAPER_DESIGN ?= random
 PAPER_PER_BUCKET ?= 100
+PAPER_TEMPLATES ?= 12
+PAPER_NOUNS ?= 3
 # An HF BERT/RoBERTa sequence-classification folder; empty = the VADER sentiment scorer.
 PAPER_CLASSIFIER ?=
 PAPER_CLASSIFIER_LABEL ?= toxicity
@@ -30,7 +35,7 @@ PAPER_PPL_BUDGET ?= 0.05
 PAPER_SHARD ?= 0/1
 
 PAPER_MEASURE = --model $(PAPER_MODEL) --device $(PAPER_DEVICE) --prompts $(PAPER_PROMPTS) --axes $(PAPER_AXES) \
-  --per-bucket $(PAPER_PER_BUCKET) --scorer $(PAPER_SCORER) --max-new-tokens $(PAPER_MAX_NEW_TOKENS) \
+  --design $(PAPER_DESIGN) --per-bucket $(PAPER_PER_BUCKET) --templates $(PAPER_TEMPLATES) --nouns $(PAPER_NOUNS) --scorer $(PAPER_SCORER) --max-new-tokens $(PAPER_MAX_NEW_TOKENS) \
   $(if $(PAPER_CLASSIFIER),--classifier $(PAPER_CLASSIFIER) --classifier-label $(PAPER_CLASSIFIER_LABEL)) \
   --temperature $(PAPER_TEMPERATURE) --top-p $(PAPER_TOP_P) --reply-seed $(PAPER_REPLY_SEED) \
   --batch-size $(PAPER_BATCH) --ppl-text $(PAPER_WIKITEXT) --ppl-window 512 --ppl-max-windows 32

@@ -12,7 +12,7 @@ SMOKE_PPL_BUDGET ?= 0.5
 SMOKE_RANDOM_SEEDS ?= 3
 SMOKE_TEXT := tests/fixtures/ppl_text.txt
 
-SMOKE_MEASURE = --model $(SMOKE_DIR)/model --prompts data/prompts --axes gender_and_sex,age --per-bucket 2 \
+SMOKE_MEASURE = --model $(SMOKE_DIR)/model --prompts data/prompts --axes gender_and_sex,age --design random --per-bucket 2 \
   --scorer reply-likelihood --ppl-text $(SMOKE_TEXT) --ppl-window 32 --ppl-max-windows 4 --bootstrap 200
 SMOKE_SAMPLE_ARGS = $(SMOKE_MEASURE) --single-head --num-masks $(SMOKE_MASKS) --max-pruned $(SMOKE_MAX_PRUNED) --seed $(SMOKE_SEED)
 SMOKE_TRAIN_ARGS = --axis gender_and_sex --seed $(SMOKE_SEED) --epochs 60 --hidden 32,16

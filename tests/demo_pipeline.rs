@@ -80,6 +80,8 @@ fn demo_pipeline_on_the_tiny_model_writes_a_consistent_report() {
             "data/prompts",
             "--axes",
             axes,
+            "--design",
+            "random",
             "--per-bucket",
             "2",
             "--scorer",

@@ -59,7 +59,7 @@ impl Setup {
     fn measure(&self) -> Vec<String> {
         [
             "--model", &self.p("model"), "--prompts", "data/prompts", "--axes", "gender_and_sex,age",
-            "--per-bucket", "2", "--scorer", "reply-likelihood", "--ppl-text", &self.p("text.txt"),
+            "--design", "random", "--per-bucket", "2", "--scorer", "reply-likelihood", "--ppl-text", &self.p("text.txt"),
             "--ppl-window", "32", "--ppl-max-windows", "4", "--bootstrap", "50",
         ]
         .iter()
@@ -100,10 +100,15 @@ fn four_stages_end_to_end_with_fasp_shards_and_export() {
     assert!(!Path::new(&format!("{samples}.parts")).exists());
 
     // Same seed, same rows (timing aside), whatever the number of workers (the first run used
-    // one per core); shards together equal the whole.
+    // one per core) and the layer reuse; shards together equal the whole.
     let again = s.p("again.parquet");
     s.run("sample", &[&["--out", again.as_str(), "--workers", "1"][..], &mask_args].concat());
     assert_eq!(without_timing(&sample_table(&again)), without_timing(&table));
+    // Layer reuse (on by default: the single-head masks of layer 1 replay layer 0) changes
+    // nothing but the time.
+    let full = s.p("no-reuse.parquet");
+    s.run("sample", &[&["--out", full.as_str(), "--workers", "1", "--layer-reuse-mib", "0"][..], &mask_args].concat());
+    assert_eq!(without_timing(&sample_table(&full)), without_timing(&table));
     let three = s.p("three-workers.parquet");
     s.run("sample", &[&["--out", three.as_str(), "--workers", "3"][..], &mask_args].concat());
     assert_eq!(without_timing(&sample_table(&three)), without_timing(&table));
@@ -118,7 +123,7 @@ fn four_stages_end_to_end_with_fasp_shards_and_export() {
     let sur = s.p("surrogates");
     ok("train-surrogate", &["--samples", &a, &b, "--axis", "gender_and_sex", "--out-dir", &sur, "--epochs", "40", "--hidden", "32,16"]);
     let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(format!("{sur}/surrogate-report.json")).unwrap()).unwrap();
-    assert!(report["bias"]["holdout"]["r2"].is_number() && report["perplexity"]["train"]["spearman"].is_number());
+    assert!(report["bias"]["holdout"]["r2"].is_number() && report["perplexity"]["train"]["spearman"].is_number(), "{report:#}");
 
     let (mask, traj) = (s.p("mask.json"), s.p("trajectory.parquet"));
     ok("anneal", &["--surrogates", &sur, "--samples", &samples, "--steps", "3000", "--restarts", "2", "--ppl-budget", "0.5", "--out-mask", &mask, "--out-trajectory", &traj]);

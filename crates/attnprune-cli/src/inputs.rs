@@ -41,7 +41,7 @@ pub struct MeasureArgs {
     /// Demographic axes to measure, comma-separated.
     #[arg(long, default_value = "gender_and_sex", value_delimiter = ',', value_name = "AXES")]
     pub axes: Vec<String>,
-    /// Prompts sampled per bucket of each axis (seeded by --prompt-seed).
+    /// Random design: prompts sampled per bucket of each axis (seeded by --prompt-seed).
     #[arg(long, default_value_t = 8, value_name = "N")]
     pub per_bucket: usize,
     /// Seed of the prompt sampling.
@@ -51,10 +51,12 @@ pub struct MeasureArgs {
     /// (`sample`, `anneal` and `fasp` see the valid split; `apply` reports on the test split).
     #[arg(long, default_value_t = 0.5, value_name = "F")]
     pub test_fraction: f64,
-    /// How a reply is scored: `sentiment` (generate a reply, VADER negativity),
-    /// `reply-likelihood` (no generation: log-odds of negative vs positive canned replies)
-    /// or `classifier` (generate a reply, probability of --classifier-label from --classifier).
-    #[arg(long, default_value = "sentiment", value_name = "SCORER")]
+    /// How a reply is scored: `reply-likelihood` (the default: no generation, log-odds of
+    /// negative vs positive canned replies; continuous and deterministic), `sentiment`
+    /// (generate a reply, VADER negativity: mostly 0 on short greedy replies, see the README's
+    /// noise study) or `classifier` (generate a reply, probability of --classifier-label
+    /// from --classifier; FASP's toxicity classifier).
+    #[arg(long, default_value = "reply-likelihood", value_name = "SCORER")]
     pub scorer: ScorerKind,
     /// The `classifier` scorer's checkpoint: an HF sequence-classification folder of the
     /// BERT/RoBERTa family (`config.json`, `model.safetensors`, `tokenizer.json`), such as
@@ -106,18 +108,26 @@ pub struct MeasureArgs {
     /// Bootstrap resamples of the bias confidence interval.
     #[arg(long, default_value_t = 1000, value_name = "N")]
     pub bootstrap: usize,
-    /// Prompt design: `random` (per bucket, --per-bucket prompts sampled from its own
-    /// templates and nouns; split by (descriptor, template)) or `crossed` (every descriptor
-    /// x the same --templates templates x the same --nouns neutral nouns, so buckets differ
-    /// only by their descriptors; valid and test use disjoint template sets).
-    #[arg(long, default_value = "random", value_name = "DESIGN")]
+    /// Prompt design: `crossed` (the default: every descriptor x the same --templates
+    /// templates x the same --nouns neutral nouns, so buckets differ only by their
+    /// descriptors; valid and test use disjoint template sets) or `random` (HolisticBias's
+    /// sentences: per bucket, --per-bucket prompts sampled from its own templates and
+    /// nouns; split by (descriptor, template); about twice the spurious bias, see the README).
+    #[arg(long, default_value = "crossed", value_name = "DESIGN")]
     pub design: DesignArg,
-    /// Crossed design: templates per split (seeded by --prompt-seed).
-    #[arg(long, default_value_t = 3, value_name = "N")]
+    /// Crossed design: templates per split (seeded by --prompt-seed); the set needs twice
+    /// as many (the project's set has 14, the official v1.1 files 26).
+    #[arg(long, default_value_t = 6, value_name = "N")]
     pub templates: usize,
     /// Crossed design: neutral nouns (`person`, ...) every descriptor is put with (seeded by --prompt-seed).
-    #[arg(long, default_value_t = 1, value_name = "N")]
+    #[arg(long, default_value_t = 2, value_name = "N")]
     pub nouns: usize,
+    /// Memory (MiB, per worker) for the unpruned model's hidden states at checkpoint layers:
+    /// a mask that prunes nothing below layer l then skips the layers below the last
+    /// checkpoint at or below l (single-head knockouts skip about half the network).
+    /// Same numbers either way; 0 turns it off.
+    #[arg(long, default_value_t = 512, value_name = "MIB")]
+    pub layer_reuse_mib: usize,
 }
 
 /// `--design`: how each bucket's prompts are chosen.
@@ -203,6 +213,7 @@ pub fn prepare(model: &ModelArgs, measure: &MeasureArgs, split: Split) -> Result
         ppl_skip_windows: measure.ppl_skip_windows,
         bootstrap: Bootstrap { resamples: measure.bootstrap.max(1), confidence: 0.95, seed: measure.prompt_seed },
         classifier: classifier.as_ref().map(|(c, _)| c.clone()),
+        layer_reuse_bytes: measure.layer_reuse_mib << 20,
     };
     let prompts_hash = sha256_bytes(format!("{}\n{}", set.content_hash(), replies_hash).as_bytes());
     Ok(Prepared {

@@ -11,7 +11,8 @@ mod scoring;
 pub use scoring::{ClassifierSettings, ScorerKind};
 
 use attnprune_lm::generate::{GenerationConfig, Sampling};
-use attnprune_lm::perplexity::{sequence_nll, token_windows, NllSum};
+use attnprune_lm::perplexity::{targeted_nll, token_windows, NllSum};
+use attnprune_lm::reuse::LayerReuse;
 use attnprune_lm::{ChatMessage, LanguageModel, LmError};
 use attnprune_mask::HeadMask;
 use attnprune_measure::bias::{axis_bias, AxisBias, Bootstrap};
@@ -63,7 +64,17 @@ pub struct EvalSettings {
     /// The `classifier` scorer's checkpoint and label (`None` for the other scorers).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub classifier: Option<ClassifierSettings>,
+    /// Most bytes of the unpruned model's hidden states an evaluator keeps to
+    /// skip the layers below a mask's first pruned layer (0 = never). It changes
+    /// the time, never the numbers, so it is not part of the measurement record.
+    #[serde(skip)]
+    pub layer_reuse_bytes: usize,
 }
+
+/// The default [`EvalSettings::layer_reuse_bytes`]: 512 MiB per evaluator, room for
+/// the demo's whole evaluation at every layer, and for every third layer of about
+/// 25,000 positions on SmolLM2.
+pub const DEFAULT_LAYER_REUSE_BYTES: usize = 512 << 20;
 
 /// The text inputs of an evaluation.
 #[derive(Debug, Clone)]
@@ -104,6 +115,7 @@ pub struct Evaluator<'m, B: Backend> {
     windows: Vec<Vec<u32>>,
     scorer: scoring::Scorer,
     axes: Vec<String>,
+    reuse: LayerReuse<B>,
 }
 
 impl<'m, B: Backend> Evaluator<'m, B> {
@@ -142,7 +154,9 @@ impl<'m, B: Backend> Evaluator<'m, B> {
         axes.sort();
         axes.dedup();
         let scorer = scoring::Scorer::new(settings.scorer, tok, data.canned.as_ref(), settings.classifier.as_ref())?;
-        Ok(Self { model, settings, prompts: data.prompts, prompt_ids, windows, scorer, axes })
+        let config = &model.model.config;
+        let reuse = LayerReuse::new(config.num_layers, config.hidden_size, settings.layer_reuse_bytes);
+        Ok(Self { model, settings, prompts: data.prompts, prompt_ids, windows, scorer, axes, reuse })
     }
 
     /// The axes measured, sorted.
@@ -179,11 +193,17 @@ impl<'m, B: Backend> Evaluator<'m, B> {
     }
 
     /// Bias and perplexity of the model with `mask`'s heads pruned.
+    ///
+    /// When the mask prunes nothing below layer `l`, the layers below the last
+    /// checkpoint at or below `l` are not run: their outputs are replayed from an
+    /// evaluation of the unpruned model (made once per evaluator, or taken from
+    /// the evaluation of the unpruned mask itself). Same numbers, less work.
     pub fn evaluate(&mut self, mask: &HeadMask) -> Result<MaskEvaluation, EvalError> {
         let start = Instant::now();
-        let (scores, replies) = self.scores(mask)?;
-        let axes = self.bias(&scores)?;
-        let nll = self.perplexity_nll(mask)?;
+        self.prepare_reuse(mask)?;
+        let result = self.measure(mask);
+        self.reuse.finish();
+        let (scores, replies, axes, nll) = result?;
         Ok(MaskEvaluation {
             axes,
             perplexity: nll.perplexity(),
@@ -195,29 +215,93 @@ impl<'m, B: Backend> Evaluator<'m, B> {
         })
     }
 
+    /// Calls the model replays from the unpruned recording were not computed in
+    /// full; a mismatch (a call unlike the recorded one) is computed in full and counted here.
+    pub fn layer_reuse_mismatches(&self) -> usize {
+        self.reuse.mismatches()
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn measure(&mut self, mask: &HeadMask) -> Result<(Vec<f64>, Vec<String>, Vec<AxisBias>, NllSum), EvalError> {
+        let (scores, replies) = self.scores(mask)?;
+        let axes = self.bias(&scores)?;
+        let nll = self.windows_nll(mask)?;
+        Ok((scores, replies, axes, nll))
+    }
+
+    /// Sets up layer reuse for `mask`: replay when a recording exists; otherwise
+    /// record during this evaluation when the mask is unpruned, or record first
+    /// (one evaluation of the unpruned model) when the mask leaves layers to skip.
+    fn prepare_reuse(&mut self, mask: &HeadMask) -> Result<(), EvalError> {
+        if !self.reuse.is_recorded() && self.reuse.can_record() {
+            let positions = self.teacher_forced_positions();
+            match mask.first_pruned_layer() {
+                None => {
+                    self.reuse.begin_record(positions);
+                    return Ok(());
+                }
+                Some(0) => return Ok(()),
+                Some(_) => {
+                    if self.reuse.begin_record(positions) {
+                        let unpruned = HeadMask::unpruned(mask.layout());
+                        let recorded = self.measure(&unpruned);
+                        self.reuse.finish();
+                        recorded?;
+                        log::debug!("layer reuse: recorded the unpruned model every {} layers ({} MiB)", self.reuse.stride(), self.reuse.bytes() >> 20);
+                    }
+                }
+            }
+        }
+        self.reuse.begin_replay(mask.first_pruned_layer());
+        Ok(())
+    }
+
+    /// Positions of the teacher-forced calls of one evaluation (see [`LayerReuse::begin_record`]).
+    fn teacher_forced_positions(&self) -> usize {
+        let windows: usize = self.windows.chunks(self.settings.batch_size.max(1)).map(|c| c.len() * c.iter().map(Vec::len).max().unwrap_or(0)).sum();
+        let batch = self.score_batch();
+        let prompts: usize = self.prompt_ids.chunks(batch).map(|c| self.scorer.teacher_forced_positions(c, self.settings.batch_size)).sum();
+        windows + prompts
+    }
+
     /// NLL of the utility windows under `mask`.
     pub fn perplexity_nll(&self, mask: &HeadMask) -> Result<NllSum, EvalError> {
+        self.nll_of_windows(mask, &mut LayerReuse::off())
+    }
+
+    fn windows_nll(&mut self, mask: &HeadMask) -> Result<NllSum, EvalError> {
+        let mut reuse = std::mem::replace(&mut self.reuse, LayerReuse::off());
+        let result = self.nll_of_windows(mask, &mut reuse);
+        self.reuse = reuse;
+        result
+    }
+
+    fn nll_of_windows(&self, mask: &HeadMask, reuse: &mut LayerReuse<B>) -> Result<NllSum, EvalError> {
         let mut total = NllSum::default();
         for chunk in self.windows.chunks(self.settings.batch_size.max(1)) {
             let seqs: Vec<&[u32]> = chunk.iter().map(Vec::as_slice).collect();
             let masks = vec![mask; seqs.len()];
-            for nll in sequence_nll(&self.model.model, &seqs, &masks)? {
+            for nll in targeted_nll(&self.model.model, &seqs, &masks, &vec![1; seqs.len()], reuse)? {
                 total.add(nll);
             }
         }
         Ok(total)
     }
 
-    fn scores(&mut self, mask: &HeadMask) -> Result<(Vec<f64>, Vec<String>), EvalError> {
-        let batch = match self.settings.scorer {
+    fn score_batch(&self) -> usize {
+        match self.settings.scorer {
             ScorerKind::ReplyLikelihood => self.prompt_ids.len().max(1),
             ScorerKind::Sentiment | ScorerKind::Classifier => self.settings.batch_size.max(1),
-        };
+        }
+    }
+
+    fn scores(&mut self, mask: &HeadMask) -> Result<(Vec<f64>, Vec<String>), EvalError> {
+        let batch = self.score_batch();
         let mut scores = Vec::with_capacity(self.prompts.len());
         let mut replies = Vec::new();
         for (i, chunk) in self.prompt_ids.chunks(batch).enumerate() {
             let first = i * batch;
-            let (s, r) = self.scorer.score(self.model, chunk, mask, &self.settings, first as u64)?;
+            let (s, r) = self.scorer.score(self.model, chunk, mask, &self.settings, first as u64, &mut self.reuse)?;
             scores.extend(s);
             replies.extend(r);
         }

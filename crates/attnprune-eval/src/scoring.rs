@@ -9,6 +9,7 @@ use attnprune_lm::generate::{generate, GenerationRequest};
 use attnprune_lm::continuation::{extend_context, prompt_reply_logprobs};
 use attnprune_classifier::SequenceClassifier;
 use attnprune_lm::device::CpuBackend;
+use attnprune_lm::reuse::LayerReuse;
 use attnprune_lm::{LanguageModel, Tokenizer};
 use attnprune_mask::HeadMask;
 use attnprune_measure::replies::CannedReplies;
@@ -109,6 +110,7 @@ impl Scorer {
         mask: &HeadMask,
         settings: &EvalSettings,
         first_index: u64,
+        reuse: &mut LayerReuse<B>,
     ) -> Result<(Vec<f64>, Vec<String>), EvalError> {
         match self {
             Self::Sentiment { vader, tokenizer } => {
@@ -123,12 +125,12 @@ impl Scorer {
             }
             Self::ReplyLikelihood { negative, positive } => {
                 let prefix_len = common_prefix_len(prompts);
-                let base = (prefix_len > 0).then(|| extend_context(&model.model, None, &prompts[0][..prefix_len], mask)).transpose()?;
+                let base = (prefix_len > 0).then(|| extend_context(&model.model, None, &prompts[0][..prefix_len], mask, reuse)).transpose()?;
                 let replies: Vec<Vec<u32>> = negative.iter().chain(positive.iter()).cloned().collect();
                 let suffixes: Vec<&[u32]> = prompts.iter().map(|p| &p[prefix_len..]).collect();
                 let mut scores = Vec::with_capacity(prompts.len());
                 for chunk in suffixes.chunks(settings.batch_size.max(1)) {
-                    for logp in prompt_reply_logprobs(&model.model, base.as_ref(), chunk, &replies, mask)? {
+                    for logp in prompt_reply_logprobs(&model.model, base.as_ref(), chunk, &replies, mask, reuse)? {
                         let (neg, pos) = logp.split_at(negative.len());
                         scores.push(sigmoid(log_mean_exp(neg) - log_mean_exp(pos)));
                     }
@@ -136,6 +138,25 @@ impl Scorer {
                 Ok((scores, Vec::new()))
             }
         }
+    }
+}
+
+impl Scorer {
+    /// Token positions (batch x sequence, padding included) of the teacher-forced
+    /// forward calls that [`Scorer::score`] makes for `prompts` in chunks of
+    /// `batch_size`: what [`LayerReuse`] would hold per checkpoint layer. Generating
+    /// scorers make none (generation is never replayed).
+    pub(crate) fn teacher_forced_positions(&self, prompts: &[Vec<u32>], batch_size: usize) -> usize {
+        let Self::ReplyLikelihood { negative, positive } = self else { return 0 };
+        let prefix = common_prefix_len(prompts);
+        let longest_reply = negative.iter().chain(positive.iter()).map(Vec::len).max().unwrap_or(1);
+        let replies = negative.len() + positive.len();
+        let mut total = prefix;
+        for chunk in prompts.chunks(batch_size.max(1)) {
+            let width = chunk.iter().map(|p| p.len() - prefix).max().unwrap_or(0);
+            total += chunk.len() * width + chunk.len() * replies * longest_reply.saturating_sub(1);
+        }
+        total
     }
 }
 

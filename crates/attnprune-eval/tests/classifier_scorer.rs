@@ -31,6 +31,7 @@ fn settings(
 ) -> EvalSettings {
     EvalSettings {
         reply_seed: 0,
+        layer_reuse_bytes: attnprune_eval::DEFAULT_LAYER_REUSE_BYTES,
         scorer,
         chat: false,
         generation: greedy(6, eos),

@@ -2,6 +2,7 @@
 use attnprune_lm::batch::{head_keep_tensor, PaddedBatch};
 use attnprune_lm::continuation::{continuation_logprobs, extend_context};
 use attnprune_lm::device::CpuBackend;
+use attnprune_lm::reuse::LayerReuse;
 use attnprune_lm::{LanguageModel, Logits};
 use attnprune_mask::HeadMask;
 use std::time::Instant;
@@ -28,7 +29,7 @@ fn main() {
     let prompt: Vec<u32> = (0..45).map(|i| 200 + i).collect();
     let replies: Vec<Vec<u32>> = (0..16).map(|i| (0..8).map(|j| 300 + i * 8 + j).collect()).collect();
     let start = Instant::now();
-    let ctx = extend_context(&lm.model, None, &prompt, &mask).expect("ctx");
+    let ctx = extend_context(&lm.model, None, &prompt, &mask, &mut LayerReuse::off()).expect("ctx");
     let t1 = start.elapsed().as_secs_f64();
     let _ = continuation_logprobs(&lm.model, &ctx, &replies, &mask).expect("cont");
     eprintln!("context {:.1} ms, continuations {:.1} ms", t1 * 1e3, (start.elapsed().as_secs_f64() - t1) * 1e3);

@@ -18,7 +18,8 @@ impl<B: Backend> KvCache<B> {
 
     /// Number of positions cached (0 when empty).
     pub fn len(&self) -> usize {
-        self.layers.first().and_then(|(k, _)| k.as_ref()).map(|k| k.dims()[2]).unwrap_or(0)
+        // The first filled layer: a replayed evaluation (crate::reuse) leaves the layers below its start empty.
+        self.layers.iter().find_map(|(k, _)| k.as_ref()).map(|k| k.dims()[2]).unwrap_or(0)
     }
 
     /// Whether nothing is cached yet.

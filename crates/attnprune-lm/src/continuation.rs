@@ -6,6 +6,7 @@
 use crate::batch::{bool_tensor, head_keep_tensor, int_tensor, PaddedBatch};
 use crate::cache::KvCache;
 use crate::model::{ForwardBatch, LlamaModel, Logits};
+use crate::reuse::LayerReuse;
 use crate::LmError;
 use attnprune_mask::HeadMask;
 use burn::tensor::activation::log_softmax;
@@ -34,7 +35,15 @@ impl<B: Backend> Context<B> {
 }
 
 /// Runs `tokens` under `mask` after `base` (or from scratch), keeping the cache.
-pub fn extend_context<B: Backend>(model: &LlamaModel<B>, base: Option<&Context<B>>, tokens: &[u32], mask: &HeadMask) -> Result<Context<B>, LmError> {
+///
+/// `reuse` records or replays the unpruned model's lower layers ([`LayerReuse::off`] for neither).
+pub fn extend_context<B: Backend>(
+    model: &LlamaModel<B>,
+    base: Option<&Context<B>>,
+    tokens: &[u32],
+    mask: &HeadMask,
+    reuse: &mut LayerReuse<B>,
+) -> Result<Context<B>, LmError> {
     if tokens.is_empty() {
         return base.cloned().ok_or_else(|| LmError::Usage("empty context".into()));
     }
@@ -48,7 +57,7 @@ pub fn extend_context<B: Backend>(model: &LlamaModel<B>, base: Option<&Context<B
         key_padding: None,
         head_keep: head_keep_tensor(&[mask], model),
     };
-    let logits = model.forward(batch, Some(&mut cache), Logits::Last);
+    let logits = model.forward_reusing(batch, Some(&mut cache), Logits::Last, reuse);
     let next_logp = to_vec(log_softmax(logits, 2))?;
     Ok(Context { cache, len: start + n, next_logp })
 }
@@ -95,13 +104,14 @@ pub fn continuation_logprobs<B: Backend>(model: &LlamaModel<B>, context: &Contex
 ///
 /// Same numbers as [`extend_context`] + [`continuation_logprobs`] per prompt
 /// (padding is masked), at a fraction of the passes: this is the
-/// reply-likelihood scorer's inner loop.
+/// reply-likelihood scorer's inner loop. `reuse` as in [`extend_context`].
 pub fn prompt_reply_logprobs<B: Backend>(
     model: &LlamaModel<B>,
     base: Option<&Context<B>>,
     prompts: &[&[u32]],
     replies: &[Vec<u32>],
     mask: &HeadMask,
+    reuse: &mut LayerReuse<B>,
 ) -> Result<Vec<Vec<f64>>, LmError> {
     if prompts.iter().any(|p| p.is_empty()) {
         return Err(LmError::Usage("a prompt is empty after the shared prefix".into()));
@@ -132,7 +142,7 @@ pub fn prompt_reply_logprobs<B: Backend>(
         key_padding: any_padding.then(|| bool_tensor(prompt_padding.iter().flatten().copied().collect(), p, keys1, device)),
         head_keep: head_keep_tensor(&vec![mask; p], model),
     };
-    let first = to_vec(log_softmax(model.forward(batch, Some(&mut cache), Logits::Last), 2))?;
+    let first = to_vec(log_softmax(model.forward_reusing(batch, Some(&mut cache), Logits::Last, reuse), 2))?;
     let mut out: Vec<Vec<f64>> = (0..p).map(|i| replies.iter().map(|c| first[i * vocab + c[0] as usize] as f64).collect()).collect();
     let longest = replies.iter().map(Vec::len).max().unwrap_or(0);
     if longest < 2 {
@@ -162,7 +172,7 @@ pub fn prompt_reply_logprobs<B: Backend>(
         key_padding: any_padding.then(|| bool_tensor(padding, rows, keys1 + w, device)),
         head_keep: head_keep_tensor(&vec![mask; rows], model),
     };
-    let logp = to_vec(log_softmax(model.forward(batch, Some(&mut cache), Logits::All), 2))?;
+    let logp = to_vec(log_softmax(model.forward_reusing(batch, Some(&mut cache), Logits::All, reuse), 2))?;
     for (i, row) in out.iter_mut().enumerate() {
         for (j, c) in replies.iter().enumerate() {
             let seq = i * r + j;

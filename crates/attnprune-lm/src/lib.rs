@@ -7,6 +7,8 @@
 //!   attention, SwiGLU) whose forward takes one head mask per sequence.
 //! - [`generate`], [`perplexity`]: replies with a KV cache, and the
 //!   perplexity contract.
+//! - [`reuse`]: replaying the unpruned model's lower layers for masks that
+//!   prune only higher ones.
 //! - [`device`]: `--device cpu|cuda[:N]`.
 //! - [`tiny`]: a tiny random model for tests; [`export`]: pruned checkpoints.
 
@@ -20,6 +22,7 @@ pub mod generate;
 pub mod gguf_load;
 pub mod model;
 pub mod perplexity;
+pub mod reuse;
 pub mod source;
 pub mod tiny;
 pub mod weights;

@@ -10,6 +10,7 @@
 
 use crate::cache::KvCache;
 use crate::config::LlamaConfig;
+use crate::reuse::{CallShape, LayerReuse};
 use crate::weights::WeightMap;
 use crate::LmError;
 use burn::tensor::activation::silu;
@@ -137,16 +138,27 @@ impl<B: Backend> LlamaModel<B> {
     ///
     /// # Shapes
     /// - tokens, positions: `[batch, seq]`; returns logits `[batch, seq or 1, vocab]`.
-    pub fn forward(&self, batch: ForwardBatch<B>, mut cache: Option<&mut KvCache<B>>, logits: Logits) -> Tensor<B, 3> {
-        let mut x = embedding(self.embed.clone(), batch.tokens);
-        let [b, s, _] = x.dims();
+    pub fn forward(&self, batch: ForwardBatch<B>, cache: Option<&mut KvCache<B>>, logits: Logits) -> Tensor<B, 3> {
+        self.forward_reusing(batch, cache, logits, &mut LayerReuse::off())
+    }
+
+    /// [`forward`](Self::forward) that records or replays the unpruned
+    /// model's lower layers through `reuse` (see [`crate::reuse`]).
+    pub fn forward_reusing(&self, batch: ForwardBatch<B>, mut cache: Option<&mut KvCache<B>>, logits: Logits, reuse: &mut LayerReuse<B>) -> Tensor<B, 3> {
+        let [b, s] = batch.tokens.dims();
+        let cached = cache.as_deref().map(KvCache::len).unwrap_or(0);
+        let (first_layer, mut x) = match reuse.start_call(CallShape { batch: b, tokens: s, cached }) {
+            Some((layer, state)) => (layer, state),
+            None => (0, embedding(self.embed.clone(), batch.tokens)),
+        };
         let c = &self.config;
         // Rotary tables for these positions, materialized once per forward at
         // the shapes of q and k so every layer's rotary is same-shape SIMD work.
         let rope_q = self.rope_rows(&batch.positions, c.num_heads);
         let rope_k = self.rope_rows(&batch.positions, c.num_kv_heads);
         let mask = batch.key_padding.as_ref().map(|p| attention_mask(p, s));
-        for (l, layer) in self.layers.iter().enumerate() {
+        for (l, layer) in self.layers.iter().enumerate().skip(first_layer) {
+            reuse.offer(l, &x);
             let keep = batch.head_keep.as_ref().map(|k| k.clone().slice([l..l + 1]).reshape([b, c.num_heads, 1]));
             let layer_cache = cache.as_deref_mut().map(|c| c.layer_mut(l));
             x = self.layer_forward(layer, x, (&rope_q, &rope_k), mask.clone(), keep, layer_cache);

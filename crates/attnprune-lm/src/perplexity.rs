@@ -5,6 +5,7 @@
 
 use crate::batch::{head_keep_tensor, PaddedBatch};
 use crate::model::{LlamaModel, Logits};
+use crate::reuse::LayerReuse;
 use crate::LmError;
 use attnprune_mask::HeadMask;
 use burn::tensor::activation::log_softmax;
@@ -53,16 +54,18 @@ impl NllSum {
 /// `masks[i]`; every token after the first is predicted. Rows may differ in
 /// length (they are left-padded).
 pub fn sequence_nll<B: Backend>(model: &LlamaModel<B>, sequences: &[&[u32]], masks: &[&HeadMask]) -> Result<Vec<NllSum>, LmError> {
-    targeted_nll(model, sequences, masks, &vec![1; sequences.len()])
+    targeted_nll(model, sequences, masks, &vec![1; sequences.len()], &mut LayerReuse::off())
 }
 
 /// Like [`sequence_nll`], but row `i` counts only the tokens from index
-/// `first_target[i]` on (e.g. a reply's tokens after its prompt).
+/// `first_target[i]` on (e.g. a reply's tokens after its prompt). `reuse`
+/// records or replays the unpruned model's lower layers ([`LayerReuse::off`] for neither).
 pub fn targeted_nll<B: Backend>(
     model: &LlamaModel<B>,
     sequences: &[&[u32]],
     masks: &[&HeadMask],
     first_target: &[usize],
+    reuse: &mut LayerReuse<B>,
 ) -> Result<Vec<NllSum>, LmError> {
     if sequences.len() != masks.len() || sequences.len() != first_target.len() {
         return Err(LmError::Usage(format!("{} sequences but {} masks", sequences.len(), masks.len())));
@@ -72,7 +75,7 @@ pub fn targeted_nll<B: Backend>(
     }
     let batch = PaddedBatch::left_padded(sequences, 0);
     let keep = head_keep_tensor(masks, model);
-    let logits = model.forward(batch.to_forward(keep, model.device()), None, Logits::All);
+    let logits = model.forward_reusing(batch.to_forward(keep, model.device()), None, Logits::All, reuse);
     let [b, s, v] = logits.dims();
     let logp = log_softmax(logits.slice([0..b, 0..s.saturating_sub(1), 0..v]), 2);
     let targets: Vec<i64> = batch.tokens.iter().flat_map(|t| t[1..].iter().map(|&x| x as i64)).collect();

@@ -204,6 +204,12 @@ impl HeadMask {
         self.pruned.get(layer * h..(layer + 1) * h).is_some_and(|s| s.iter().any(|&p| p))
     }
 
+    /// The lowest layer with a pruned head (`None` when nothing is pruned):
+    /// the layers below it compute what the unpruned model computes.
+    pub fn first_pruned_layer(&self) -> Option<usize> {
+        self.pruned.iter().position(|&p| p).map(|i| i / self.layout.num_heads)
+    }
+
     /// Number of pruned heads.
     pub fn num_pruned(&self) -> usize {
         self.pruned.iter().filter(|&&p| p).count()
@@ -288,6 +294,10 @@ mod tests {
         assert_eq!(k[0], vec![0.0, 1.0, 1.0, 1.0]);
         assert_eq!(k[2], vec![1.0, 0.0, 1.0, 1.0]);
         assert!(m.layer_has_pruned(2) && !m.layer_has_pruned(1));
+        assert_eq!(m.first_pruned_layer(), Some(0));
+        let upper = HeadMask::from_pruned(l, &[HeadId { layer: 2, head: 3 }]).unwrap();
+        assert_eq!(upper.first_pruned_layer(), Some(2));
+        assert_eq!(HeadMask::unpruned(l).first_pruned_layer(), None);
     }
 
     #[test]
