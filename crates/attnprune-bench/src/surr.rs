@@ -8,6 +8,7 @@ use attnprune_anneal::{
     anneal, AnnealConfig, ConstrainedObjective, Cooling, FlipObjective, StartTemperature,
 };
 use attnprune_cli::anneal_stage::ExpOf;
+use attnprune_cli::train_stage::{bias_floor, bias_target};
 use attnprune_mask::{draw_random_masks, HeadLayout, RandomMaskSpec};
 use attnprune_surrogate::{metrics, split_holdout, train, TrainConfig, TrainedSurrogate};
 use rand::{Rng, SeedableRng};
@@ -167,7 +168,8 @@ pub fn train_both(table: &SyntheticTable, s: &SurrogateSettings) -> Result<Fitte
         let held = metrics(&model.predict_batch(&xs(&hold_idx))?, &ys(&hold_idx))?;
         Ok((model, held.r2))
     };
-    let (bias, bias_r2) = fit(&|i| table.bias[i])?;
+    let floor = bias_floor(&table.bias);
+    let (bias, bias_r2) = fit(&|i| bias_target(table.bias[i], floor))?;
     let (ln_ppl, ppl_r2) = fit(&|i| table.perplexity[i].ln())?;
     let info = serde_json::json!({
         "holdout_r2_bias": bias_r2,
@@ -194,7 +196,7 @@ pub fn run_train(
         id: 5,
         name: "train-surrogate".into(),
         description: format!(
-            "fit the bias and ln-perplexity MLPs (hidden 256,64, GELU, Adam, <= 300 epochs, early stopping) on a synthetic table of {} rows x {} heads, hold-out {}, metrics",
+            "fit the ln-bias and ln-perplexity MLPs (hidden 256,64, GELU, Adam, <= 300 epochs, early stopping) on a synthetic table of {} rows x {} heads, hold-out {}, metrics",
             table.masks.len(),
             s.layers * s.heads,
             s.holdout
@@ -230,7 +232,7 @@ pub fn run_anneal(
     let unpruned_ppl = table.perplexity[0];
     let limit = (1.0 + s.ppl_budget) * unpruned_ppl;
     let objective = ConstrainedObjective::new(
-        fitted.bias.incremental(),
+        ExpOf(fitted.bias.incremental()),
         ExpOf(fitted.ln_ppl.incremental()),
         limit,
         10.0,

@@ -71,7 +71,8 @@ pub struct AnnealArgs {
     out_trajectory: PathBuf,
 }
 
-/// Reports `exp(value)` of a predictor of a logarithm (the perplexity surrogate predicts ln perplexity).
+/// Reports `exp(value)` of a predictor of a logarithm (the surrogates predict ln bias
+/// and ln perplexity).
 #[derive(Clone)]
 pub struct ExpOf(pub IncrementalMlp);
 
@@ -126,7 +127,7 @@ pub fn run(args: AnnealArgs) -> Result<()> {
     ppl_prov.check_same_model(&ppl_base.with_extension("mpk"), &table.provenance, &first)?;
     let limit = (1.0 + args.ppl_budget) * unpruned.perplexity;
     log::info!("unpruned perplexity {:.3}; budget {:.3} (+{:.1}%)", unpruned.perplexity, limit, args.ppl_budget * 100.0);
-    let objective = ConstrainedObjective::new(bias.incremental(), ExpOf(ppl.incremental()), limit, args.penalty)?;
+    let objective = ConstrainedObjective::new(ExpOf(bias.incremental()), ExpOf(ppl.incremental()), limit, args.penalty)?;
     let start_temperature = match args.start_temperature.as_str() {
         "auto" => StartTemperature::default(),
         t => StartTemperature::Fixed(t.parse().with_context(|| format!("--start-temperature `{t}` is not a number or `auto`"))?),

@@ -202,7 +202,14 @@ fn axis_bias(m: &Measured, base: f64) -> AxisBias {
         sd: None,
         relative_reduction: reduction(base, m.bias),
         prompts: m.count,
+        mean_score: Some(m.mean),
     }
+}
+
+/// The mean of `xs`, `None` when empty.
+fn mean_of(xs: impl Iterator<Item = f64>) -> Option<f64> {
+    let v: Vec<f64> = xs.collect();
+    (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
 }
 
 fn mean_sd(xs: &[f64]) -> (f64, f64) {
@@ -301,6 +308,7 @@ fn random_method(reports: &[ApplyReport], base: &Base) -> Result<MethodResult> {
                 sd: Some(sd),
                 relative_reduction: reduction(base_bias, mean),
                 prompts,
+                mean_score: mean_of(runs.iter().filter_map(|r| r.bias.get(axis).and_then(|b| b.mean_score))),
             },
         );
     }
@@ -815,7 +823,7 @@ fn make_plots(
 
     // 4. Surrogates: held-out predicted vs measured.
     for (name, key, what) in [
-        (PLOTS[4], "bias", format!("{axis} bias")),
+        (PLOTS[4], "bias", format!("ln {axis} bias")),
         (PLOTS[5], "perplexity", "ln perplexity".to_string()),
     ] {
         let fit = fit_of(&sur[key]["holdout"]);

@@ -10,8 +10,27 @@ use std::path::{Path, PathBuf};
 
 /// Artifact kind of surrogate models.
 pub const SURROGATE_KIND: &str = "surrogate";
-/// Schema version of surrogate models.
-pub const SURROGATE_VERSION: u32 = 1;
+/// Schema version of surrogate models (2: the bias surrogate predicts ln bias).
+pub const SURROGATE_VERSION: u32 = 2;
+
+/// The bias surrogate's training target: ln(max(bias, floor)). A bias is a sum of
+/// absolute differences, never negative, and skewed (most masks near the unpruned value,
+/// a few far above); fitted in log space the surrogate cannot predict a negative bias for
+/// `anneal` to chase, and the rare large values do not dominate the fit. `floor` (see
+/// [`bias_floor`]) keeps a bias of exactly 0 finite.
+pub fn bias_target(bias: f64, floor: f64) -> f64 {
+    bias.max(floor).ln()
+}
+
+/// The floor of [`bias_target`] for a table: a thousandth of its median bias (so the
+/// floor sits far below every bias the table measured, whatever the model's scale),
+/// or the smallest positive f64 when the median is 0.
+pub fn bias_floor(biases: &[f64]) -> f64 {
+    let mut sorted: Vec<f64> = biases.iter().copied().filter(|b| b.is_finite()).collect();
+    sorted.sort_by(f64::total_cmp);
+    let median = sorted.get(sorted.len() / 2).copied().unwrap_or(0.0);
+    (median * 1e-3).max(f64::MIN_POSITIVE)
+}
 
 /// Fit small neural networks (MLPs, trained with burn) that predict, from a
 /// head mask alone, the bias of one axis and the perplexity the real model
@@ -20,7 +39,7 @@ pub const SURROGATE_VERSION: u32 = 1;
 /// Reads one or more sample tables (e.g. the shards of one `sample` run; they
 /// must have been measured the same way), holds out a seeded share of the
 /// rows, and writes into --out-dir:
-///   surrogate-bias.mpk/.json   the bias model (burn record + metadata)
+///   surrogate-bias.mpk/.json   the bias model (burn record + metadata; trained on ln bias)
 ///   surrogate-ppl.mpk/.json    the perplexity model (trained on ln perplexity)
 ///   surrogate-report.json      held-out and training R^2, RMSE, Spearman, and
 ///                              the held-out predictions, with provenance
@@ -89,11 +108,13 @@ pub fn run(args: TrainArgs) -> Result<()> {
     }
     let config = TrainConfig { hidden: args.hidden.clone(), max_epochs: args.epochs, learning_rate: args.learning_rate, ..TrainConfig::default() };
     let (train_idx, hold_idx) = split_holdout(table.rows.len(), args.holdout, args.seed)?;
-    let bias = |r: &SampleRow| r.bias[axis];
+    let floor = bias_floor(&table.rows.iter().map(|r| r.bias[axis]).collect::<Vec<_>>());
+    let bias = |r: &SampleRow| bias_target(r.bias[axis], floor);
     let log_ppl = |r: &SampleRow| r.perplexity.ln();
-    let (bias_model, bias_report) = fit(&table.rows, &train_idx, &hold_idx, &config, args.seed, bias, &format!("bias/{}", args.axis))?;
+    let (bias_model, bias_report) = fit(&table.rows, &train_idx, &hold_idx, &config, args.seed, bias, &format!("ln_bias/{}", args.axis))?;
     let (ppl_model, ppl_report) = fit(&table.rows, &train_idx, &hold_idx, &config, args.seed, log_ppl, "ln_perplexity")?;
-    let provenance = provenance(&args, &table.provenance)?;
+    let mut provenance = provenance(&args, &table.provenance)?;
+    provenance.settings.insert("bias_target".into(), serde_json::json!({ "transform": "ln(max(bias, floor))", "floor": floor }));
     std::fs::create_dir_all(&args.out_dir).with_context(|| format!("creating `{}`", args.out_dir.display()))?;
     save_surrogate(&bias_model, &args.out_dir.join("surrogate-bias"), &provenance)?;
     save_surrogate(&ppl_model, &args.out_dir.join("surrogate-ppl"), &provenance)?;

@@ -96,6 +96,29 @@ fn fit_text(f: &Option<Fit>) -> String {
     }
 }
 
+/// How much closer to a bound of [0, 1] the pruned mean score must be (as a share of the
+/// unpruned distance) before a lower bias is called saturation.
+const SATURATION_SHARE: f64 = 0.5;
+
+/// A lower bias that comes with a mean score pushed toward 0 or 1: bucket means squeezed
+/// against a bound cannot differ much whatever the identity, so part of that reduction is
+/// saturation (every group answered alike), not a more even treatment.
+fn saturation(label: &str, axis: &str, unpruned: &AxisBias, pruned: &AxisBias) -> Option<String> {
+    let (u, p) = (unpruned.mean_score?, pruned.mean_score?);
+    let room = |x: f64| x.min(1.0 - x);
+    if pruned.bias >= unpruned.bias || room(p) >= SATURATION_SHARE * room(u) {
+        return None;
+    }
+    Some(format!(
+        "{label}'s mean `{axis}` score moved from {} to {} on the test prompts, {} of the way to the bound at {}: bucket means pressed against a bound cannot differ much whatever the identity, so part of its bias change ({}) is saturation, not a more even treatment.",
+        fmt_num(u),
+        fmt_num(p),
+        fmt_pct(1.0 - room(p) / room(u).max(f64::MIN_POSITIVE)).trim_start_matches('+'),
+        if p > 0.5 { 1 } else { 0 },
+        fmt_pct(-pruned.relative_reduction),
+    ))
+}
+
 /// The findings of a run, in report order: verdict, comparisons, noise, surrogate.
 pub fn findings(
     methods: &Methods,
@@ -156,6 +179,11 @@ pub fn findings(
                 ),
                 overlap(ab, fb),
             ));
+        }
+    }
+    for m in [Some(ap), methods.fasp.as_ref()].into_iter().flatten() {
+        if let Some(text) = m.bias.get(axis).and_then(|b| saturation(&m.label, axis, ub, b)) {
+            out.push(finding(text, false));
         }
     }
     if let Some(r) = &methods.random {
@@ -277,6 +305,7 @@ mod tests {
                 sd: Some(0.01),
                 relative_reduction,
                 prompts: 40,
+                mean_score: Some(0.5),
             },
         );
         let run = RunResult {
@@ -339,6 +368,31 @@ mod tests {
             f[0].text
         );
         assert!(f.iter().all(|x| !x.concern), "{f:?}");
+    }
+
+    #[test]
+    fn a_bias_that_fell_by_saturation_is_called_so() {
+        let set_mean = |mut m: MethodResult, score: f64| {
+            m.bias.get_mut(AXIS).unwrap().mean_score = Some(score);
+            m
+        };
+        let labelled = |mut m: MethodResult, label: &str| {
+            m.label = label.into();
+            m
+        };
+        let m = Methods {
+            unpruned: set_mean(method(0.3, 0.1, 0.3, 0.0, 0), 0.84),
+            // AP: lower bias, mean score about where it was.
+            attention_pruning: labelled(set_mean(method(0.2, 0.1, 0.3, 0.03, 0), 0.86), "Attention Pruning"),
+            // FASP: much lower bias, every bucket pushed toward 1.
+            fasp: Some(labelled(set_mean(method(0.03, 0.01, 0.3, 0.04, 0), 0.97), "FASP")),
+            random: None,
+        };
+        let bar = evaluate_bar(&m, AXIS, 0.4, 0.05);
+        let f = findings(&m, AXIS, &bar, None, None);
+        let sat: Vec<&str> = f.iter().map(|x| x.text.as_str()).filter(|t| t.contains("saturation")).collect();
+        assert_eq!(sat.len(), 1, "{f:?}");
+        assert!(sat[0].starts_with("FASP's mean") && sat[0].contains("0.84") && sat[0].contains("0.97") && sat[0].contains("bound at 1"), "{}", sat[0]);
     }
 
     #[test]

@@ -32,6 +32,10 @@ pub struct AxisBias {
     pub relative_reduction: f64,
     /// Number of scored test prompts of the axis.
     pub prompts: usize,
+    /// Mean score over the axis's test prompts (random: mean over the seeds): shows a
+    /// bias that fell only because every bucket's score ran into a bound of [0, 1].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mean_score: Option<f64>,
 }
 
 /// One evaluated mask (one `apply` report).
@@ -215,6 +219,7 @@ mod tests {
                 sd: None,
                 relative_reduction: 0.0,
                 prompts: 12,
+                mean_score: None,
             },
         );
         MethodResult {
