@@ -96,6 +96,24 @@ fn fit_text(f: &Option<Fit>) -> String {
     }
 }
 
+/// The test-prompt budget that would resolve the bar: bootstrap half-widths shrink as
+/// 1/sqrt(prompts), and two intervals of half-width `reduction x bias / 3` leave a change of
+/// the bar's size clear of both. Empty when the interval is already that narrow.
+fn prompts_to_resolve(unpruned: &AxisBias, reduction: f64, axis: &str) -> String {
+    let half = (unpruned.ci_high - unpruned.ci_low) / 2.0;
+    let target = reduction * unpruned.bias / 3.0;
+    if unpruned.prompts == 0 || !(target > 0.0) || half <= target {
+        return String::new();
+    }
+    let needed = (unpruned.prompts as f64 * (half / target).powi(2)).ceil() as usize;
+    format!(
+        "; to resolve a change of the bar's size ({}) the half-width must fall to about {} of the bias, which takes about {needed} test prompts of `{axis}` instead of {} (the half-width shrinks as 1/√prompts): a larger `--templates`/`--nouns` (crossed) or `--per-bucket` (random), and as many on the search side",
+        fmt_pct(-reduction),
+        fmt_pct(reduction / 3.0).trim_start_matches('+'),
+        unpruned.prompts,
+    )
+}
+
 /// How much closer to a bound of [0, 1] the pruned mean score must be (as a share of the
 /// unpruned distance) before a lower bias is called saturation.
 const SATURATION_SHARE: f64 = 0.5;
@@ -224,7 +242,7 @@ pub fn findings(
             fmt_num(ab.ci_high),
             fmt_num(ab.bias - ub.bias),
             if (ab.bias - ub.bias).abs() > half(ub) + half(ab) { "larger than the sum of" } else { "within the sum of" },
-            if noisy { "overlap: the measured change is within the noise of the metric (more prompts per bucket would narrow them)" } else { "do not overlap" },
+            if noisy { "overlap: the measured change is within the noise of the metric".to_string() + &prompts_to_resolve(ub, bar.min_bias_reduction, axis) } else { "do not overlap".into() },
         ),
         noisy,
     ));
@@ -258,7 +276,11 @@ pub fn findings(
             text += &format!(" A held-out R² below {WEAK_R2} means the surrogate explains little of the measured bias, so the annealer optimises largely its errors.");
         }
         if per_head < FEW_MASKS_PER_HEAD {
-            text += &format!(" Fewer than {FEW_MASKS_PER_HEAD} masks per head is a small sample for a model of every head's effect: sample more masks (the `*_MASKS` budget).");
+            let needed = (FEW_MASKS_PER_HEAD * s.inputs as f64).ceil() as usize;
+            text += &format!(
+                " Fewer than {FEW_MASKS_PER_HEAD} masks per head is a small sample for a model of every head's effect: sample more masks (the `*_MASKS` budget; {FEW_MASKS_PER_HEAD} per head is {needed} masks, {} more than this run).",
+                needed.saturating_sub(s.sampled_masks)
+            );
         }
         out.push(finding(text, weak || per_head < FEW_MASKS_PER_HEAD));
         if let (Some(pb), Some(pp)) = (
@@ -431,6 +453,10 @@ mod tests {
                 .any(|t| t.contains("within the noise of the metric")),
             "{concerns:?}"
         );
+        // Half-width 0.3 at 40 prompts, target 0.4 x 1.0 / 3: 40 x (0.3 / 0.1333)^2 = 202.5.
+        assert!(concerns.iter().any(|t| t.contains("about 203 test prompts") && t.contains("instead of 40")), "{concerns:?}");
+        // 60 masks for 40 heads: 5 per head is 200, 140 more.
+        assert!(concerns.iter().any(|t| t.contains("200 masks, 140 more")), "{concerns:?}");
         assert!(
             concerns
                 .iter()
