@@ -123,8 +123,9 @@ pub struct MeasureArgs {
     #[arg(long, default_value_t = 2, value_name = "N")]
     pub nouns: usize,
     /// Memory (MiB, per worker) for the unpruned model's hidden states at checkpoint layers:
-    /// a mask that prunes nothing below layer l then skips the layers below the last
-    /// checkpoint at or below l (single-head knockouts skip about half the network).
+    /// a mask that prunes nothing below layer l (l at least a quarter of the layers) then
+    /// skips the layers below the last checkpoint at or below l (single-head knockouts skip
+    /// about half the network).
     /// Same numbers either way; 0 turns it off.
     #[arg(long, default_value_t = 512, value_name = "MIB")]
     pub layer_reuse_mib: usize,
@@ -213,7 +214,7 @@ pub fn prepare(model: &ModelArgs, measure: &MeasureArgs, split: Split) -> Result
         ppl_skip_windows: measure.ppl_skip_windows,
         bootstrap: Bootstrap { resamples: measure.bootstrap.max(1), confidence: 0.95, seed: measure.prompt_seed },
         classifier: classifier.as_ref().map(|(c, _)| c.clone()),
-        layer_reuse_bytes: measure.layer_reuse_mib << 20,
+        layer_reuse_bytes: measure.layer_reuse_mib.saturating_mul(1 << 20),
     };
     let prompts_hash = sha256_bytes(format!("{}\n{}", set.content_hash(), replies_hash).as_bytes());
     Ok(Prepared {

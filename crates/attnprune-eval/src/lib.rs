@@ -195,14 +195,23 @@ impl<'m, B: Backend> Evaluator<'m, B> {
     /// Bias and perplexity of the model with `mask`'s heads pruned.
     ///
     /// When the mask prunes nothing below layer `l` (at least a quarter of the
-    /// model's layers), the layers below the last checkpoint at or below `l` are not run: their outputs are replayed from an
-    /// evaluation of the unpruned model (made once per evaluator, or taken from
-    /// the evaluation of the unpruned mask itself). Same numbers, less work.
+    /// model's layers), the layers below the last checkpoint at or below `l` are
+    /// not run: their outputs are replayed from an evaluation of the unpruned
+    /// model (made once per evaluator, or taken from the evaluation of the
+    /// unpruned mask itself). Same numbers, less work.
     pub fn evaluate(&mut self, mask: &HeadMask) -> Result<MaskEvaluation, EvalError> {
         let start = Instant::now();
+        let mismatches = self.reuse.mismatches();
         self.prepare_reuse(mask)?;
-        let result = self.measure(mask);
+        let mut result = self.measure(mask);
         self.reuse.finish();
+        if self.reuse.mismatches() > mismatches {
+            // A call unlike the recorded one ran in full over a cache whose lower layers the
+            // replayed calls left empty: discard the result, measure in full, stop reusing.
+            log::warn!("layer reuse: this evaluation's forward calls differ from the unpruned recording; measuring it in full and turning reuse off");
+            self.reuse = LayerReuse::off();
+            result = self.measure(mask);
+        }
         let (scores, replies, axes, nll) = result?;
         Ok(MaskEvaluation {
             axes,
@@ -215,8 +224,9 @@ impl<'m, B: Backend> Evaluator<'m, B> {
         })
     }
 
-    /// Calls the model replays from the unpruned recording were not computed in
-    /// full; a mismatch (a call unlike the recorded one) is computed in full and counted here.
+    /// Forward calls that differed in shape from the unpruned recording (0 when
+    /// every evaluation repeats the recorded calls, as it should; after one, the
+    /// evaluator measures that mask again in full and stops reusing).
     pub fn layer_reuse_mismatches(&self) -> usize {
         self.reuse.mismatches()
     }

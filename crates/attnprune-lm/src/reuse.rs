@@ -97,8 +97,10 @@ impl<B: Backend> LayerReuse<B> {
         self.bytes
     }
 
-    /// Replayed calls whose shape differed from the recording (computed from
-    /// scratch instead); non-zero means the evaluation's calls were not repeatable.
+    /// Replayed calls whose shape differed from the recording (run from the
+    /// embedding instead). Non-zero means the evaluation's calls were not
+    /// repeatable, and a later call of that evaluation may have read a KV cache
+    /// whose lower layers the replayed calls left empty: discard its results.
     pub fn mismatches(&self) -> usize {
         self.mismatches
     }
