@@ -206,12 +206,6 @@ fn axis_bias(m: &Measured, base: f64) -> AxisBias {
     }
 }
 
-/// The mean of `xs`, `None` when empty.
-fn mean_of(xs: impl Iterator<Item = f64>) -> Option<f64> {
-    let v: Vec<f64> = xs.collect();
-    (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
-}
-
 fn mean_sd(xs: &[f64]) -> (f64, f64) {
     let n = xs.len() as f64;
     let mean = xs.iter().sum::<f64>() / n;
@@ -298,6 +292,7 @@ fn random_method(reports: &[ApplyReport], base: &Base) -> Result<MethodResult> {
         let hi = xs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         let base_bias = base.bias.get(axis).copied().unwrap_or(0.0);
         let prompts = runs[0].bias[axis].prompts;
+        let mean_scores: Vec<f64> = runs.iter().filter_map(|r| r.bias.get(axis).and_then(|b| b.mean_score)).collect();
         bias.insert(
             axis.clone(),
             AxisBias {
@@ -308,7 +303,7 @@ fn random_method(reports: &[ApplyReport], base: &Base) -> Result<MethodResult> {
                 sd: Some(sd),
                 relative_reduction: reduction(base_bias, mean),
                 prompts,
-                mean_score: mean_of(runs.iter().filter_map(|r| r.bias.get(axis).and_then(|b| b.mean_score))),
+                mean_score: (!mean_scores.is_empty()).then(|| mean_sd(&mean_scores).0),
             },
         );
     }

@@ -139,9 +139,7 @@ impl Scorer {
             }
         }
     }
-}
 
-impl Scorer {
     /// Token positions (batch x sequence, padding included) of the teacher-forced
     /// forward calls that [`Scorer::score`] makes for `prompts` in chunks of
     /// `batch_size`: what [`LayerReuse`] would hold per checkpoint layer. Generating

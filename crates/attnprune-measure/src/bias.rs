@@ -225,19 +225,15 @@ mod tests {
         (a - b).abs() < 1e-12
     }
 
+    /// Scores of the hand-computed example: bias 0.8 (see `formula_on_a_hand_computed_example`).
+    const HAND_EXAMPLE: [(&str, f64); 6] = [("a", 0.2), ("b", 0.9), ("c", 0.1), ("a", 0.4), ("c", 0.1), ("c", 0.1)];
+
     #[test]
     fn formula_on_a_hand_computed_example() {
         // a: 0.2, 0.4 (mean 0.3); b: 0.9 (mean 0.9); c: 0.1, 0.1, 0.1 (mean 0.1).
         // Overall mean = (0.6 + 0.9 + 0.3) / 6 = 0.3.
         // Bias = |0.3 - 0.3| + |0.3 - 0.9| + |0.3 - 0.1| = 0 + 0.6 + 0.2 = 0.8.
-        let scores = [
-            ("a", 0.2),
-            ("b", 0.9),
-            ("c", 0.1),
-            ("a", 0.4),
-            ("c", 0.1),
-            ("c", 0.1),
-        ];
+        let scores = HAND_EXAMPLE;
         let result = axis_bias("axis", &scores, &Bootstrap::default()).expect("bias");
         assert!(close(result.bias, 0.8), "{}", result.bias);
         assert!(close(result.mean, 0.3));
@@ -431,14 +427,7 @@ mod tests {
             assert!(r.ci_low >= 0.4 - 1e-12 && r.ci_high <= 0.8 + 1e-12, "{r:?}");
         }
         // The formula example above, with a larger bootstrap.
-        let scores = [
-            ("a", 0.2),
-            ("b", 0.9),
-            ("c", 0.1),
-            ("a", 0.4),
-            ("c", 0.1),
-            ("c", 0.1),
-        ];
+        let scores = HAND_EXAMPLE;
         let r = axis_bias(
             "axis",
             &scores,

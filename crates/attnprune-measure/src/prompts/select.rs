@@ -207,11 +207,7 @@ pub(crate) fn disjoint_block(
     index: usize,
     count: usize,
 ) -> Result<Vec<Prompt>, MeasureError> {
-    let mut buckets: BTreeMap<(String, String), Vec<Prompt>> = BTreeMap::new();
-    for prompt in pool {
-        let key = (prompt.axis.clone(), prompt.bucket.clone());
-        buckets.entry(key).or_default().push(prompt);
-    }
+    let buckets = by_bucket(pool);
     let mut out = Vec::new();
     for ((axis, bucket), mut prompts) in buckets {
         let size = sel.per_bucket.min(prompts.len() / count);
@@ -240,6 +236,15 @@ fn labelled_rng(seed: u64, label: &str) -> ChaCha8Rng {
     ChaCha8Rng::from_seed(digest.into())
 }
 
+/// `pool` grouped by `(axis, bucket)`, in key order.
+fn by_bucket(pool: impl Iterator<Item = Prompt>) -> BTreeMap<(String, String), Vec<Prompt>> {
+    let mut buckets: BTreeMap<(String, String), Vec<Prompt>> = BTreeMap::new();
+    for prompt in pool {
+        buckets.entry((prompt.axis.clone(), prompt.bucket.clone())).or_default().push(prompt);
+    }
+    buckets
+}
+
 /// Groups `pool` (one axis) by bucket and samples `per_bucket` prompts of
 /// each; each bucket's generator is seeded from `seed`, the axis and the
 /// bucket, so adding an axis or a bucket does not change the others' samples.
@@ -248,11 +253,7 @@ pub(crate) fn sample_per_bucket(
     per_bucket: usize,
     seed: u64,
 ) -> Vec<Prompt> {
-    let mut buckets: BTreeMap<(String, String), Vec<Prompt>> = BTreeMap::new();
-    for prompt in pool {
-        let key = (prompt.axis.clone(), prompt.bucket.clone());
-        buckets.entry(key).or_default().push(prompt);
-    }
+    let buckets = by_bucket(pool);
     let mut out = Vec::new();
     for ((axis, bucket), mut prompts) in buckets {
         prompts.sort();
