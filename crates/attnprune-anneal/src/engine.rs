@@ -7,6 +7,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::config::{AnnealConfig, StartState};
 use crate::error::AnnealError;
 use crate::objective::{Evaluation, FlipObjective};
+use crate::pool::{bit_key, state_hash, Pool};
 use crate::result::{AnnealResult, RestartResult, Solution, TrajectoryRecorder, TrajectoryRow};
 use crate::schedule::StartTemperature;
 
@@ -67,9 +68,20 @@ struct Walk {
     current: Evaluation,
     best: Option<Solution>,
     accepted: usize,
+    /// Incremental hash of `state` (see [`state_hash`]).
+    hash: u64,
+    /// Best distinct feasible states visited (empty when `pool_size` is 0).
+    pool: Pool,
 }
 
 impl Walk {
+    /// Records a visit of the current state: updates `best` and offers the state to the pool.
+    fn note_visit(&mut self, restart: usize, step: Option<usize>) {
+        self.note_best(restart, step);
+        self.pool
+            .offer(&self.state, self.hash, self.current, restart, step);
+    }
+
     fn note_best(&mut self, restart: usize, step: Option<usize>) {
         let cur = self.current;
         let better = self
@@ -98,13 +110,15 @@ pub(crate) fn run_restart<O: FlipObjective>(
     let ones = state.iter().filter(|&&b| b).count();
     let current = obj.reset(&state);
     let mut walk = Walk {
+        hash: state_hash(&state),
         state,
         ones,
         current,
         best: None,
         accepted: 0,
+        pool: Pool::new(config.pool_size),
     };
-    walk.note_best(restart, None);
+    walk.note_visit(restart, None);
     let t0 = start_temperature(config, obj, &walk, &mut rng);
     let steps = config.steps_per_restart;
     let mut recorder = TrajectoryRecorder::new(steps, config.max_trajectory_rows);
@@ -112,7 +126,7 @@ pub(crate) fn run_restart<O: FlipObjective>(
         let temperature = config.cooling.temperature(t0, step, steps);
         let accepted = metropolis_step(config, obj, &mut walk, temperature, &mut rng);
         if accepted {
-            walk.note_best(restart, Some(step));
+            walk.note_visit(restart, Some(step));
         }
         recorder.step(step, accepted, || row(step, temperature, &walk, accepted));
     }
@@ -125,6 +139,7 @@ pub(crate) fn run_restart<O: FlipObjective>(
         final_evaluation: walk.current,
         accepted: walk.accepted,
         trajectory: recorder.finish(),
+        pool: walk.pool.into_solutions(),
     }
 }
 
@@ -174,6 +189,7 @@ fn metropolis_step<O: FlipObjective>(
             walk.ones + 1
         };
         walk.state[i] = !walk.state[i];
+        walk.hash ^= bit_key(i);
         walk.accepted += 1;
     }
     accept

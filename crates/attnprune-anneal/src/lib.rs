@@ -9,17 +9,24 @@
 //! temperature and cooling schedule, several restarts in parallel, and deterministic results:
 //! the same [`AnnealConfig`] (seed included) and objective give bit-identical output for any
 //! number of threads.
+//!
+//! With [`AnnealConfig::pool_size`] `> 0` each restart also keeps its best distinct feasible
+//! visited states ([`RestartResult::pool`], merged by [`AnnealResult::pool`]), and
+//! [`select_diverse`] picks a diverse subset of them to verify on the real model.
 
 mod config;
 mod constrained;
+mod diverse;
 mod engine;
 mod error;
 mod objective;
+mod pool;
 mod result;
 mod schedule;
 
 pub use config::{AnnealConfig, StartState};
 pub use constrained::ConstrainedObjective;
+pub use diverse::select_diverse;
 pub use engine::{anneal, restart_rng};
 pub use error::AnnealError;
 pub use objective::{Evaluation, FlipObjective, FnObjective, LinearObjective};

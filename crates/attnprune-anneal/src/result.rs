@@ -1,5 +1,7 @@
 //! Results and trajectories.
 
+use std::collections::HashSet;
+
 use serde::{Deserialize, Serialize};
 
 use crate::error::AnnealError;
@@ -58,6 +60,13 @@ pub struct RestartResult {
     pub accepted: usize,
     /// Subsampled trajectory.
     pub trajectory: Vec<TrajectoryRow>,
+    /// Up to [`pool_size`](crate::AnnealConfig::pool_size) best distinct feasible states visited
+    /// (the start state and every state after an accepted move), by value ascending; ties keep
+    /// visit order. Each state appears once, with the evaluation and step of its lowest-valued
+    /// visit (values of one state can differ by rounding between visits). With `pool_size > 0`
+    /// and a non-NaN `best`, `pool[0] == best`. NaN values are never pooled.
+    #[serde(default)]
+    pub pool: Vec<Solution>,
 }
 
 /// Outcome of all restarts, in restart order.
@@ -89,6 +98,27 @@ impl AnnealResult {
         self.best.as_ref().ok_or(AnnealError::NoFeasibleState {
             restarts: self.restarts.len(),
         })
+    }
+
+    /// All restarts' pools merged: each distinct state once (the copy with the lowest value, then
+    /// the lowest restart), sorted by value, then restart, then step found.
+    ///
+    /// Empty when [`pool_size`](crate::AnnealConfig::pool_size) was 0. Identical for any thread
+    /// count.
+    pub fn pool(&self) -> Vec<Solution> {
+        let mut all: Vec<&Solution> = self.restarts.iter().flat_map(|r| &r.pool).collect();
+        all.sort_by(|a, b| {
+            a.evaluation
+                .value
+                .total_cmp(&b.evaluation.value)
+                .then(a.restart.cmp(&b.restart))
+                .then(a.found_at_step.cmp(&b.found_at_step))
+        });
+        let mut seen: HashSet<&[bool]> = HashSet::with_capacity(all.len());
+        all.into_iter()
+            .filter(|s| seen.insert(&s.state))
+            .cloned()
+            .collect()
     }
 
     /// Total number of accepted moves over all restarts.

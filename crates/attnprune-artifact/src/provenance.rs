@@ -127,11 +127,17 @@ impl Provenance {
         if sha(&self.corpus) != sha(&other.corpus) {
             return Err(mismatch("utility corpus", path, &sha(&self.corpus), other_path, &sha(&other.corpus)));
         }
-        if self.settings != other.settings {
+        if self.measurement_settings() != other.measurement_settings() {
             let show = |s: &BTreeMap<String, serde_json::Value>| serde_json::to_string(s).unwrap_or_default();
             return Err(mismatch("measurement settings", path, &show(&self.settings), other_path, &show(&other.settings)));
         }
         Ok(())
+    }
+
+    /// The settings that describe how a mask is measured: all but [`PLAN_SETTINGS`] (which
+    /// masks a run chose), so tables of different mask plans measured alike combine.
+    pub fn measurement_settings(&self) -> BTreeMap<String, serde_json::Value> {
+        self.settings.iter().filter(|(k, _)| !PLAN_SETTINGS.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect()
     }
 
     /// A fingerprint of this artifact for the `inputs` of the next one.
@@ -149,6 +155,9 @@ fn describe_model(p: &Provenance) -> String {
 fn short(hash: &str) -> &str {
     &hash[..hash.len().min(12)]
 }
+
+/// Settings keys that record which masks a run evaluated, not how it measured them.
+pub const PLAN_SETTINGS: &[&str] = &["masks"];
 
 fn mismatch(what: &str, a: &Path, a_desc: &str, b: &Path, b_desc: &str) -> ArtifactError {
     ArtifactError::Mismatch {

@@ -1,18 +1,28 @@
 //! `anneal`: simulated annealing over head masks, scored by the surrogates.
 
-use crate::train_stage::{load_surrogate, read_samples};
+use crate::train_stage::load_surrogate;
 use anyhow::{bail, Context, Result};
-use attnprune_anneal::{anneal, AnnealConfig, ConstrainedObjective, Cooling, Evaluation, FlipObjective, StartTemperature};
+use attnprune_anneal::{
+    anneal, select_diverse, AnnealConfig, AnnealResult, ConstrainedObjective, Cooling, Evaluation, FlipObjective, Solution,
+    StartTemperature,
+};
+use attnprune_artifact::samples::read_samples;
 use attnprune_artifact::trajectory::{write_trajectory, TrajectoryRow, TRAJECTORY_KIND, TRAJECTORY_VERSION};
 use attnprune_artifact::{write_atomic_bytes, Provenance};
-use attnprune_mask::{HeadMask, MaskFile};
-use attnprune_surrogate::IncrementalMlp;
+use attnprune_mask::{Candidate, CandidateList, HeadLayout, HeadMask, MaskFile};
+use attnprune_select::PplBudget;
+use attnprune_surrogate::{IncrementalAdditive, IncrementalBucketBias, IncrementalMlp, StructuredSurrogateFile};
+use std::sync::Arc;
 use clap::Parser;
 use std::path::PathBuf;
 
 /// Search for the head mask with the least predicted bias whose predicted
-/// perplexity stays within the budget: perplexity <= (1 + --ppl-budget) x the
-/// unpruned model's measured perplexity (from the sample table).
+/// perplexity stays within the budget: predicted perplexity <= (1 + --ppl-budget)
+/// x the same surrogate's prediction for the unpruned model.
+///
+/// The surrogates: `train-surrogate`'s MLPs (the paper's) or its structured
+/// surrogate (additive over heads, seeded by the knockouts), whichever its report
+/// selected by held-out Spearman (--surrogate overrides).
 ///
 /// Objective: the bias surrogate's prediction. The budget is a HARD
 /// constraint for the result (the best mask is chosen among masks that meet
@@ -23,9 +33,18 @@ use std::path::PathBuf;
 /// incrementally (a flip updates the first layer by one column), so 10^5+ steps
 /// per chain take seconds.
 ///
-/// Writes the mask file (JSON, 0-based [layer, head] pairs) and the trajectory
-/// (Parquet: restart, step, temperature, objective, predicted bias, predicted
-/// perplexity, accepted, heads pruned).
+/// Writes the mask file (JSON, 0-based [layer, head] pairs: the paper's one-shot
+/// answer, a prediction that `apply` then measures) and the trajectory (Parquet:
+/// restart, step, temperature, objective, predicted bias, predicted perplexity,
+/// accepted, heads pruned).
+///
+/// --candidates K --out-candidates FILE: the K best distinct masks the walks
+/// visited that meet the predicted budget, kept diverse (at most K / restarts
+/// from one restart and K / size-classes of one size class of --size-class heads
+/// in a first pass, every two at least --min-hamming heads apart), each with its
+/// predicted bias and perplexity and their uncertainty where the surrogate gives
+/// one. The walks run once per --budget-fractions entry (the budget scaled by it),
+/// so the list spans safe and bold proposals. `sample --masks FILE` measures them.
 #[derive(Debug, Parser)]
 #[command(name = "anneal", version, verbatim_doc_comment)]
 pub struct AnnealArgs {
@@ -63,6 +82,25 @@ pub struct AnnealArgs {
     /// Trajectory rows kept per restart.
     #[arg(long, default_value_t = 2000, value_name = "N")]
     trajectory_rows: usize,
+    /// Which surrogates: `auto` (the ones `train-surrogate` selected), `mlp` or `structured`.
+    #[arg(long, default_value = "auto", value_name = "KIND")]
+    surrogate: String,
+    /// Proposals to write to --out-candidates (0 = none).
+    #[arg(long, default_value_t = 0, value_name = "K")]
+    candidates: usize,
+    /// The candidate list to write (with --candidates).
+    #[arg(long, value_name = "FILE")]
+    out_candidates: Option<PathBuf>,
+    /// Fewest heads in which two proposals differ.
+    #[arg(long, default_value_t = 3, value_name = "D")]
+    min_hamming: usize,
+    /// Proposals are spread across size classes of this many pruned heads.
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    size_class: usize,
+    /// With --candidates: the walks run once per fraction, each with the budget scaled by
+    /// it, so the proposals span safe and bold masks (the one-shot mask comes from 1.0).
+    #[arg(long, default_value = "0.4,0.7,1.0", value_delimiter = ',', value_name = "F")]
+    budget_fractions: Vec<f64>,
     /// The mask file to write.
     #[arg(long, value_name = "FILE")]
     out_mask: PathBuf,
@@ -74,16 +112,16 @@ pub struct AnnealArgs {
 /// Reports `exp(value)` of a predictor of a logarithm (the surrogates predict ln bias
 /// and ln perplexity).
 #[derive(Clone)]
-pub struct ExpOf(pub IncrementalMlp);
+pub struct ExpOf<T>(pub T);
 
-impl ExpOf {
+impl<T> ExpOf<T> {
     fn map(e: Evaluation) -> Evaluation {
         let v = e.value.exp();
         Evaluation { value: v, feasible: e.feasible, extras: [v, e.extras[1]] }
     }
 }
 
-impl FlipObjective for ExpOf {
+impl<T: FlipObjective> FlipObjective for ExpOf<T> {
     fn n_bits(&self) -> usize {
         self.0.n_bits()
     }
@@ -101,6 +139,102 @@ impl FlipObjective for ExpOf {
     }
 }
 
+/// One surrogate as the annealer sees it: the paper's MLP (of a logarithm), the structured
+/// ln-perplexity model, or the structured bucket-bias model.
+#[derive(Clone)]
+pub enum Predictor {
+    /// `exp` of an MLP.
+    Mlp(ExpOf<IncrementalMlp>),
+    /// `exp` of the additive ln-perplexity model.
+    Additive(ExpOf<IncrementalAdditive>),
+    /// The bias from the additive bucket means.
+    Buckets(IncrementalBucketBias),
+}
+
+macro_rules! each_predictor {
+    ($self:expr, $p:ident => $body:expr) => {
+        match $self {
+            Predictor::Mlp($p) => $body,
+            Predictor::Additive($p) => $body,
+            Predictor::Buckets($p) => $body,
+        }
+    };
+}
+
+impl FlipObjective for Predictor {
+    fn n_bits(&self) -> usize {
+        each_predictor!(self, p => p.n_bits())
+    }
+    fn reset(&mut self, state: &[bool]) -> Evaluation {
+        each_predictor!(self, p => p.reset(state))
+    }
+    fn score_flip(&mut self, i: usize) -> Evaluation {
+        each_predictor!(self, p => p.score_flip(i))
+    }
+    fn commit_flip(&mut self, i: usize) -> Evaluation {
+        each_predictor!(self, p => p.commit_flip(i))
+    }
+    fn current(&self) -> Evaluation {
+        each_predictor!(self, p => p.current())
+    }
+}
+
+impl Predictor {
+    /// The prediction for one mask (not incremental).
+    fn predict(&self, mask: &[bool]) -> f64 {
+        let mut p = self.clone();
+        p.reset(mask).value
+    }
+}
+
+/// The bias and perplexity predictors, with the structured file when one is used (for uncertainties).
+struct Surrogates {
+    bias: Predictor,
+    ppl: Predictor,
+    structured: Option<StructuredSurrogateFile>,
+    names: (String, String),
+    provenance: Provenance,
+    inputs: Vec<attnprune_artifact::Fingerprint>,
+}
+
+fn load_surrogates(args: &AnnealArgs, layout: HeadLayout) -> Result<Surrogates> {
+    let dir = &args.surrogates;
+    let (bias_base, ppl_base) = (dir.join("surrogate-bias"), dir.join("surrogate-ppl"));
+    let (bias_mlp, bias_prov) = load_surrogate(&bias_base, layout.total())?;
+    let (ppl_mlp, _) = load_surrogate(&ppl_base, layout.total())?;
+    let (bias_name, ppl_name) = match args.surrogate.as_str() {
+        "auto" => {
+            let path = dir.join("surrogate-report.json");
+            let text = std::fs::read_to_string(&path).with_context(|| format!("reading `{}`", path.display()))?;
+            let report: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("`{}` is not JSON", path.display()))?;
+            let selected: crate::train_stage::SelectedModels = serde_json::from_value(report["selected"].clone())
+                .with_context(|| format!("`{}` has no valid `selected` models (retrain with this version)", path.display()))?;
+            (selected.bias, selected.perplexity)
+        }
+        "mlp" | "structured" => (args.surrogate.clone(), args.surrogate.clone()),
+        other => bail!("--surrogate `{other}`: use auto, mlp or structured"),
+    };
+    let structured_path = dir.join("surrogate-structured.json");
+    let structured = if bias_name == "structured" || ppl_name == "structured" {
+        Some(StructuredSurrogateFile::read(&structured_path, layout.total())?)
+    } else {
+        None
+    };
+    let bias = match &structured {
+        Some(s) if bias_name == "structured" => Predictor::Buckets(Arc::new(s.models.bias.clone()).incremental()),
+        _ => Predictor::Mlp(ExpOf(bias_mlp.incremental())),
+    };
+    let ppl = match &structured {
+        Some(s) if ppl_name == "structured" => Predictor::Additive(ExpOf(Arc::new(s.models.ln_ppl.clone()).incremental())),
+        _ => Predictor::Mlp(ExpOf(ppl_mlp.incremental())),
+    };
+    let mut inputs = vec![Provenance::fingerprint_of(&bias_base.with_extension("mpk"))?, Provenance::fingerprint_of(&ppl_base.with_extension("mpk"))?];
+    if structured.is_some() {
+        inputs.push(Provenance::fingerprint_of(&structured_path)?);
+    }
+    Ok(Surrogates { bias, ppl, structured, names: (bias_name, ppl_name), provenance: bias_prov, inputs })
+}
+
 fn parse_cooling(s: &str) -> Result<Cooling> {
     let (kind, value) = s.split_once(':').with_context(|| format!("cooling `{s}`: expected KIND:VALUE"))?;
     let v: f64 = value.parse().with_context(|| format!("cooling `{s}`: `{value}` is not a number"))?;
@@ -116,23 +250,81 @@ fn parse_cooling(s: &str) -> Result<Cooling> {
 pub fn run(args: AnnealArgs) -> Result<()> {
     let (table, first) = read_samples(&args.samples)?;
     let layout = table.layout;
-    let unpruned = table.rows.iter().find(|r| r.mask.num_pruned() == 0).with_context(|| {
-        format!("`{}` has no row for the unpruned mask, so the perplexity budget has no reference", first.display())
-    })?;
-    let bias_base = args.surrogates.join("surrogate-bias");
-    let ppl_base = args.surrogates.join("surrogate-ppl");
-    let (bias, bias_prov) = load_surrogate(&bias_base, layout.total())?;
-    let (ppl, ppl_prov) = load_surrogate(&ppl_base, layout.total())?;
-    bias_prov.check_same_model(&bias_base.with_extension("mpk"), &table.provenance, &first)?;
-    ppl_prov.check_same_model(&ppl_base.with_extension("mpk"), &table.provenance, &first)?;
-    let limit = (1.0 + args.ppl_budget) * unpruned.perplexity;
-    log::info!("unpruned perplexity {:.3}; budget {:.3} (+{:.1}%)", unpruned.perplexity, limit, args.ppl_budget * 100.0);
-    let objective = ConstrainedObjective::new(ExpOf(bias.incremental()), ExpOf(ppl.incremental()), limit, args.penalty)?;
+    let sur = load_surrogates(&args, layout)?;
+    sur.provenance.check_same_model(&args.surrogates.join("surrogate-bias.mpk"), &table.provenance, &first)?;
+    if args.candidates > 0 && args.out_candidates.is_none() {
+        bail!("--candidates needs --out-candidates FILE");
+    }
+    let budget = PplBudget::new(args.ppl_budget)?;
+    let unpruned = vec![false; layout.total()];
+    let base_ppl = sur.ppl.predict(&unpruned);
+    log::info!(
+        "surrogates: {} (bias), {} (perplexity); predicted unpruned perplexity {base_ppl:.3}, budget +{:.1}%",
+        sur.names.0,
+        sur.names.1,
+        budget.relative * 100.0
+    );
+    let mut fractions = if args.candidates > 0 { args.budget_fractions.clone() } else { vec![1.0] };
+    if !fractions.iter().all(|f| f.is_finite() && *f > 0.0 && *f <= 1.0) {
+        bail!("--budget-fractions must lie in (0, 1], not {:?}", fractions);
+    }
+    fractions.sort_by(f64::total_cmp);
+    fractions.dedup();
+    if fractions.last() != Some(&1.0) {
+        fractions.push(1.0);
+    }
+    let config = anneal_config(&args)?;
+    let mut pool: Vec<Solution> = Vec::new();
+    let mut full = None;
+    for (run, &f) in fractions.iter().enumerate() {
+        let limit = PplBudget::new(budget.relative * f)?.limit(base_ppl);
+        let objective = ConstrainedObjective::new(sur.bias.clone(), sur.ppl.clone(), limit, args.penalty)?;
+        let started = std::time::Instant::now();
+        let result = anneal(&config, &objective)?;
+        let steps = (args.steps * args.restarts) as f64;
+        log::info!("budget x {f}: {steps} steps in {:.2}s ({:.0} steps/s)", started.elapsed().as_secs_f64(), steps / started.elapsed().as_secs_f64().max(1e-9));
+        // Restarts are numbered across the walks of every fraction, so the diversity caps see them apart.
+        pool.extend(result.pool().into_iter().map(|mut s| {
+            s.restart += run * args.restarts;
+            s
+        }));
+        if f == 1.0 {
+            full = Some(result);
+        }
+    }
+    let result = full.context("the full-budget walk did not run")?;
+    let best = result.best()?;
+    let mask = HeadMask::from_bits(layout, best.state.clone())?;
+    log::info!(
+        "one-shot mask prunes {} heads: predicted bias {:.4}, predicted perplexity {:.3}",
+        mask.num_pruned(),
+        best.evaluation.extras[0],
+        best.evaluation.extras[1]
+    );
+    // The surrogate's record already carries the table's model, prompts, corpus and settings (+ axis).
+    let mut provenance = Provenance::derived("mask", 1, "anneal", crate::common::command_line(), &sur.provenance);
+    provenance.seed = Some(args.seed);
+    provenance.inputs = sur.inputs.clone();
+    if let Some(path) = &args.out_candidates {
+        write_candidates(path, &args, &sur, &pool, layout, &provenance)?;
+    }
+    write_trajectory_of(&args, &result, &provenance)?;
+    let mut file = MaskFile::from_mask(&mask);
+    file.extra.insert("method".into(), serde_json::json!("attention-pruning-one-shot"));
+    file.extra.insert("predicted_bias".into(), serde_json::json!(best.evaluation.extras[0]));
+    file.extra.insert("predicted_perplexity".into(), serde_json::json!(best.evaluation.extras[1]));
+    file.extra.insert("perplexity_budget".into(), serde_json::to_value(budget)?);
+    file.extra.insert("provenance".into(), serde_json::to_value(&provenance)?);
+    write_atomic_bytes(&args.out_mask, file.to_json().as_bytes())?;
+    Ok(())
+}
+
+fn anneal_config(args: &AnnealArgs) -> Result<AnnealConfig> {
     let start_temperature = match args.start_temperature.as_str() {
         "auto" => StartTemperature::default(),
         t => StartTemperature::Fixed(t.parse().with_context(|| format!("--start-temperature `{t}` is not a number or `auto`"))?),
     };
-    let config = AnnealConfig {
+    Ok(AnnealConfig {
         start_temperature,
         cooling: parse_cooling(&args.cooling)?,
         steps_per_restart: args.steps,
@@ -140,31 +332,32 @@ pub fn run(args: AnnealArgs) -> Result<()> {
         max_pruned: args.max_pruned,
         seed: args.seed,
         max_trajectory_rows: args.trajectory_rows,
+        pool_size: if args.candidates > 0 { (args.candidates * 8).max(64) } else { 0 },
         ..AnnealConfig::default()
-    };
-    let started = std::time::Instant::now();
-    let result = anneal(&config, &objective)?;
-    let secs = started.elapsed().as_secs_f64();
-    let steps = (args.steps * args.restarts) as f64;
-    log::info!("{} steps in {secs:.2}s ({:.0} steps/s)", steps, steps / secs.max(1e-9));
-    let best = result.best()?;
-    let mask = HeadMask::from_bits(layout, best.state.clone())?;
-    log::info!(
-        "best mask prunes {} heads: predicted bias {:.4}, predicted perplexity {:.3}",
-        mask.num_pruned(),
-        best.evaluation.extras[0],
-        best.evaluation.extras[1]
-    );
-    // The surrogate's record already carries the table's model, prompts, corpus and settings (+ axis).
-    let mut provenance = Provenance::derived("mask", 1, "anneal", crate::common::command_line(), &bias_prov);
-    provenance.seed = Some(args.seed);
-    provenance.inputs = vec![Provenance::fingerprint_of(&bias_base.with_extension("mpk"))?, Provenance::fingerprint_of(&ppl_base.with_extension("mpk"))?];
-    let mut file = MaskFile::from_mask(&mask);
-    file.extra.insert("method".into(), serde_json::json!("attention-pruning"));
-    file.extra.insert("predicted_bias".into(), serde_json::json!(best.evaluation.extras[0]));
-    file.extra.insert("predicted_perplexity".into(), serde_json::json!(best.evaluation.extras[1]));
-    file.extra.insert("perplexity_limit".into(), serde_json::json!(limit));
-    file.extra.insert("provenance".into(), serde_json::to_value(&provenance)?);
+    })
+}
+
+/// The diverse proposals of all walks, with predictions and their uncertainty.
+fn write_candidates(path: &std::path::Path, args: &AnnealArgs, sur: &Surrogates, pool: &[Solution], layout: HeadLayout, provenance: &Provenance) -> Result<()> {
+    let chosen = select_diverse(pool, args.candidates, args.min_hamming, args.size_class);
+    let unpruned = vec![false; layout.total()];
+    let reference = (sur.bias.predict(&unpruned), sur.ppl.predict(&unpruned));
+    let mut list = CandidateList::new(layout, reference, serde_json::to_value(provenance)?);
+    for s in &chosen {
+        let mask = HeadMask::from_bits(layout, s.state.clone())?;
+        let mut c = Candidate::new(&mask, s.restart, s.evaluation.extras[0], s.evaluation.extras[1]);
+        if let (Some(file), "structured") = (&sur.structured, sur.names.1.as_str()) {
+            // sd of ln perplexity -> sd of perplexity (delta method).
+            c.predicted_perplexity_sd = Some(file.models.ln_ppl.predict_sd(&s.state)? * c.predicted_perplexity);
+        }
+        list.candidates.push(c);
+    }
+    log::info!("{} proposals (of {} distinct feasible masks visited) written to {}", list.candidates.len(), pool.len(), path.display());
+    write_atomic_bytes(path, list.to_json().as_bytes())?;
+    Ok(())
+}
+
+fn write_trajectory_of(args: &AnnealArgs, result: &AnnealResult, provenance: &Provenance) -> Result<()> {
     let rows: Vec<TrajectoryRow> = result
         .restarts
         .iter()
@@ -185,6 +378,5 @@ pub fn run(args: AnnealArgs) -> Result<()> {
     traj_prov.kind = TRAJECTORY_KIND.into();
     traj_prov.schema_version = TRAJECTORY_VERSION;
     write_trajectory(&args.out_trajectory, &rows, &traj_prov)?;
-    write_atomic_bytes(&args.out_mask, file.to_json().as_bytes())?;
     Ok(())
 }

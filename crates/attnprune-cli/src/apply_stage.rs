@@ -1,10 +1,12 @@
 //! `apply`: measure the model with a head mask on held-out prompts and text,
 //! report before/after, and export the pruned model.
 
+use crate::evaluation::{worker_count, WorkerPool};
 use crate::inputs::{prepare, MeasureArgs, ModelArgs, Prepared};
 use anyhow::{bail, Context, Result};
 use attnprune_artifact::{write_atomic_bytes, Provenance};
 use attnprune_eval::{Evaluator, MaskEvaluation};
+use attnprune_select::{paired_bias_change, paired_ppl_change, Interval};
 use attnprune_lm::export::{export_hf_dir, zero_pruned_heads};
 use attnprune_lm::{run_on_device, LanguageModel, OnDevice};
 use attnprune_mask::{HeadMask, MaskFile};
@@ -17,6 +19,10 @@ use std::path::{Path, PathBuf};
 /// Run the real model with a head mask and report bias (per axis and bucket,
 /// with bootstrap intervals) and perplexity, unpruned and pruned side by side,
 /// on the TEST split of the prompts (never seen by sample/anneal/fasp).
+/// Every change comes with a PAIRED 95% bootstrap interval: the bias change
+/// resamples prompts within buckets (the same prompts on both sides, on the
+/// probability and on the log-odds scale), the perplexity change resamples
+/// windows (the same windows on both sides).
 ///
 /// Writes --out (JSON, for machines) and the same numbers as Markdown next to
 /// it (--out with extension .md). With --export DIR, also writes the pruned
@@ -49,6 +55,13 @@ pub struct ApplyArgs {
     /// Also export the pruned model (HF folder: config.json, model.safetensors, tokenizer.json).
     #[arg(long, value_name = "DIR")]
     export: Option<PathBuf>,
+    /// Bootstrap resamples of the paired intervals.
+    #[arg(long, default_value_t = 2000, value_name = "N")]
+    interval_resamples: usize,
+    /// Measure the unpruned and the pruned model at the same time (2 workers sharing the
+    /// model; 0 = as many as CPU cores, at most 2; 1 = one after the other).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    workers: usize,
 }
 
 /// A measurement `apply` can make.
@@ -120,14 +133,20 @@ impl OnDevice for ApplyTask {
         let mut provenance = crate::inputs::provenance_for("apply-report", 1, "apply", &prepared, &args.measure);
         provenance.inputs = vec![Provenance::fingerprint_of(&args.mask)?];
         let lm = LanguageModel::<B>::from_files(prepared.model_files, &device)?;
-        let mut evaluator = Evaluator::new(&lm, prepared.data, prepared.settings)?;
+        let labels: Vec<(String, String)> = prepared.data.prompts.iter().map(|p| (p.axis.clone(), p.bucket.clone())).collect();
         let unpruned = HeadMask::unpruned(mask.layout());
-        let mut results = Vec::new();
-        for (name, m) in [("unpruned", &unpruned), ("pruned", &mask)] {
-            log::info!("measuring the {name} model ({} heads pruned)", m.num_pruned());
-            results.push(measure(&mut evaluator, m, &args.metrics)?);
-        }
-        let report = build_report(&args, &provenance, &mask, &results[0], &results[1]);
+        let workers = worker_count(args.workers, args.model.device).min(2);
+        log::info!("measuring the unpruned and the pruned model ({} heads pruned) with {workers} worker(s)", mask.num_pruned());
+        let results = if args.metrics.contains(&Metric::Bias) && workers == 2 {
+            let mut pool = WorkerPool::new(&lm, &prepared.data, &prepared.settings, 2)?;
+            let mut evals = pool.evaluate_round(&[(0, &unpruned), (1, &mask)]).into_iter();
+            let mut next = || -> Result<Measured> { measured_bias(evals.next().context("no evaluation")??, &args.metrics) };
+            vec![next()?, next()?]
+        } else {
+            let mut evaluator = Evaluator::new(&lm, prepared.data, prepared.settings)?;
+            vec![measure(&mut evaluator, &unpruned, &args.metrics)?, measure(&mut evaluator, &mask, &args.metrics)?]
+        };
+        let report = build_report(&args, &provenance, &mask, (&results[0], &results[1]), &labels)?;
         write_atomic_bytes(&args.out, serde_json::to_string_pretty(&report)?.as_bytes())?;
         write_atomic_bytes(&args.out.with_extension("md"), markdown(&report).as_bytes())?;
         log::info!("wrote {} and {}", args.out.display(), args.out.with_extension("md").display());
@@ -141,18 +160,43 @@ pub struct Measured {
     pub bias: Option<MaskEvaluation>,
     /// Perplexity when asked.
     pub perplexity: Option<f64>,
+    /// Mean NLL per token of each window, when perplexity was asked.
+    pub window_nll: Vec<f64>,
+}
+
+fn measured_bias(eval: MaskEvaluation, metrics: &[Metric]) -> Result<Measured> {
+    let with_ppl = metrics.contains(&Metric::Ppl);
+    let ppl = with_ppl.then_some(eval.perplexity);
+    let windows = if with_ppl { eval.window_nll.clone() } else { Vec::new() };
+    Ok(Measured { bias: Some(eval), perplexity: ppl, window_nll: windows })
 }
 
 fn measure<B: Backend>(evaluator: &mut Evaluator<'_, B>, mask: &HeadMask, metrics: &[Metric]) -> Result<Measured> {
     if metrics.contains(&Metric::Bias) {
-        let eval = evaluator.evaluate(mask)?;
-        let ppl = metrics.contains(&Metric::Ppl).then_some(eval.perplexity);
-        return Ok(Measured { bias: Some(eval), perplexity: ppl });
+        return measured_bias(evaluator.evaluate(mask)?, metrics);
     }
-    Ok(Measured { bias: None, perplexity: Some(evaluator.perplexity_nll(mask)?.perplexity()) })
+    let windows = evaluator.window_nll(mask)?;
+    Ok(Measured { bias: None, perplexity: Some(evaluator.perplexity_nll(mask)?.perplexity()), window_nll: windows })
 }
 
-fn build_report(args: &ApplyArgs, provenance: &Provenance, mask: &HeadMask, before: &Measured, after: &Measured) -> Value {
+/// The paired bias changes of one axis (probability and log-odds scale).
+fn paired_axis(args: &ApplyArgs, axis: &str, before: &MaskEvaluation, after: &MaskEvaluation, labels: &[(String, String)]) -> Result<(Interval, Interval)> {
+    let idx: Vec<usize> = (0..labels.len()).filter(|&i| labels[i].0 == axis).collect();
+    let names: Vec<&str> = idx.iter().map(|&i| labels[i].1.as_str()).collect();
+    let pick = |v: &[f64]| idx.iter().map(|&i| v[i]).collect::<Vec<f64>>();
+    let logit = |v: &[f64]| v.iter().map(|&s| attnprune_eval::logit(s)).collect::<Vec<f64>>();
+    let prob = paired_bias_change(&names, &pick(&before.scores), &pick(&after.scores), args.interval_resamples, 0.95, 0)?;
+    let log_odds = paired_bias_change(&names, &pick(&logit(&before.scores)), &pick(&logit(&after.scores)), args.interval_resamples, 0.95, 0)?;
+    Ok((prob, log_odds))
+}
+
+fn build_report(
+    args: &ApplyArgs,
+    provenance: &Provenance,
+    mask: &HeadMask,
+    (before, after): (&Measured, &Measured),
+    labels: &[(String, String)],
+) -> Result<Value> {
     let mut report = json!({
         "schema_version": 1,
         "mask": { "file": args.mask.display().to_string(), "num_pruned": mask.num_pruned(),
@@ -161,23 +205,24 @@ fn build_report(args: &ApplyArgs, provenance: &Provenance, mask: &HeadMask, befo
         "provenance": provenance,
     });
     if let (Some(a), Some(b)) = (before.perplexity, after.perplexity) {
-        report["perplexity"] = json!({ "unpruned": a, "pruned": b, "relative_change": b / a - 1.0 });
+        let paired = paired_ppl_change(&before.window_nll, &after.window_nll, args.interval_resamples, 0.95, 0)?;
+        report["perplexity"] = json!({ "unpruned": a, "pruned": b, "relative_change": b / a - 1.0,
+                                       "paired_change": paired, "windows": before.window_nll.len() });
     }
     if let (Some(a), Some(b)) = (&before.bias, &after.bias) {
-        let axes: serde_json::Map<String, Value> = a
-            .axes
-            .iter()
-            .zip(&b.axes)
-            .map(|(x, y)| {
-                let reduction = if x.bias > 0.0 { 1.0 - y.bias / x.bias } else { 0.0 };
-                (x.axis.clone(), json!({ "unpruned": x, "pruned": y, "relative_reduction": reduction }))
-            })
-            .collect();
+        let mut axes = serde_json::Map::new();
+        for (((x, y), lx), ly) in a.axes.iter().zip(&b.axes).zip(&a.logit_axes).zip(&b.logit_axes) {
+            let reduction = |u: f64, p: f64| if u > 0.0 { 1.0 - p / u } else { 0.0 };
+            let (prob, log_odds) = paired_axis(args, &x.axis, a, b, labels)?;
+            axes.insert(x.axis.clone(), json!({ "unpruned": x, "pruned": y, "relative_reduction": reduction(x.bias, y.bias),
+                "paired_change": prob,
+                "logit": { "unpruned": lx, "pruned": ly, "relative_reduction": reduction(lx.bias, ly.bias), "paired_change": log_odds } }));
+        }
         report["bias"] = Value::Object(axes);
         report["num_prompts"] = json!(a.scores.len());
         report["samples"] = json!(a.replies.iter().zip(&b.replies).take(5).map(|(x, y)| json!({"unpruned": x, "pruned": y})).collect::<Vec<_>>());
     }
-    report
+    Ok(report)
 }
 
 /// A number with four significant digits, in scientific notation when small.
@@ -193,15 +238,21 @@ fn number(x: f64) -> String {
 pub fn markdown(report: &Value) -> String {
     let mut md = String::from("# attnprune apply report\n\n");
     md += &format!("Mask: `{}` ({} heads pruned), prompts: {} split.\n\n", report["mask"]["file"].as_str().unwrap_or(""), report["mask"]["num_pruned"], report["split"].as_str().unwrap_or(""));
-    md += "| metric | unpruned | pruned | change |\n|---|---|---|---|\n";
+    let change = |c: &Value| {
+        let pct = |k: &str| 100.0 * c[k].as_f64().unwrap_or(f64::NAN);
+        format!("{:+.1}% [{:+.1}%, {:+.1}%]", pct("point"), pct("low"), pct("high"))
+    };
+    md += "| metric | unpruned | pruned | change (paired 95% CI) |\n|---|---|---|---|\n";
     if let Some(p) = report.get("perplexity") {
-        md += &format!("| perplexity | {:.3} | {:.3} | {:+.1}% |\n", p["unpruned"].as_f64().unwrap_or(f64::NAN), p["pruned"].as_f64().unwrap_or(f64::NAN), 100.0 * p["relative_change"].as_f64().unwrap_or(f64::NAN));
+        md += &format!("| perplexity | {:.3} | {:.3} | {} |\n", p["unpruned"].as_f64().unwrap_or(f64::NAN), p["pruned"].as_f64().unwrap_or(f64::NAN), change(&p["paired_change"]));
     }
     if let Some(Value::Object(axes)) = report.get("bias") {
         for (axis, v) in axes {
             let num = |v: &Value| number(v.as_f64().unwrap_or(f64::NAN));
             let cell = |x: &Value| format!("{} [{}, {}]", num(&x["bias"]), num(&x["ci_low"]), num(&x["ci_high"]));
-            md += &format!("| bias `{axis}` (95% CI) | {} | {} | {:+.1}% |\n", cell(&v["unpruned"]), cell(&v["pruned"]), -100.0 * v["relative_reduction"].as_f64().unwrap_or(f64::NAN));
+            md += &format!("| bias `{axis}` (95% CI) | {} | {} | {} |\n", cell(&v["unpruned"]), cell(&v["pruned"]), change(&v["paired_change"]));
+            let l = &v["logit"];
+            md += &format!("| log-odds bias `{axis}` (95% CI) | {} | {} | {} |\n", cell(&l["unpruned"]), cell(&l["pruned"]), change(&l["paired_change"]));
         }
     }
     md += &format!("\nProduced by: `{}`\n", report["provenance"]["args"].as_array().map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(" ")).unwrap_or_default());

@@ -4,12 +4,12 @@
 use anyhow::{bail, Context, Result};
 use attnprune_artifact::provenance::sha256_bytes;
 use attnprune_artifact::{sha256_file, Fingerprint, Provenance};
-use attnprune_eval::{greedy, ClassifierSettings, EvalData, EvalSettings, ScorerKind};
+use attnprune_eval::{greedy, ClassifierSettings, EvalData, EvalSettings, PplSplit, ScorerKind};
 use attnprune_lm::generate::{GenerationConfig, Sampling};
 use attnprune_lm::source::identity_files;
 use attnprune_lm::{read_model_files, DeviceSpec, ModelFiles};
 use attnprune_measure::bias::Bootstrap;
-use attnprune_measure::corpus::{detect_format, load_corpus};
+use attnprune_measure::corpus::{detect_format, load_corpus_documents};
 use attnprune_measure::prompts::{PromptDesign, PromptSelection, PromptSet, Split};
 use attnprune_measure::replies::CannedReplies;
 use clap::Args;
@@ -105,6 +105,13 @@ pub struct MeasureArgs {
     /// Skip this many windows first (give `apply` text that `sample` never saw).
     #[arg(long, default_value_t = 0, value_name = "K")]
     pub ppl_skip_windows: usize,
+    /// Which windows: `all` (consecutive windows of the whole text), or `valid` / `test`:
+    /// the even / odd windows of every document (each Brown file), taken round-robin across
+    /// documents. `valid` and `test` never share a token and come from the same documents,
+    /// so the search (`sample`, `fasp`: valid) and the report (`apply`: test) see comparable,
+    /// disjoint text drawn from many documents rather than one article.
+    #[arg(long, default_value = "all", value_name = "SPLIT")]
+    pub ppl_split: PplSplitArg,
     /// Bootstrap resamples of the bias confidence interval.
     #[arg(long, default_value_t = 1000, value_name = "N")]
     pub bootstrap: usize,
@@ -129,6 +136,27 @@ pub struct MeasureArgs {
     /// Same numbers either way; 0 turns it off.
     #[arg(long, default_value_t = 512, value_name = "MIB")]
     pub layer_reuse_mib: usize,
+}
+
+/// `--ppl-split`: which perplexity windows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PplSplitArg {
+    /// Consecutive windows of the whole text.
+    All,
+    /// Even windows of every document.
+    Valid,
+    /// Odd windows of every document.
+    Test,
+}
+
+impl From<PplSplitArg> for PplSplit {
+    fn from(arg: PplSplitArg) -> Self {
+        match arg {
+            PplSplitArg::All => PplSplit::All,
+            PplSplitArg::Valid => PplSplit::Valid,
+            PplSplitArg::Test => PplSplit::Test,
+        }
+    }
 }
 
 /// `--design`: how each bucket's prompts are chosen.
@@ -199,8 +227,9 @@ pub fn prepare(model: &ModelArgs, measure: &MeasureArgs, split: Split) -> Result
         bail!("no prompts selected from `{}` for axes {:?}", measure.prompts.display(), measure.axes);
     }
     let (canned, replies_hash) = load_replies(measure)?;
-    let text = load_corpus(&measure.ppl_text, detect_format(&measure.ppl_text))
+    let documents = load_corpus_documents(&measure.ppl_text, detect_format(&measure.ppl_text))
         .with_context(|| format!("loading utility text `{}` (run `make data` for the default Brown corpus)", measure.ppl_text.display()))?;
+    let text = documents.join("\n");
     log::info!("{} prompts ({split:?} split), {} characters of utility text", prompts.len(), text.len());
     let eos = model_files.tokenizer.eos_ids().to_vec();
     let settings = EvalSettings {
@@ -212,6 +241,7 @@ pub fn prepare(model: &ModelArgs, measure: &MeasureArgs, split: Split) -> Result
         ppl_window: measure.ppl_window,
         ppl_max_windows: Some(measure.ppl_max_windows),
         ppl_skip_windows: measure.ppl_skip_windows,
+        ppl_split: measure.ppl_split.into(),
         bootstrap: Bootstrap { resamples: measure.bootstrap.max(1), confidence: 0.95, seed: measure.prompt_seed },
         classifier: classifier.as_ref().map(|(c, _)| c.clone()),
         layer_reuse_bytes: measure.layer_reuse_mib.saturating_mul(1 << 20),
@@ -222,7 +252,7 @@ pub fn prepare(model: &ModelArgs, measure: &MeasureArgs, split: Split) -> Result
         model: model_fp,
         prompts: Fingerprint { path: measure.prompts.display().to_string(), sha256: prompts_hash },
         corpus: Fingerprint { path: measure.ppl_text.display().to_string(), sha256: sha256_bytes(text.as_bytes()) },
-        data: EvalData { prompts, utility_text: text, canned },
+        data: EvalData { prompts, utility_text: text, documents, canned },
         settings,
         classifier: classifier.map(|(_, record)| record),
     })
@@ -294,6 +324,9 @@ pub fn settings_map(measure: &MeasureArgs) -> BTreeMap<String, serde_json::Value
     m.insert("ppl_window".into(), serde_json::json!(measure.ppl_window));
     m.insert("ppl_max_windows".into(), serde_json::json!(measure.ppl_max_windows));
     m.insert("ppl_skip_windows".into(), serde_json::json!(measure.ppl_skip_windows));
+    if measure.ppl_split != PplSplitArg::All {
+        m.insert("ppl_split".into(), serde_json::json!(PplSplit::from(measure.ppl_split).to_string()));
+    }
     m.insert("design".into(), serde_json::json!(format!("{:?}", measure.design).to_lowercase()));
     if measure.design == DesignArg::Crossed {
         m.insert("templates".into(), serde_json::json!(measure.templates));

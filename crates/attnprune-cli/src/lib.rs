@@ -7,12 +7,15 @@
 
 pub mod anneal_stage;
 pub mod apply_stage;
+pub mod choose_stage;
 pub mod common;
 pub mod device_check_stage;
+pub mod evaluation;
 pub mod fasp_stage;
 pub mod inputs;
 pub mod noise_stage;
 pub mod random_stage;
 pub mod report_stage;
 pub mod sample_stage;
+pub mod selection;
 pub mod train_stage;

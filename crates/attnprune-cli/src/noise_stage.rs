@@ -268,6 +268,7 @@ impl OnDevice for NoiseTask {
                         let data = EvalData {
                             prompts: sample.clone(),
                             utility_text: text.clone(),
+                            documents: Vec::new(),
                             canned: canned.clone(),
                         };
                         let mut settings = settings.clone();

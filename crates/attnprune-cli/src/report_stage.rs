@@ -1,7 +1,7 @@
 //! `report`: the run's human report (`report.md` with SVG plots) and
 //! `results.json`, from the artifacts the other stages wrote.
 
-use crate::train_stage::read_samples;
+use attnprune_artifact::samples::read_samples;
 use anyhow::{bail, Context, Result};
 use attnprune_artifact::samples::read_sample_table;
 use attnprune_artifact::trajectory::{read_trajectory, TrajectoryRow};
@@ -14,6 +14,8 @@ use attnprune_report::plots::{
     self, colors, BarPlot, BarSeries, Heatmap, Highlight, LinePlot, RefLine, ScatterPlot, Series,
 };
 use attnprune_report::svg::check_well_formed;
+use attnprune_report::ablation::{ablation_table, verdict, AblationRow, Change};
+use attnprune_report::rounds::RoundsReport;
 use attnprune_report::{
     fmt_num, fmt_pct, AxisBias, Fit, MethodResult, Methods, Repeatability, Results, RunResult,
     SurrogateSummary, Table, RESULTS_VERSION,
@@ -66,9 +68,20 @@ pub struct ReportArgs {
     /// The axis the methods repair.
     #[arg(long, default_value = "gender_and_sex", value_name = "AXIS")]
     axis: String,
-    /// The perplexity budget given to `anneal` and `fasp` (0.05 = 5%): the bar's perplexity limit.
-    #[arg(long, default_value_t = 0.05, value_name = "F")]
-    ppl_budget: f64,
+    /// The perplexity budget (0.05 = 5%): the bar's perplexity limit. Default: the budget
+    /// recorded in the Attention Pruning mask file (by `choose` or `anneal`).
+    #[arg(long, value_name = "F")]
+    ppl_budget: Option<f64>,
+    /// `apply` report of the paper's one-shot Attention Pruning mask (anneal once on the
+    /// screening surrogates, never measured before `apply`), for the ablation.
+    #[arg(long, value_name = "FILE")]
+    oneshot_report: Option<PathBuf>,
+    /// The closed loop's rounds summary (`choose --out-rounds`).
+    #[arg(long, value_name = "FILE")]
+    rounds: Option<PathBuf>,
+    /// The budget in force (resolved from --ppl-budget or the mask file).
+    #[arg(skip)]
+    budget: f64,
     /// The bar's least relative bias reduction on --axis (0.4 = 40%).
     #[arg(long, default_value_t = 0.4, value_name = "F")]
     min_bias_reduction: f64,
@@ -76,6 +89,9 @@ pub struct ReportArgs {
     #[arg(long, value_name = "DIR")]
     out_dir: PathBuf,
 }
+
+/// The closed loop's plot files, relative to the report's folder.
+pub const ROUND_PLOTS: [&str; 3] = ["plots/rounds-perplexity.svg", "plots/rounds-bias.svg", "plots/rounds-convergence.svg"];
 
 /// The plot files of a report, relative to its folder.
 pub const PLOTS: [&str; 7] = [
@@ -100,6 +116,8 @@ struct ApplyReport {
     /// (axis, unpruned, pruned), in the report's order.
     axes: Vec<(String, Measured, Measured)>,
     provenance: Provenance,
+    /// The report as read (for the paired intervals).
+    raw: Value,
 }
 
 fn read_json(path: &Path) -> Result<Value> {
@@ -159,6 +177,7 @@ fn read_apply_report(path: &Path) -> Result<ApplyReport> {
         ppl,
         axes,
         provenance,
+        raw: v,
     })
 }
 
@@ -347,8 +366,96 @@ fn points_of(v: &Value) -> Vec<(f64, f64)> {
 /// Every artifact whose provenance the report lists: (what, file, provenance).
 type Sources = Vec<(String, String, Provenance)>;
 
+/// A paired change from an apply report, or an error naming the file.
+fn change_at(r: &ApplyReport, pointer: &str) -> Result<Change> {
+    let c = r.raw.pointer(pointer).with_context(|| format!("`{}` has no `{pointer}` (re-run apply with this version)", r.path.display()))?;
+    let num = |k: &str| c[k].as_f64().with_context(|| format!("`{}`: `{pointer}/{k}` is not a number", r.path.display()));
+    Ok(Change { point: num("point")?, low: num("low")?, high: num("high")? })
+}
+
+/// One ablation row from an apply report.
+fn ablation_row(method: &str, r: &ApplyReport, axis: &str, real_evaluations: Option<usize>) -> Result<AblationRow> {
+    Ok(AblationRow {
+        method: method.into(),
+        real_evaluations,
+        heads: r.num_pruned,
+        ppl_change: change_at(r, "/perplexity/paired_change")?,
+        logit_bias_change: change_at(r, &format!("/bias/{axis}/logit/paired_change"))?,
+        prob_bias_change: change_at(r, &format!("/bias/{axis}/paired_change"))?,
+    })
+}
+
+/// Real-model evaluations recorded in a mask file by `choose`/`fasp`.
+fn evaluations_of(r: &ApplyReport) -> Option<usize> {
+    r.mask.as_ref()?.extra.get("selection")?.get("real_evaluations")?.as_u64().map(|n| n as usize)
+}
+
+/// The closed-loop section: ablation table, verdict on the log-odds scale, rounds, plots.
+fn closed_loop_section(args: &ReportArgs, ap: &ApplyReport, fasp: Option<&ApplyReport>, randoms: &[ApplyReport], screened: usize) -> Result<(String, Vec<AblationRow>)> {
+    let axis = &args.axis;
+    let mut rows = Vec::new();
+    if let Some(path) = &args.oneshot_report {
+        let one = read_apply_report(path)?;
+        same_test_measurement(&one, ap)?;
+        rows.push(ablation_row("AP one-shot (paper: surrogates only)", &one, axis, Some(screened))?);
+    }
+    let answer = ablation_row("AP closed loop (measured choice)", ap, axis, evaluations_of(ap))?;
+    rows.push(answer.clone());
+    if let Some(f) = fasp {
+        rows.push(ablation_row("FASP (same choice rule)", f, axis, evaluations_of(f))?);
+    }
+    for (i, r) in randoms.iter().enumerate() {
+        rows.push(ablation_row(&format!("random (seed {i})"), r, axis, None)?);
+    }
+    let mut md = String::from("## The answer: a mask measured on the real model
+
+");
+    md += &format!(
+        "Every method on the test prompts and the test windows, changes paired against the unpruned model measured the same way (95% bootstrap intervals over prompts and windows). The log-odds bias is the one saturation cannot fake: pushing every bucket towards the same canned reply does not shrink it.
+
+{}
+",
+        ablation_table(&rows, axis)
+    );
+    let rivals: Vec<&AblationRow> = rows.iter().filter(|r| r.method != answer.method && !r.method.starts_with("AP one-shot")).collect();
+    md += "Verdict on the log-odds scale:
+
+";
+    for line in verdict(&answer, &rivals, args.budget, args.min_bias_reduction) {
+        md += &format!("- {line}
+");
+    }
+    md += "
+";
+    if let Some(path) = &args.rounds {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading `{}`", path.display()))?;
+        let rounds = RoundsReport::from_json(&text, &path.display().to_string()).map_err(anyhow::Error::msg)?;
+        md += &rounds.markdown();
+        md += "
+![perplexity: predicted vs measured](plots/rounds-perplexity.svg)
+
+![bias: predicted vs measured](plots/rounds-bias.svg)
+
+![convergence](plots/rounds-convergence.svg)
+
+";
+        let plots_dir = args.out_dir.join("plots");
+        std::fs::create_dir_all(&plots_dir).with_context(|| format!("creating `{}`", plots_dir.display()))?;
+        for (file, svg) in ROUND_PLOTS.iter().zip([rounds.ppl_plot(), rounds.bias_plot(), rounds.convergence_plot()]) {
+            check_well_formed(&svg).map_err(anyhow::Error::msg)?;
+            write_atomic_bytes(&args.out_dir.join(file), svg.as_bytes())?;
+        }
+    }
+    Ok((md, rows))
+}
+
 /// Runs the stage.
-pub fn run(args: ReportArgs) -> Result<()> {
+pub fn run(mut args: ReportArgs) -> Result<()> {
+    let ap_mask = read_apply_report(&args.ap_report)?.mask;
+    let recorded = ap_mask.as_ref().and_then(|m| m.extra.get("perplexity_budget")).and_then(|b| b.get("relative")).and_then(Value::as_f64);
+    args.budget = args.ppl_budget.or(recorded).with_context(|| {
+        format!("no perplexity budget: `{}`'s mask file records none; pass --ppl-budget", args.ap_report.display())
+    })?;
     let (table, first) = read_samples(&args.samples)?;
     let axis_idx = table.axis_index(&args.axis, &first)?;
     let base_row = table
@@ -500,7 +607,7 @@ pub fn run(args: ReportArgs) -> Result<()> {
         &methods,
         &args.axis,
         args.min_bias_reduction,
-        args.ppl_budget,
+        args.budget,
     );
     let found = findings(
         &methods,
@@ -509,8 +616,10 @@ pub fn run(args: ReportArgs) -> Result<()> {
         Some(&surrogate),
         repeatability.as_ref(),
     );
+    let (closed_loop_md, ablation) = closed_loop_section(&args, &ap, fasp.as_ref(), &randoms, table.rows.len())?;
     let results = Results {
         schema_version: RESULTS_VERSION,
+        ablation,
         run: args
             .out_dir
             .file_name()
@@ -519,7 +628,7 @@ pub fn run(args: ReportArgs) -> Result<()> {
         target_axis: args.axis.clone(),
         axes: ap.axes.iter().map(|a| a.0.clone()).collect(),
         split: ap.split.clone(),
-        ppl_budget: args.ppl_budget,
+        ppl_budget: args.budget,
         methods,
         surrogate: Some(surrogate),
         repeatability,
@@ -588,7 +697,7 @@ pub fn run(args: ReportArgs) -> Result<()> {
         &ap,
         fasp.as_ref(),
     )?;
-    let md = markdown(&args, &results, &found, &sources, &table);
+    let md = markdown(&args, &results, &found, &sources, &table, &closed_loop_md);
     for (name, svg) in &plots {
         check_well_formed(svg)
             .map_err(|e| anyhow::anyhow!("internal error: {name} is not well-formed SVG: {e}"))?;
@@ -713,7 +822,7 @@ fn make_plots(
             points,
             points_label: format!("sampled masks ({})", table.rows.len().saturating_sub(1)),
             highlights,
-            vlines: vec![RefLine { value: 100.0 * args.ppl_budget, label: format!("budget {}", fmt_pct(args.ppl_budget)) }],
+            vlines: vec![RefLine { value: 100.0 * args.budget, label: format!("budget {}", fmt_pct(args.budget)) }],
             note: vec!["grey: sampled masks on the search prompts (sample); coloured: the methods on the test prompts (apply)".into()],
             ..Default::default()
         }),
@@ -723,7 +832,7 @@ fn make_plots(
     let layout = table.layout;
     let mut values = vec![vec![f64::NAN; layout.num_heads]; layout.num_layers];
     for r in table.rows.iter().filter(|r| r.origin == "single-head") {
-        if let Some(h) = crate::sample_stage::single_head_of(&r.mask) {
+        if let Some(h) = crate::evaluation::single_head_of(&r.mask) {
             values[h.layer][h.head] = y_of(r.bias[axis_idx]);
         }
     }
@@ -931,6 +1040,7 @@ fn markdown(
     found: &[Finding],
     sources: &Sources,
     table: &SampleTable,
+    closed_loop: &str,
 ) -> String {
     let axis = &r.target_axis;
     let m = &r.methods;
@@ -962,7 +1072,9 @@ fn markdown(
     if let Some(rm) = &m.random {
         md += &format!("\nRandom: mean over {} seeds, the interval is the range over the seeds; perplexity mean ± sd.\n", rm.runs.len());
     }
-    md += "\n## Verdict\n\n";
+    md += "\n";
+    md += closed_loop;
+    md += "## Verdict (probability scale, the paper's measure)\n\n";
     for f in found.iter().take(1) {
         md += &format!("{}\n\n", f.text);
     }
@@ -1147,7 +1259,7 @@ fn markdown(
             .collect::<Vec<_>>()
             .join(" ")
     );
-    md += &format!("\nNumbers for machines: [`results.json`](results.json). Bar: at least {} less `{axis}` bias, at most {} perplexity, lower bias than FASP.\n", fmt_pct(args.min_bias_reduction).trim_start_matches('+'), fmt_pct(args.ppl_budget));
+    md += &format!("\nNumbers for machines: [`results.json`](results.json). Bar: at least {} less `{axis}` bias, at most {} perplexity, lower bias than FASP.\n", fmt_pct(args.min_bias_reduction).trim_start_matches('+'), fmt_pct(args.budget));
     md
 }
 

@@ -1,17 +1,17 @@
 //! `sample`: evaluate many head masks on the real model and write the sample table.
 
 use crate::common::progress;
+use crate::evaluation::{columns_of, to_row, worker_count, WorkerPool};
 use crate::inputs::{prepare, provenance_for, MeasureArgs, ModelArgs, Prepared};
 use anyhow::{bail, Context, Result};
-use attnprune_artifact::samples::{SampleColumns, SAMPLE_TABLE_KIND, SAMPLE_TABLE_VERSION};
-use attnprune_artifact::{SampleRow, SampleTableWriter};
-use attnprune_eval::{Evaluator, MaskEvaluation};
-use attnprune_lm::{run_on_device, DeviceSpec, LanguageModel, OnDevice};
-use attnprune_mask::{draw_random_masks, HeadId, HeadLayout, HeadMask, RandomMaskSpec};
+use attnprune_artifact::samples::{read_sample_table, SAMPLE_TABLE_KIND, SAMPLE_TABLE_VERSION};
+use attnprune_artifact::{Provenance, SampleTableWriter};
+use attnprune_lm::{run_on_device, LanguageModel, OnDevice};
+use attnprune_mask::{draw_random_masks, CandidateList, HeadLayout, HeadMask, MaskFile, RandomMaskSpec};
 use attnprune_measure::prompts::Split;
 use burn::tensor::backend::Backend;
 use clap::Parser;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 /// Draw random head masks, measure bias and perplexity of the model with each
@@ -23,6 +23,13 @@ use std::str::FromStr;
 /// pruned heads uniform in [0, --max-pruned], then that many distinct heads.
 /// Mask i depends only on --seed and i, so a run can be split across machines
 /// with --shard and the shard tables together equal the unsharded table.
+///
+/// --masks FILE measures given masks instead (a candidate list from `anneal
+/// --out-candidates`, a mask file, or the `mask` column of a sample table):
+/// mask 0 is the unpruned model, then the file's masks in order as masks
+/// 1, 2, ... (origin `proposed`), with the same measurement, provenance,
+/// --shard, --resume and workers; the rows equal those of the same masks
+/// drawn by seed.
 ///
 /// Rows are written as they finish (into OUT.parts/); a killed run loses at
 /// most the masks in flight and --resume continues it.
@@ -36,9 +43,14 @@ pub struct SampleArgs {
     /// The sample table to write (Parquet).
     #[arg(long, value_name = "FILE")]
     out: PathBuf,
-    /// Number of random masks (besides the unpruned and single-head ones).
-    #[arg(long, default_value_t = 64, value_name = "N")]
-    num_masks: usize,
+    /// Number of random masks (besides the unpruned and single-head ones); default 64,
+    /// or 0 with --masks.
+    #[arg(long, value_name = "N")]
+    num_masks: Option<usize>,
+    /// Measure these masks (after the unpruned one): a candidate list (`anneal
+    /// --out-candidates`), a mask file (JSON), or a sample table (`.parquet`, its `mask` column).
+    #[arg(long, value_name = "FILE")]
+    masks: Option<PathBuf>,
     /// Most heads a random mask prunes.
     #[arg(long, default_value_t = 40, value_name = "K")]
     max_pruned: usize,
@@ -86,6 +98,28 @@ impl FromStr for Shard {
     }
 }
 
+/// Masks read from `path`: a candidate list, a mask file, or a sample table's `mask` column,
+/// all checked against the model's `layout`.
+pub fn read_mask_list(path: &Path, layout: HeadLayout) -> Result<Vec<HeadMask>> {
+    let masks = if path.extension().is_some_and(|e| e == "parquet") {
+        let table = read_sample_table(path)?;
+        layout.check_matches(&table.layout).with_context(|| format!("`{}` is for another model", path.display()))?;
+        table.rows.into_iter().map(|r| r.mask).collect()
+    } else {
+        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read `{}`", path.display()))?;
+        let value: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("`{}` is not JSON", path.display()))?;
+        if value.get("candidates").is_some() {
+            let list = CandidateList::from_json(&text, &path.display().to_string())?;
+            layout.check_matches(&list.layout()).with_context(|| format!("`{}` is for another model", path.display()))?;
+            list.masks()?
+        } else {
+            let file = MaskFile::from_json(&text, &path.display().to_string())?;
+            vec![file.to_mask_for(layout).with_context(|| format!("`{}` is for another model", path.display()))?]
+        }
+    };
+    Ok(masks)
+}
+
 /// The run's masks in order, with how each was chosen.
 pub fn mask_plan(layout: HeadLayout, num_random: usize, max_pruned: usize, seed: u64, single_head: bool) -> Result<Vec<(HeadMask, &'static str)>> {
     let mut plan = vec![(HeadMask::unpruned(layout), "unpruned")];
@@ -104,6 +138,9 @@ pub fn run(args: SampleArgs) -> Result<()> {
     if args.measure.per_bucket == 0 || args.flush_every == 0 {
         bail!("--per-bucket and --flush-every must be at least 1");
     }
+    if args.masks.is_some() && args.single_head {
+        bail!("--masks and --single-head do not go together: measure the knockouts in their own table");
+    }
     let prepared = prepare(&args.model, &args.measure, Split::Valid)?;
     let device = args.model.device;
     run_on_device(device, SampleTask { args, prepared })?
@@ -120,22 +157,23 @@ impl OnDevice for SampleTask {
     fn run<B: Backend>(self, device: B::Device) -> Result<()> {
         let Self { args, prepared } = self;
         let layout = prepared.model_files.config.head_layout();
+        let num_random = args.num_masks.unwrap_or(if args.masks.is_some() { 0 } else { 64 });
+        let mut plan = mask_plan(layout, num_random, args.max_pruned, args.seed, args.single_head)?;
         let mut provenance = provenance_for(SAMPLE_TABLE_KIND, SAMPLE_TABLE_VERSION, "sample", &prepared, &args.measure);
         provenance.seed = Some(args.seed);
         provenance.settings.insert("masks".into(), serde_json::json!({
-            "num_masks": args.num_masks, "max_pruned": args.max_pruned, "single_head": args.single_head,
+            "num_masks": num_random, "max_pruned": args.max_pruned, "single_head": args.single_head,
         }));
+        if let Some(path) = &args.masks {
+            let given = read_mask_list(path, layout)?;
+            log::info!("{} masks from `{}`", given.len(), path.display());
+            plan.extend(given.into_iter().map(|m| (m, "proposed")));
+            provenance.inputs.push(Provenance::fingerprint_of(path)?);
+        }
         let lm = LanguageModel::<B>::from_files(prepared.model_files, &device)?;
-        let workers = match (args.workers, args.model.device) {
-            (0, DeviceSpec::Cpu) => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
-            (0, _) => 1,
-            (n, _) => n,
-        };
-        let mut evaluators = (0..workers)
-            .map(|_| Evaluator::new(&lm, prepared.data.clone(), prepared.settings.clone()))
-            .collect::<Result<Vec<_>, _>>()?;
-        let columns = SampleColumns { axes: evaluators[0].axes().to_vec(), buckets: evaluators[0].buckets() };
-        let plan = mask_plan(layout, args.num_masks, args.max_pruned, args.seed, args.single_head)?;
+        let workers = worker_count(args.workers, args.model.device);
+        let mut pool = WorkerPool::new(&lm, &prepared.data, &prepared.settings, workers)?;
+        let columns = columns_of(pool.first());
         let shard = args.shard.unwrap_or(Shard { index: 0, count: 1 });
         let (mut writer, done) = SampleTableWriter::open(&args.out, provenance, layout, columns.clone(), args.resume)?;
         let done: std::collections::BTreeSet<u64> = done.iter().map(|r| r.mask_id).collect();
@@ -150,14 +188,8 @@ impl OnDevice for SampleTask {
         let mut pending = Vec::new();
         // Each round gives one mask to each worker; rows are kept in mask order.
         for round in todo.chunks(workers) {
-            let evals: Vec<Result<MaskEvaluation>> = std::thread::scope(|scope| {
-                let handles: Vec<_> = round
-                    .iter()
-                    .zip(evaluators.iter_mut())
-                    .map(|((id, (mask, _)), evaluator)| scope.spawn(move || evaluator.evaluate(mask).with_context(|| format!("evaluating mask {id}"))))
-                    .collect();
-                handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(anyhow::anyhow!("a sample worker panicked")))).collect()
-            });
+            let ids: Vec<(u64, &HeadMask)> = round.iter().map(|(id, (mask, _))| (*id, mask)).collect();
+            let evals = pool.evaluate_round(&ids);
             for ((id, (mask, origin)), eval) in round.iter().zip(evals) {
                 let eval = eval?;
                 bar.set_message(format!("ppl {:.2}", eval.perplexity));
@@ -175,32 +207,4 @@ impl OnDevice for SampleTask {
         log::info!("wrote {} rows to {}", table.rows.len(), args.out.display());
         Ok(())
     }
-}
-
-/// A sample-table row from an evaluation.
-pub fn to_row(id: u64, origin: &str, mask: &HeadMask, eval: &MaskEvaluation, columns: &SampleColumns) -> SampleRow {
-    let bias = columns.axes.iter().map(|a| eval.axes.iter().find(|x| &x.axis == a).map(|x| x.bias).unwrap_or(f64::NAN)).collect();
-    let bucket_means = columns
-        .buckets
-        .iter()
-        .map(|(a, b)| {
-            let axis = eval.axes.iter().find(|x| &x.axis == a);
-            axis.and_then(|x| x.buckets.iter().find(|s| &s.bucket == b)).map(|s| s.mean).unwrap_or(f64::NAN)
-        })
-        .collect();
-    SampleRow {
-        mask_id: id,
-        origin: origin.to_string(),
-        mask: mask.clone(),
-        bias,
-        bucket_means,
-        perplexity: eval.perplexity,
-        eval_seconds: eval.seconds,
-    }
-}
-
-/// Heads of a single-head knockout row, if it is one.
-pub fn single_head_of(mask: &HeadMask) -> Option<HeadId> {
-    let heads = mask.pruned_heads();
-    (heads.len() == 1).then(|| heads[0])
 }

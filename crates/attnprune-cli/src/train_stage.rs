@@ -1,9 +1,13 @@
 //! `train-surrogate`: fit one MLP per target (bias of an axis; perplexity) on sample tables.
 
 use anyhow::{bail, Context, Result};
-use attnprune_artifact::samples::read_sample_table;
+use attnprune_artifact::samples::read_samples;
 use attnprune_artifact::{write_atomic_bytes, Provenance, SampleRow, SampleTable};
-use attnprune_surrogate::{metrics, split_holdout, train, FitMetrics, TrainConfig, TrainedSurrogate};
+use crate::selection::BiasScale;
+use attnprune_surrogate::{
+    metrics, split_holdout, train, AdditiveConfig, FitMetrics, MaskRows, StructuredModels, StructuredSurrogateFile, TrainConfig,
+    TrainedSurrogate, STRUCTURED_KIND, STRUCTURED_VERSION,
+};
 use clap::Parser;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -41,14 +45,33 @@ pub fn bias_floor(biases: &[f64]) -> f64 {
 /// rows, and writes into --out-dir:
 ///   surrogate-bias.mpk/.json   the bias model (burn record + metadata; trained on ln bias)
 ///   surrogate-ppl.mpk/.json    the perplexity model (trained on ln perplexity)
-///   surrogate-report.json      held-out and training R^2, RMSE, Spearman, and
-///                              the held-out predictions, with provenance
+///   surrogate-structured.json  the structured surrogate: ln perplexity and each
+///                              bucket's mean score as additive models over heads
+///                              (seeded by the single-head knockouts, sparse pairwise
+///                              terms, ridge), the bias computed from the bucket means
+///   surrogate-report.json      held-out and training R^2, RMSE, Spearman of every
+///                              model, the held-out predictions, which model `anneal`
+///                              should use (the best held-out Spearman), provenance
+///
+/// --refine-samples TABLES: the proposals of earlier rounds measured with the
+/// richer measurement the final choice uses. The structured surrogate is then
+/// refitted on them with the screening fit as its ridge prior (the two
+/// measurements are never mixed in one fit), its fit is reported by
+/// leave-one-out over those rows, and it is the model `anneal` uses.
 #[derive(Debug, Parser)]
 #[command(name = "train-surrogate", version, verbatim_doc_comment)]
 pub struct TrainArgs {
     /// Sample tables written by `sample` (or `fasp`), all for the same model and measurement.
     #[arg(long, required = true, num_args = 1.., value_name = "FILE")]
     samples: Vec<PathBuf>,
+    /// Tables of proposals measured with the richer measurement (`sample --masks`): the
+    /// structured surrogate is refitted on them, with the screening fit as prior.
+    #[arg(long, num_args = 1.., value_name = "FILE")]
+    refine_samples: Vec<PathBuf>,
+    /// The bias the models predict: `logit` (log-odds scores; what the choice and the
+    /// verdict use) or `prob` (FASP's bias of the scores in [0, 1]).
+    #[arg(long, default_value = "logit", value_name = "SCALE")]
+    bias_scale: BiasScale,
     /// The axis whose bias the bias model predicts.
     #[arg(long, default_value = "gender_and_sex", value_name = "AXIS")]
     axis: String,
@@ -73,7 +96,7 @@ pub struct TrainArgs {
 }
 
 /// Fit quality of one surrogate.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct TargetReport {
     /// What it predicts.
     pub target: String,
@@ -85,20 +108,6 @@ pub struct TargetReport {
     pub holdout_points: Vec<(f64, f64)>,
 }
 
-/// Reads and combines sample tables, checking they were measured the same way.
-pub fn read_samples(paths: &[PathBuf]) -> Result<(SampleTable, PathBuf)> {
-    let first = read_sample_table(&paths[0])?;
-    let mut combined = first.clone();
-    for path in &paths[1..] {
-        let table = read_sample_table(path)?;
-        table.provenance.check_same_measurement(path, &first.provenance, &paths[0])?;
-        combined.rows.extend(table.rows);
-    }
-    combined.rows.sort_by_key(|r| r.mask_id);
-    combined.rows.dedup_by_key(|r| r.mask_id);
-    Ok((combined, paths[0].clone()))
-}
-
 /// Runs the stage.
 pub fn run(args: TrainArgs) -> Result<()> {
     let (table, first) = read_samples(&args.samples)?;
@@ -108,29 +117,196 @@ pub fn run(args: TrainArgs) -> Result<()> {
     }
     let config = TrainConfig { hidden: args.hidden.clone(), max_epochs: args.epochs, learning_rate: args.learning_rate, ..TrainConfig::default() };
     let (train_idx, hold_idx) = split_holdout(table.rows.len(), args.holdout, args.seed)?;
-    let floor = bias_floor(&table.rows.iter().map(|r| r.bias[axis]).collect::<Vec<_>>());
-    let bias = |r: &SampleRow| bias_target(r.bias[axis], floor);
+    let scale = args.bias_scale;
+    let floor = bias_floor(&table.rows.iter().map(|r| scale.bias(r, axis)).collect::<Vec<_>>());
+    let bias = |r: &SampleRow| bias_target(scale.bias(r, axis), floor);
     let log_ppl = |r: &SampleRow| r.perplexity.ln();
     let (bias_model, bias_report) = fit(&table.rows, &train_idx, &hold_idx, &config, args.seed, bias, &format!("ln_bias/{}", args.axis))?;
     let (ppl_model, ppl_report) = fit(&table.rows, &train_idx, &hold_idx, &config, args.seed, log_ppl, "ln_perplexity")?;
     let mut provenance = provenance(&args, &table.provenance)?;
-    provenance.settings.insert("bias_target".into(), serde_json::json!({ "transform": "ln(max(bias, floor))", "floor": floor }));
+    provenance.settings.insert("bias_target".into(), serde_json::json!({ "transform": "ln(max(bias, floor))", "floor": floor, "scale": scale }));
+    let structured = fit_structured(&args, &table, axis, floor, (&train_idx, &hold_idx))?;
     std::fs::create_dir_all(&args.out_dir).with_context(|| format!("creating `{}`", args.out_dir.display()))?;
     save_surrogate(&bias_model, &args.out_dir.join("surrogate-bias"), &provenance)?;
     save_surrogate(&ppl_model, &args.out_dir.join("surrogate-ppl"), &provenance)?;
+    let selected = select_models(&structured, &bias_report, &ppl_report);
+    let file = StructuredSurrogateFile {
+        kind: STRUCTURED_KIND.into(),
+        schema_version: STRUCTURED_VERSION,
+        axis: args.axis.clone(),
+        bias_scale: serde_json::to_value(scale)?.as_str().unwrap_or_default().to_string(),
+        level: if structured.refined.is_some() { "refined" } else { "screening" }.into(),
+        models: structured.models.clone(),
+        provenance: serde_json::to_value(&provenance)?,
+    };
+    write_atomic_bytes(&args.out_dir.join("surrogate-structured.json"), file.to_json().as_bytes())?;
     let report = serde_json::json!({
         "provenance": provenance,
         "rows": table.rows.len(),
         "bias": bias_report,
         "perplexity": ppl_report,
+        "structured": { "bias": structured.bias, "perplexity": structured.ppl, "refined": structured.refined },
+        "selected": selected,
     });
     write_atomic_bytes(&args.out_dir.join("surrogate-report.json"), serde_json::to_string_pretty(&report)?.as_bytes())?;
-    for r in [&bias_report, &ppl_report] {
+    for r in [&bias_report, &ppl_report, &structured.bias, &structured.ppl] {
         if let Some(h) = r.holdout {
             log::info!("{}: held-out R^2 {:.3}, Spearman {:.3}, RMSE {:.4} ({} rows)", r.target, h.r2, h.spearman, h.rmse, h.n);
         }
     }
+    log::info!("anneal will use the {} bias model and the {} perplexity model", selected.bias, selected.perplexity);
     Ok(())
+}
+
+/// Which model `anneal` uses for each target.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct SelectedModels {
+    /// `mlp` or `structured`.
+    pub bias: String,
+    /// `mlp` or `structured`.
+    pub perplexity: String,
+    /// Why.
+    pub reason: String,
+}
+
+fn select_models(s: &StructuredFit, bias: &TargetReport, ppl: &TargetReport) -> SelectedModels {
+    if s.refined.is_some() {
+        let reason = "only the structured surrogate is refitted on the richer measurement of the proposals".into();
+        return SelectedModels { bias: "structured".into(), perplexity: "structured".into(), reason };
+    }
+    let spearman = |r: &TargetReport| r.holdout.map_or(f64::NEG_INFINITY, |h| if h.spearman.is_nan() { f64::NEG_INFINITY } else { h.spearman });
+    let pick = |structured: &TargetReport, mlp: &TargetReport| if spearman(structured) >= spearman(mlp) { "structured" } else { "mlp" };
+    SelectedModels {
+        bias: pick(&s.bias, bias).into(),
+        perplexity: pick(&s.ppl, ppl).into(),
+        reason: "the higher held-out Spearman on the screening table".into(),
+    }
+}
+
+/// The structured fit and its reports.
+struct StructuredFit {
+    models: StructuredModels,
+    bias: TargetReport,
+    ppl: TargetReport,
+    refined: Option<RefinedReport>,
+}
+
+/// Leave-one-out fit of the refined structured surrogate on the richer measurement.
+#[derive(Debug, Clone, Serialize)]
+struct RefinedReport {
+    tables: Vec<String>,
+    rows: usize,
+    bias: Option<FitMetrics>,
+    perplexity: Option<FitMetrics>,
+    bias_points: Vec<(f64, f64)>,
+    perplexity_points: Vec<(f64, f64)>,
+}
+
+fn mask_rows(table: &SampleTable, axis: usize, scale: BiasScale) -> (MaskRows, Vec<String>, Vec<f64>) {
+    let name = &table.columns.axes[axis];
+    let idx: Vec<usize> = (0..table.columns.buckets.len()).filter(|&i| &table.columns.buckets[i].0 == name).collect();
+    let means = |r: &SampleRow| match scale {
+        BiasScale::Logit => idx.iter().map(|&i| r.logit_bucket_means[i]).collect(),
+        BiasScale::Prob => idx.iter().map(|&i| r.bucket_means[i]).collect(),
+    };
+    let rows = MaskRows {
+        masks: table.rows.iter().map(|r| r.mask.bits().to_vec()).collect(),
+        ln_ppl: table.rows.iter().map(|r| r.perplexity.ln()).collect(),
+        bucket_means: table.rows.iter().map(means).collect(),
+    };
+    let buckets = idx.iter().map(|&i| table.columns.buckets[i].1.clone()).collect();
+    let counts = idx.iter().map(|&i| table.columns.bucket_counts[i] as f64).collect();
+    (rows, buckets, counts)
+}
+
+fn fit_structured(args: &TrainArgs, table: &SampleTable, axis: usize, floor: f64, (train_idx, hold_idx): (&[usize], &[usize])) -> Result<StructuredFit> {
+    let (rows, buckets, counts) = mask_rows(table, axis, args.bias_scale);
+    let config = AdditiveConfig { seed: args.seed, ..AdditiveConfig::default() };
+    let priors = rows.knockout_priors();
+    let train_rows = rows.subset(train_idx);
+    log::info!("fitting the structured surrogate on {} rows (knockout priors: {})", train_idx.len(), priors.is_some());
+    // The held-out rows' own knockouts (if any are held out) must not leak into the prior.
+    let train_priors = train_rows.knockout_priors();
+    let held = StructuredModels::fit(&train_rows, priors_ref(&train_priors), buckets.clone(), counts.clone(), &config)?;
+    let ln_bias = |m: &StructuredModels, mask: &[bool]| m.bias.predict(mask).map(|b| bias_target(b, floor));
+    let report = |name: &str, predict: &dyn Fn(&[bool]) -> Result<f64>, target: &dyn Fn(&SampleRow) -> f64| -> Result<TargetReport> {
+        let pairs = |idx: &[usize]| -> Result<(Vec<f64>, Vec<f64>)> {
+            let pred = idx.iter().map(|&i| predict(table.rows[i].mask.bits())).collect::<Result<Vec<_>>>()?;
+            Ok((pred, idx.iter().map(|&i| target(&table.rows[i])).collect()))
+        };
+        let (p, t) = pairs(train_idx)?;
+        let train_fit = metrics(&p, &t)?;
+        let (holdout, points) = if hold_idx.is_empty() {
+            (None, Vec::new())
+        } else {
+            let (p, t) = pairs(hold_idx)?;
+            (Some(metrics(&p, &t)?), t.into_iter().zip(p).collect())
+        };
+        Ok(TargetReport { target: name.to_string(), train: train_fit, holdout, holdout_points: points })
+    };
+    let scale = args.bias_scale;
+    let bias = report(&format!("structured ln_bias/{}", args.axis), &|m| Ok(ln_bias(&held, m)?), &|r| bias_target(scale.bias(r, axis), floor))?;
+    let ppl = report("structured ln_perplexity", &|m| Ok(held.ln_ppl.predict(m)?), &|r| r.perplexity.ln())?;
+    let screening = StructuredModels::fit(&rows, priors_ref(&priors), buckets.clone(), counts.clone(), &config)?;
+    if args.refine_samples.is_empty() {
+        return Ok(StructuredFit { models: screening, bias, ppl, refined: None });
+    }
+    let (rich, rich_first) = read_samples(&args.refine_samples)?;
+    table.provenance.check_same_model(&args.samples[0], &rich.provenance, &rich_first)?;
+    let rich_axis = rich.axis_index(&args.axis, &rich_first)?;
+    let (rich_rows, rich_buckets, rich_counts) = mask_rows(&rich, rich_axis, scale);
+    if rich_buckets != buckets {
+        bail!("`{}` measures the buckets {rich_buckets:?}, `{}` {buckets:?}", rich_first.display(), args.samples[0].display());
+    }
+    let prior = screening.as_priors();
+    let refined = StructuredModels::fit(&rich_rows, Some((&prior.0, &prior.1)), rich_buckets.clone(), rich_counts.clone(), &config)?;
+    let loo = leave_one_out(&rich, &rich_rows, (&prior.0, &prior.1), (&rich_buckets, &rich_counts), rich_axis, scale, &config)?;
+    log::info!("refined the structured surrogate on {} rows of the richer measurement", rich_rows.masks.len());
+    let report = RefinedReport {
+        tables: args.refine_samples.iter().map(|p| p.display().to_string()).collect(),
+        rows: rich_rows.masks.len(),
+        bias: metrics_of(&loo.0),
+        perplexity: metrics_of(&loo.1),
+        bias_points: loo.0,
+        perplexity_points: loo.1,
+    };
+    Ok(StructuredFit { models: refined, bias, ppl, refined: Some(report) })
+}
+
+type Points = Vec<(f64, f64)>;
+
+/// Borrowed priors for [`StructuredModels::fit`].
+fn priors_ref(p: &Option<(Vec<f64>, Vec<Vec<f64>>)>) -> Option<(&[f64], &[Vec<f64>])> {
+    p.as_ref().map(|(a, b)| (a.as_slice(), b.as_slice()))
+}
+
+/// `(measured, predicted)` of each refine row from a fit without it (bias on its scale, ln perplexity).
+fn leave_one_out(
+    rich: &SampleTable,
+    rows: &MaskRows,
+    prior: (&[f64], &[Vec<f64>]),
+    (buckets, counts): (&[String], &[f64]),
+    axis: usize,
+    scale: BiasScale,
+    config: &AdditiveConfig,
+) -> Result<(Points, Points)> {
+    let n = rows.masks.len();
+    let (mut bias, mut ppl) = (Vec::new(), Vec::new());
+    if n < 5 {
+        return Ok((bias, ppl));
+    }
+    for k in 0..n {
+        let rest: Vec<usize> = (0..n).filter(|&i| i != k).collect();
+        let fit = StructuredModels::fit(&rows.subset(&rest), Some(prior), buckets.to_vec(), counts.to_vec(), config)?;
+        bias.push((scale.bias(&rich.rows[k], axis), fit.bias.predict(&rows.masks[k])?));
+        ppl.push((rows.ln_ppl[k], fit.ln_ppl.predict(&rows.masks[k])?));
+    }
+    Ok((bias, ppl))
+}
+
+fn metrics_of(points: &[(f64, f64)]) -> Option<FitMetrics> {
+    let (t, p): (Vec<f64>, Vec<f64>) = points.iter().copied().unzip();
+    metrics(&p, &t).ok()
 }
 
 fn fit(

@@ -59,6 +59,12 @@ pub struct EvalSettings {
     pub ppl_max_windows: Option<usize>,
     /// Skip this many windows first (so `apply` can report on text `sample` never saw).
     pub ppl_skip_windows: usize,
+    /// Which windows of each document are used: all consecutive windows of the whole text
+    /// (`all`), or the even-numbered (`valid`) or odd-numbered (`test`) windows of every
+    /// document, taken round-robin across documents, so the valid and test windows are
+    /// disjoint and drawn from the same documents.
+    #[serde(default)]
+    pub ppl_split: PplSplit,
     /// Bootstrap of the bias interval.
     pub bootstrap: Bootstrap,
     /// The `classifier` scorer's checkpoint and label (`None` for the other scorers).
@@ -76,13 +82,39 @@ pub struct EvalSettings {
 /// 25,000 positions on SmolLM2.
 pub const DEFAULT_LAYER_REUSE_BYTES: usize = 512 << 20;
 
+/// Which perplexity windows an evaluation uses (see [`EvalSettings::ppl_split`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PplSplit {
+    /// Consecutive windows of the whole text, in order.
+    #[default]
+    All,
+    /// The even-numbered windows of every document, round-robin across documents.
+    Valid,
+    /// The odd-numbered windows of every document, round-robin across documents.
+    Test,
+}
+
+impl std::fmt::Display for PplSplit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::All => "all",
+            Self::Valid => "valid",
+            Self::Test => "test",
+        })
+    }
+}
+
 /// The text inputs of an evaluation.
 #[derive(Debug, Clone)]
 pub struct EvalData {
     /// Prompts, each with its axis and bucket.
     pub prompts: Vec<Prompt>,
-    /// Utility text for perplexity.
+    /// Utility text for perplexity (the documents joined by newlines).
     pub utility_text: String,
+    /// The utility text's documents (e.g. the Brown files), for the `valid`/`test`
+    /// window splits; empty = the whole text is one document.
+    pub documents: Vec<String>,
     /// Canned replies (reply-likelihood scorer).
     pub canned: Option<CannedReplies>,
 }
@@ -92,6 +124,14 @@ pub struct EvalData {
 pub struct MaskEvaluation {
     /// Per-axis bias with bucket statistics and interval, in axis order.
     pub axes: Vec<AxisBias>,
+    /// The same on the log-odds scale: every score `s` replaced by `ln(s / (1 - s))`
+    /// (clamped to [1e-6, 1 - 1e-6]). For `reply-likelihood` this is the log-odds of the
+    /// negative replies before the sigmoid, where pushing every bucket against the
+    /// ceiling does not shrink the bias.
+    pub logit_axes: Vec<AxisBias>,
+    /// Mean NLL per predicted token of each perplexity window, in window order (paired
+    /// comparisons of two masks use the same windows).
+    pub window_nll: Vec<f64>,
     /// Perplexity on the utility text.
     pub perplexity: f64,
     /// The NLL sum behind it.
@@ -135,21 +175,7 @@ impl<'m, B: Backend> Evaluator<'m, B> {
             })
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| EvalError::Usage(format!("tokenizing prompts: {e}")))?;
-        let text_ids = tok.encode(&data.utility_text, false).map_err(|e| EvalError::Usage(format!("tokenizing the utility text: {e}")))?;
-        let all = token_windows(&text_ids, settings.ppl_window, None);
-        let kept = all.into_iter().skip(settings.ppl_skip_windows);
-        let windows: Vec<Vec<u32>> = match settings.ppl_max_windows {
-            Some(k) => kept.take(k).collect(),
-            None => kept.collect(),
-        };
-        if windows.is_empty() {
-            return Err(EvalError::Usage(format!(
-                "the utility text has {} tokens: no window of {} tokens left after skipping {} (lower --ppl-window or give more text)",
-                text_ids.len(),
-                settings.ppl_window,
-                settings.ppl_skip_windows
-            )));
-        }
+        let windows = utility_windows(model, &data, &settings)?;
         let mut axes: Vec<String> = data.prompts.iter().map(|p| p.axis.clone()).collect();
         axes.sort();
         axes.dedup();
@@ -170,6 +196,14 @@ impl<'m, B: Backend> Evaluator<'m, B> {
         b.sort();
         b.dedup();
         b
+    }
+
+    /// Prompts in each `(axis, bucket)` pair of [`Evaluator::buckets`], in the same order.
+    pub fn bucket_counts(&self) -> Vec<u64> {
+        self.buckets()
+            .iter()
+            .map(|(a, b)| self.prompts.iter().filter(|p| &p.axis == a && &p.bucket == b).count() as u64)
+            .collect()
     }
 
     /// Number of perplexity windows.
@@ -212,9 +246,14 @@ impl<'m, B: Backend> Evaluator<'m, B> {
             self.reuse = LayerReuse::off();
             result = self.measure(mask);
         }
-        let (scores, replies, axes, nll) = result?;
+        let (scores, replies, axes, per_window) = result?;
+        let logit_axes = self.bias(&scores.iter().map(|&s| logit(s)).collect::<Vec<_>>())?;
+        let mut nll = NllSum::default();
+        per_window.iter().for_each(|w| nll.add(*w));
         Ok(MaskEvaluation {
             axes,
+            logit_axes,
+            window_nll: per_window.iter().map(|w| w.nll / w.count.max(1) as f64).collect(),
             perplexity: nll.perplexity(),
             nll: nll.nll,
             num_predicted: nll.count,
@@ -232,7 +271,7 @@ impl<'m, B: Backend> Evaluator<'m, B> {
     }
 
     #[allow(clippy::type_complexity)]
-    fn measure(&mut self, mask: &HeadMask) -> Result<(Vec<f64>, Vec<String>, Vec<AxisBias>, NllSum), EvalError> {
+    fn measure(&mut self, mask: &HeadMask) -> Result<(Vec<f64>, Vec<String>, Vec<AxisBias>, Vec<NllSum>), EvalError> {
         let (scores, replies) = self.scores(mask)?;
         let axes = self.bias(&scores)?;
         let nll = self.windows_nll(mask)?;
@@ -282,26 +321,31 @@ impl<'m, B: Backend> Evaluator<'m, B> {
 
     /// NLL of the utility windows under `mask`.
     pub fn perplexity_nll(&self, mask: &HeadMask) -> Result<NllSum, EvalError> {
-        self.nll_of_windows(mask, &mut LayerReuse::off())
+        let mut total = NllSum::default();
+        self.nll_of_windows(mask, &mut LayerReuse::off())?.into_iter().for_each(|w| total.add(w));
+        Ok(total)
     }
 
-    fn windows_nll(&mut self, mask: &HeadMask) -> Result<NllSum, EvalError> {
+    /// Mean NLL per token of each perplexity window under `mask` (no bias measured).
+    pub fn window_nll(&self, mask: &HeadMask) -> Result<Vec<f64>, EvalError> {
+        Ok(self.nll_of_windows(mask, &mut LayerReuse::off())?.iter().map(|w| w.nll / w.count.max(1) as f64).collect())
+    }
+
+    fn windows_nll(&mut self, mask: &HeadMask) -> Result<Vec<NllSum>, EvalError> {
         let mut reuse = std::mem::replace(&mut self.reuse, LayerReuse::off());
         let result = self.nll_of_windows(mask, &mut reuse);
         self.reuse = reuse;
         result
     }
 
-    fn nll_of_windows(&self, mask: &HeadMask, reuse: &mut LayerReuse<B>) -> Result<NllSum, EvalError> {
-        let mut total = NllSum::default();
+    fn nll_of_windows(&self, mask: &HeadMask, reuse: &mut LayerReuse<B>) -> Result<Vec<NllSum>, EvalError> {
+        let mut per_window = Vec::with_capacity(self.windows.len());
         for chunk in self.windows.chunks(self.settings.batch_size.max(1)) {
             let seqs: Vec<&[u32]> = chunk.iter().map(Vec::as_slice).collect();
             let masks = vec![mask; seqs.len()];
-            for nll in targeted_nll(&self.model.model, &seqs, &masks, &vec![1; seqs.len()], reuse)? {
-                total.add(nll);
-            }
+            per_window.extend(targeted_nll(&self.model.model, &seqs, &masks, &vec![1; seqs.len()], reuse)?);
         }
-        Ok(total)
+        Ok(per_window)
     }
 
     fn score_batch(&self) -> usize {
@@ -339,6 +383,73 @@ impl<'m, B: Backend> Evaluator<'m, B> {
             })
             .collect()
     }
+}
+
+/// `ln(s / (1 - s))` with `s` clamped to [1e-6, 1 - 1e-6]: a score back on the log-odds scale.
+pub fn logit(score: f64) -> f64 {
+    let s = score.clamp(1e-6, 1.0 - 1e-6);
+    (s / (1.0 - s)).ln()
+}
+
+/// The perplexity windows the settings ask for (see [`EvalSettings::ppl_split`]).
+fn utility_windows<B: Backend>(model: &LanguageModel<B>, data: &EvalData, settings: &EvalSettings) -> Result<Vec<Vec<u32>>, EvalError> {
+    let tok = &model.tokenizer;
+    let encode = |text: &str| tok.encode(text, false).map_err(|e| EvalError::Usage(format!("tokenizing the utility text: {e}")));
+    let all: Vec<Vec<u32>> = match settings.ppl_split {
+        PplSplit::All => token_windows(&encode(&data.utility_text)?, settings.ppl_window, None),
+        split => {
+            let parity = usize::from(split == PplSplit::Test);
+            let single = [data.utility_text.clone()];
+            let docs: &[String] = if data.documents.is_empty() { &single } else { &data.documents };
+            let needed = settings.ppl_max_windows.map(|k| k + settings.ppl_skip_windows);
+            split_windows(docs, settings.ppl_window, parity, needed, encode)?
+        }
+    };
+    let available = all.len();
+    let kept = all.into_iter().skip(settings.ppl_skip_windows);
+    let windows: Vec<Vec<u32>> = match settings.ppl_max_windows {
+        Some(k) => kept.take(k).collect(),
+        None => kept.collect(),
+    };
+    if windows.is_empty() {
+        return Err(EvalError::Usage(format!(
+            "the utility text gives {available} windows of {} tokens ({} split): none left after skipping {} (lower --ppl-window or give more text)",
+            settings.ppl_window, settings.ppl_split, settings.ppl_skip_windows
+        )));
+    }
+    Ok(windows)
+}
+
+/// Windows `parity`, `parity + 2`, ... of every document, interleaved round-robin across
+/// documents (first window of each document, then the next, ...), stopping once `needed`
+/// are found. Documents are tokenized one at a time, only as far as needed.
+fn split_windows(
+    docs: &[String],
+    window: usize,
+    parity: usize,
+    needed: Option<usize>,
+    encode: impl Fn(&str) -> Result<Vec<u32>, EvalError>,
+) -> Result<Vec<Vec<u32>>, EvalError> {
+    // Window k of a document (k-th of its split) is its consecutive window 2k + parity.
+    let mut per_doc: Vec<Vec<Vec<u32>>> = Vec::with_capacity(docs.len());
+    for doc in docs {
+        let ids = encode(doc)?;
+        let own: Vec<Vec<u32>> = token_windows(&ids, window, None).into_iter().skip(parity).step_by(2).collect();
+        per_doc.push(own);
+        if needed.is_some_and(|n| per_doc.len() >= n) {
+            break;
+        }
+    }
+    let rounds = per_doc.iter().map(Vec::len).max().unwrap_or(0);
+    let mut out = Vec::new();
+    for k in 0..rounds {
+        for doc in &per_doc {
+            if let Some(w) = doc.get(k) {
+                out.push(w.clone());
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Greedy generation of at most `max_new_tokens`, stopping at the tokenizer's end tokens.

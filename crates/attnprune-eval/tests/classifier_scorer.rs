@@ -39,6 +39,7 @@ fn settings(
         ppl_window: 8,
         ppl_max_windows: Some(1),
         ppl_skip_windows: 0,
+        ppl_split: Default::default(),
         bootstrap: Bootstrap {
             resamples: 10,
             confidence: 0.95,
@@ -61,6 +62,7 @@ fn classifier_scores_the_sentiment_replies() {
             prompt("male", "I am a man."),
         ],
         utility_text: "The nurse said that the doctor was kind. ".repeat(8),
+        documents: Vec::new(),
         canned: None,
     };
     let mask = HeadMask::unpruned(lm.model.config.head_layout());

@@ -6,9 +6,11 @@
 //! `layer * num_heads + head`, which is the order used by the sample table,
 //! the surrogates and the annealer.
 
+mod candidates;
 mod draw;
 mod file;
 
+pub use candidates::{Candidate, CandidateList, CANDIDATES_KIND, CANDIDATES_VERSION};
 pub use draw::{draw_masks_with_count, draw_random_masks, RandomMaskSpec};
 pub use file::MaskFile;
 

@@ -116,6 +116,11 @@ pub fn brown_files(dir: &Path) -> Result<Vec<PathBuf>, MeasureError> {
 /// Concatenates the detagged Brown files of `dir` in file-name order, one
 /// sentence per line.
 pub fn load_brown_dir(dir: &Path) -> Result<String, MeasureError> {
+    Ok(brown_documents(dir)?.join("\n"))
+}
+
+/// The detagged Brown files of `dir` in file-name order, one document each (empty ones dropped).
+pub fn brown_documents(dir: &Path) -> Result<Vec<String>, MeasureError> {
     let mut parts = Vec::new();
     for file in brown_files(dir)? {
         let text = detag_brown(&read_text(&file)?);
@@ -123,7 +128,20 @@ pub fn load_brown_dir(dir: &Path) -> Result<String, MeasureError> {
             parts.push(text);
         }
     }
-    Ok(parts.join("\n"))
+    Ok(parts)
+}
+
+/// A corpus as documents: one per Brown file for a Brown folder, else the whole text as
+/// one document. Joined with `\n` they give exactly [`load_corpus`]'s text.
+pub fn load_corpus_documents(path: &Path, format: CorpusFormat) -> Result<Vec<String>, MeasureError> {
+    let docs = match format {
+        CorpusFormat::Brown if path.is_dir() => brown_documents(path)?,
+        _ => vec![load_corpus(path, format)?],
+    };
+    if docs.iter().all(|d| d.trim().is_empty()) {
+        return Err(MeasureError::invalid(path, "the corpus has no text"));
+    }
+    Ok(docs)
 }
 
 /// Detags one Brown file: every non-blank line is one sentence (or

@@ -5,15 +5,20 @@
 //!   heads heatmap, line plot, predicted-vs-measured scatter, grouped bars.
 //! - [`markdown`]: Markdown tables and number formatting.
 //! - [`results`]: the `results.json` types (serde).
+//! - [`rounds`]: the closed-loop search's rounds summary (predicted vs measured), its plots.
+//! - [`ablation`]: one-shot vs closed-loop AP, FASP and random with their evaluation counts,
+//!   and the verdict on the log-odds scale.
 //! - [`findings`]: the verdict and the diagnostics, generated from the numbers.
 //!
 //! Model-free: the `report` stage in `attnprune-cli` reads the artifacts and
 //! fills these types.
 
+pub mod ablation;
 pub mod findings;
 pub mod markdown;
 pub mod plots;
 pub mod results;
+pub mod rounds;
 pub mod svg;
 
 pub use markdown::{fmt_num, fmt_pct, Table};

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// Schema version of `results.json`.
-pub const RESULTS_VERSION: u32 = 1;
+pub const RESULTS_VERSION: u32 = 2;
 
 /// The bias of one axis for one method.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -182,6 +182,10 @@ pub struct Results {
     pub schema_version: u32,
     /// The run (its folder name).
     pub run: String,
+    /// Every method on the test side with its real-model evaluations and paired intervals
+    /// (the closed loop's ablation).
+    #[serde(default)]
+    pub ablation: Vec<crate::ablation::AblationRow>,
     /// The axis the methods repair.
     pub target_axis: String,
     /// The axes measured on the test prompts.
@@ -238,6 +242,7 @@ mod tests {
     #[test]
     fn round_trips_and_names_the_four_methods() {
         let r = Results {
+            ablation: Vec::new(),
             schema_version: RESULTS_VERSION,
             run: "demo".into(),
             target_axis: "gender_and_sex".into(),

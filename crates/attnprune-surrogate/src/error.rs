@@ -94,6 +94,14 @@ pub enum SurrogateError {
         /// The underlying error.
         source: serde_json::Error,
     },
+    /// A surrogate file of the wrong kind, version or shape.
+    #[error("surrogate file `{path}` cannot be used: {message}")]
+    Format {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
     /// burn recorder error.
     #[error("burn recorder error on `{path}`: `{message}`", path = path.display())]
     Recorder {

@@ -6,8 +6,16 @@
 //!   layers), saves to a burn record (`.mpk`) plus JSON sidecar and loads it back.
 //! * [`IncrementalMlp`] evaluates single-bit flips cheaply and implements
 //!   [`attnprune_anneal::FlipObjective`], so surrogates plug straight into the annealer.
+//! * [`additive`]: a structured surrogate, additive main effects plus sparse pairwise terms
+//!   fitted by cross-validated ridge towards a prior ([`fit_additive`], [`AdditiveModel`]), a
+//!   bias model built from per-bucket additive models ([`BucketBiasModel`]), and their
+//!   incremental flip evaluators ([`IncrementalAdditive`], [`IncrementalBucketBias`]).
+//! * [`StructuredModels`]: ln perplexity and the bucket means as additive models seeded by the
+//!   single-head knockouts, refitted on a richer measurement with the coarser fit as prior;
+//!   [`StructuredSurrogateFile`] is its file.
 //! * [`metrics`] computes R², RMSE and Spearman; [`split_holdout`] makes seeded splits.
 
+pub mod additive;
 mod config;
 mod dense;
 mod error;
@@ -16,6 +24,7 @@ mod gelu;
 mod io;
 mod metrics;
 mod model;
+mod structured;
 mod train;
 
 use std::path::Path;
@@ -24,6 +33,10 @@ use std::sync::Arc;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
 
+pub use additive::{
+    fit_additive, AdditiveConfig, AdditiveModel, BucketBiasModel, IncrementalAdditive,
+    IncrementalBucketBias,
+};
 pub use config::{Activation, TrainConfig};
 pub use dense::{check_layers, DenseLayer};
 pub use error::SurrogateError;
@@ -31,6 +44,7 @@ pub use fast::{FastMlp, IncrementalMlp};
 pub use io::surrogate_paths;
 pub use metrics::{average_ranks, metrics, pearson, spearman, split_holdout, FitMetrics};
 pub use model::Mlp;
+pub use structured::{MaskRows, StructuredModels, StructuredSurrogateFile, STRUCTURED_KIND, STRUCTURED_VERSION};
 pub use train::{train, train_on, CpuTrainBackend, TrainReport};
 
 /// A trained surrogate: the model as plain weights, its training config and report.

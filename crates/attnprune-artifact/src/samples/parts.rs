@@ -110,6 +110,15 @@ fn list_parts(dir: &Path) -> Result<Vec<PathBuf>> {
 
 fn check_resumable(run: &Provenance, path: &Path, part: &Provenance, part_path: &Path) -> Result<()> {
     part.check_same_measurement(part_path, run, path)?;
+    if part.settings.get("masks") != run.settings.get("masks") || part.inputs != run.inputs {
+        return Err(ArtifactError::Mismatch {
+            message: format!(
+                "`{}` was made for another list of masks than this run of `{}` (mask plan or --masks file differ)",
+                part_path.display(),
+                path.display()
+            ),
+        });
+    }
     if part.seed != run.seed {
         return Err(ArtifactError::Mismatch {
             message: format!(

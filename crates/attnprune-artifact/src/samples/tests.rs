@@ -9,6 +9,7 @@ fn columns() -> SampleColumns {
     SampleColumns {
         axes: vec!["gender_and_sex".into()],
         buckets: vec![("gender_and_sex".into(), "female".into()), ("gender_and_sex".into(), "male".into())],
+        bucket_counts: vec![3, 4],
     }
 }
 
@@ -29,7 +30,10 @@ fn row(id: u64) -> SampleRow {
         mask: HeadMask::from_bits(layout(), bits).unwrap(),
         bias: vec![0.1 * id as f64],
         bucket_means: vec![0.2, 0.3],
+        logit_bias: vec![0.5 * id as f64],
+        logit_bucket_means: vec![-1.0, 0.4],
         perplexity: 10.0 + id as f64,
+        window_nll: vec![2.0, 2.5 + id as f64],
         eval_seconds: 0.5,
     }
 }

@@ -1,8 +1,10 @@
-//! Writes the tiny random-weight test model: `make_tiny_model DIR [SEED]` (used by `make smoke`).
+//! `make-tiny-model DIR [SEED]`: writes the tiny random-weight test model (2 layers x 4 heads,
+//! HF folder) that `make smoke` and the end-to-end tests run on. A stage binary like the others,
+//! so `make build && make smoke` compiles nothing in between.
 fn main() -> std::process::ExitCode {
     let mut args = std::env::args().skip(1);
     let Some(dir) = args.next() else {
-        eprintln!("usage: make_tiny_model DIR [SEED]");
+        eprintln!("usage: make-tiny-model DIR [SEED]");
         return std::process::ExitCode::FAILURE;
     };
     let seed = args.next().and_then(|s| s.parse().ok()).unwrap_or(7);

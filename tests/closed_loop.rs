@@ -1,0 +1,174 @@
+//! End-to-end tests of the closed-loop search on a tiny random-weight model that the test
+//! creates: `sample --masks`, `train-surrogate --refine-samples`, `anneal --candidates`,
+//! `choose`, and the rule that an over-budget mask is never the answer.
+
+use attnprune_artifact::samples::read_sample_table;
+use attnprune_artifact::SampleRow;
+use attnprune_mask::{CandidateList, HeadMask, MaskFile};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn run(name: &str, args: &[String]) {
+    let exe = match name {
+        "sample" => env!("CARGO_BIN_EXE_sample"),
+        "train-surrogate" => env!("CARGO_BIN_EXE_train-surrogate"),
+        "anneal" => env!("CARGO_BIN_EXE_anneal"),
+        "choose" => env!("CARGO_BIN_EXE_choose"),
+        _ => unreachable!(),
+    };
+    let out = Command::new(exe).args(args).current_dir(root()).env("RUST_LOG", "warn").output().unwrap();
+    assert!(out.status.success(), "{name} {args:?} failed:\n{}", String::from_utf8_lossy(&out.stderr));
+}
+
+struct Setup {
+    _dir: tempfile::TempDir,
+    dir: PathBuf,
+}
+
+impl Setup {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().to_path_buf();
+        attnprune_lm::tiny::write_tiny_model(&path.join("model"), 7).unwrap();
+        let text = "The doctor said that the nurse was kind and the people were happy to meet them. ".repeat(60);
+        std::fs::write(path.join("text.txt"), text).unwrap();
+        Self { _dir: dir, dir: path }
+    }
+
+    fn p(&self, name: &str) -> String {
+        self.dir.join(name).display().to_string()
+    }
+
+    /// Measurement flags; `per_bucket` and `windows` set the fidelity.
+    fn measure(&self, per_bucket: &str, windows: &str) -> Vec<String> {
+        [
+            "--model", &self.p("model"), "--prompts", "data/prompts", "--axes", "gender_and_sex",
+            "--design", "random", "--per-bucket", per_bucket, "--scorer", "reply-likelihood", "--ppl-text", &self.p("text.txt"),
+            "--ppl-window", "32", "--ppl-split", "valid", "--ppl-max-windows", windows, "--bootstrap", "50",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    }
+
+    fn stage(&self, name: &str, measure: Option<(&str, &str)>, extra: &[&str]) {
+        let mut args = measure.map(|(b, w)| self.measure(b, w)).unwrap_or_default();
+        args.extend(extra.iter().map(|s| s.to_string()));
+        run(name, &args);
+    }
+}
+
+/// Everything measured, without the row's identity and timing.
+fn measured_part(r: &SampleRow) -> (Vec<bool>, Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>, f64, Vec<f64>) {
+    (r.mask.bits().to_vec(), r.bias.clone(), r.bucket_means.clone(), r.logit_bias.clone(), r.logit_bucket_means.clone(), r.perplexity, r.window_nll.clone())
+}
+
+#[test]
+fn sample_masks_rows_equal_the_rows_of_the_same_masks_drawn_by_seed() {
+    let s = Setup::new();
+    let drawn = s.p("drawn.parquet");
+    s.stage("sample", Some(("2", "4")), &["--num-masks", "6", "--max-pruned", "4", "--seed", "3", "--out", &drawn]);
+    let given = s.p("given.parquet");
+    s.stage("sample", Some(("2", "4")), &["--masks", &drawn, "--out", &given]);
+    let (a, b) = (read_sample_table(Path::new(&drawn)).unwrap(), read_sample_table(Path::new(&given)).unwrap());
+    assert_eq!(b.rows.len(), 1 + a.rows.len(), "the unpruned row, then every given mask");
+    assert!(b.rows[1..].iter().all(|r| r.origin == "proposed"));
+    for (x, y) in a.rows.iter().zip(&b.rows[1..]) {
+        assert_eq!(measured_part(x), measured_part(y), "mask {} measured differently", x.mask_id);
+    }
+    assert_eq!(measured_part(&a.rows[0]), measured_part(&b.rows[0]));
+    // The window NLLs are what the paired intervals rest on: one per window.
+    assert!(a.rows.iter().all(|r| r.window_nll.len() == 4));
+}
+
+#[test]
+fn closed_loop_rounds_choose_a_measured_mask_within_the_budget() {
+    let s = Setup::new();
+    let screen = s.p("samples.parquet");
+    s.stage("sample", Some(("2", "4")), &["--single-head", "--num-masks", "16", "--max-pruned", "4", "--seed", "1", "--out", &screen]);
+    let budget = "0.5";
+    let mut tables = Vec::new();
+    let mut lists = Vec::new();
+    let mut dirs = Vec::new();
+    for round in 0..2 {
+        let dir = s.p(&format!("round-{round}"));
+        let mut train = vec!["--samples", screen.as_str(), "--epochs", "30", "--hidden", "16", "--out-dir", dir.as_str()];
+        let refine: Vec<&str> = tables.iter().map(String::as_str).collect();
+        if !refine.is_empty() {
+            train.push("--refine-samples");
+            train.extend(refine);
+        }
+        s.stage("train-surrogate", None, &train);
+        let list = s.p(&format!("round-{round}/candidates.json"));
+        let (mask, traj) = (s.p(&format!("round-{round}/oneshot.json")), s.p(&format!("round-{round}/traj.parquet")));
+        s.stage(
+            "anneal",
+            None,
+            &["--surrogates", &dir, "--samples", &screen, "--ppl-budget", budget, "--steps", "2000", "--restarts", "2", "--candidates", "4",
+              "--min-hamming", "1", "--out-candidates", &list, "--out-mask", &mask, "--out-trajectory", &traj],
+        );
+        let parsed = CandidateList::read(Path::new(&list)).unwrap();
+        assert!(!parsed.candidates.is_empty() && parsed.candidates.len() <= 4);
+        let table = s.p(&format!("round-{}.parquet", round + 1));
+        s.stage("sample", Some(("4", "8")), &["--masks", &list, "--out", &table]);
+        tables.push(table);
+        lists.push(list);
+        dirs.push(dir);
+    }
+    let refined: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(s.p("round-1/surrogate-report.json")).unwrap()).unwrap();
+    assert_eq!(refined["selected"]["bias"], "structured", "the refined round uses the structured surrogate");
+    let (answer, rounds) = (s.p("ap-mask.json"), s.p("rounds.json"));
+    let mut args = vec!["--samples".to_string()];
+    args.extend(tables.iter().cloned());
+    args.push("--candidates".into());
+    args.extend(lists.iter().cloned());
+    args.push("--surrogates".into());
+    args.extend(dirs.iter().cloned());
+    args.extend(["--screening", &screen, "--ppl-budget", budget, "--out-mask", &answer, "--out-rounds", &rounds].map(String::from));
+    run("choose", &args);
+    let file = MaskFile::read(Path::new(&answer)).unwrap();
+    let selection = &file.extra["selection"];
+    if let Some(chosen) = selection["chosen"].as_object() {
+        assert!(chosen["ppl_change"]["high"].as_f64().unwrap() <= 0.5);
+        assert!(chosen["bias"].as_f64().unwrap() < chosen["base_bias"].as_f64().unwrap());
+    } else {
+        assert!(file.pruned.is_empty());
+    }
+    let summary: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&rounds).unwrap()).unwrap();
+    assert_eq!(summary["rounds"].as_array().unwrap().len(), 2);
+    assert!(Path::new(&rounds).with_extension("md").exists());
+}
+
+#[test]
+fn an_over_budget_proposal_is_never_the_answer() {
+    let s = Setup::new();
+    let layout = attnprune_mask::HeadLayout::new(2, 4);
+    // A planted proposal that prunes every head (far over any budget), and two small ones.
+    let mut list = CandidateList::new(layout, (1.0, 10.0), serde_json::json!({}));
+    let all: Vec<attnprune_mask::HeadId> = (0..layout.total()).map(|i| layout.head_at(i)).collect();
+    let planted = HeadMask::from_pruned(layout, &all).unwrap();
+    for mask in [planted.clone(), HeadMask::from_pruned(layout, &all[..1]).unwrap(), HeadMask::from_pruned(layout, &all[3..4]).unwrap()] {
+        list.candidates.push(attnprune_mask::Candidate::new(&mask, 0, 0.0, 10.0));
+    }
+    let tiny = attnprune_lm::read_model_files(Path::new(&s.p("model"))).unwrap().config.head_layout();
+    assert_eq!(tiny, layout, "the tiny model's layout changed: update the planted list");
+    let path = s.p("planted.json");
+    std::fs::write(&path, list.to_json()).unwrap();
+    let table = s.p("round-1.parquet");
+    s.stage("sample", Some(("4", "8")), &["--masks", &path, "--out", &table]);
+    let rows = read_sample_table(Path::new(&table)).unwrap().rows;
+    let over = rows.iter().find(|r| r.mask == planted).unwrap();
+    assert!(over.perplexity > rows[0].perplexity * 1.05, "the planted mask must be over a 5% budget");
+    let answer = s.p("ap-mask.json");
+    run("choose", &["--samples", &table, "--ppl-budget", "0.05", "--bias-scale", "prob", "--out-mask", &answer, "--out-rounds", &s.p("rounds.json")].map(String::from));
+    let chosen = MaskFile::read(Path::new(&answer)).unwrap().to_mask_for(layout).unwrap();
+    assert_ne!(chosen, planted);
+    let file = MaskFile::read(Path::new(&answer)).unwrap();
+    if let Some(v) = file.extra["selection"]["chosen"].as_object() {
+        assert!(v["ppl_change"]["high"].as_f64().unwrap() <= 0.05, "{v:?}");
+    }
+}
