@@ -31,7 +31,7 @@ $(2)/round-$(3)/samples.parquet: $(2)/round-$(4)/candidates.json
 	$$(BIN)/sample $$($(1)_RICH_MEASURE) --masks $$< --seed $$($(1)_SEED) --resume --out $$@
 
 $(2)/round-$(3)/surrogates/surrogate-structured.json: $(call round_tables,$(2),$(3))
-	$$(BIN)/train-surrogate --samples $(2)/samples.parquet --refine-samples $$^ --axis $$($(1)_AXIS) $$($(1)_TRAIN_ARGS) --out-dir $$(@D)
+	$$(BIN)/train-surrogate --samples $(2)/samples.parquet --refine-samples $$(filter %.parquet,$$^) --axis $$($(1)_AXIS) $$($(1)_TRAIN_ARGS) --out-dir $$(@D)
 
 $(2)/round-$(3)/candidates.json: $(2)/round-$(3)/surrogates/surrogate-structured.json
 	$$(BIN)/anneal --surrogates $$(<D) --samples $(2)/samples.parquet --ppl-budget $$($(1)_PPL_BUDGET) $$($(1)_ANNEAL_ARGS) \
@@ -40,7 +40,7 @@ endef
 
 define closed_loop_choose
 $(2)/ap-mask.json $(2)/rounds.json &: $(call round_tables,$(2),$($(1)_ROUNDS))
-	$$(BIN)/choose --samples $$^ --candidates $(foreach r,$(shell seq 0 $$(($($(1)_ROUNDS) - 1))),$(2)/round-$(r)/candidates.json) \
+	$$(BIN)/choose --samples $$(filter %.parquet,$$^) --candidates $(foreach r,$(shell seq 0 $$(($($(1)_ROUNDS) - 1))),$(2)/round-$(r)/candidates.json) \
 	  --surrogates $(foreach r,$(shell seq 0 $$(($($(1)_ROUNDS) - 1))),$(2)/round-$(r)/surrogates) --screening $(2)/samples.parquet \
 	  --axis $$($(1)_AXIS) --ppl-budget $$($(1)_PPL_BUDGET) --out-mask $(2)/ap-mask.json --out-rounds $(2)/rounds.json
 

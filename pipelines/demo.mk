@@ -8,11 +8,13 @@ DEMO_DEVICE ?= cpu
 DEMO_AXIS ?= gender_and_sex
 # Axes measured by the search (sample, fasp); add others only to fit them too, at a cost per mask.
 DEMO_AXES ?= gender_and_sex
-# Axes apply measures on the test prompts for the report's spillover (each adds to apply's cost).
-DEMO_REPORT_AXES ?= gender_and_sex,religion,race_ethnicity
+# Axes apply measures on the test prompts (each adds its prompts to apply's cost; add others,
+# e.g. religion,race_ethnicity, for the report's spillover).
+DEMO_REPORT_AXES ?= $(DEMO_AXIS)
 # Two measurements (see the README's "How the demo spends its hour"):
 # - screening (`sample`: the unpruned model, every single-head knockout, DEMO_MASKS random
-#   masks): cheap, 1 template x 1 noun (18 prompts), DEMO_SCREEN_WINDOWS perplexity windows;
+#   masks): cheap, 1 template x 1 noun (18 prompts), DEMO_SCREEN_WINDOWS perplexity windows
+#   (each from another Brown document);
 #   it teaches the surrogates which heads matter;
 # - rich (the proposals of every round, FASP's candidates, and `apply` on the test side):
 #   DEMO_RICH_TEMPLATES templates x 1 noun per split (108 prompts), DEMO_RICH_WINDOWS windows
@@ -26,26 +28,26 @@ DEMO_SCORER ?= reply-likelihood
 # Three negative and three positive canned replies: a quarter of the cost of the full
 # data/prompts/replies.json (8 + 8) per mask.
 DEMO_REPLIES ?= data/prompts/replies-fast.json
-DEMO_MASKS ?= 30
+DEMO_MASKS ?= 20
 # Most heads a random mask prunes, and so the most the search may prune: the surrogates have
 # seen nothing beyond it.
 DEMO_MAX_PRUNED ?= 40
 DEMO_SEED ?= 0
 DEMO_PPL_WINDOW ?= 128
-DEMO_SCREEN_WINDOWS ?= 4
-DEMO_RICH_WINDOWS ?= 48
+DEMO_SCREEN_WINDOWS ?= 2
+DEMO_RICH_WINDOWS ?= 32
 DEMO_PPL_BUDGET ?= 0.05
 DEMO_ANNEAL_STEPS ?= 200000
 DEMO_ANNEAL_RESTARTS ?= 8
 # The closed loop: DEMO_ROUNDS rounds of DEMO_CANDIDATES proposals each, measured richly.
 DEMO_ROUNDS ?= 2
-DEMO_CANDIDATES ?= 8
+DEMO_CANDIDATES ?= 6
 # FASP's grid (every candidate is measured richly, as AP's proposals are).
-DEMO_FASP_ALPHAS ?= 0.01,0.02,0.04,0.06,0.08,0.1
-DEMO_FASP_GAMMAS ?= 0.3,0.5,0.7
+DEMO_FASP_ALPHAS ?= 0.01,0.02,0.04,0.06,0.08
+DEMO_FASP_GAMMAS ?= 0.3,0.6
 # Random baseline: masks pruning as many heads as Attention Pruning, seeds 0 .. N-1, measured on
 # these axes only.
-DEMO_RANDOM_SEEDS ?= 3
+DEMO_RANDOM_SEEDS ?= 2
 DEMO_RANDOM_AXES ?= $(DEMO_AXIS)
 # The report's bar: at least this relative bias reduction (and at most DEMO_PPL_BUDGET more perplexity).
 DEMO_MIN_BIAS_REDUCTION ?= 0.4

@@ -128,8 +128,10 @@ pub fn mask_plan(layout: HeadLayout, num_random: usize, max_pruned: usize, seed:
             plan.push((HeadMask::from_pruned(layout, &[layout.head_at(i)])?, "single-head"));
         }
     }
-    let spec = RandomMaskSpec { layout, max_pruned, seed };
-    plan.extend(draw_random_masks(&spec, num_random)?.into_iter().map(|m| (m, "random")));
+    if num_random > 0 {
+        let spec = RandomMaskSpec { layout, max_pruned, seed };
+        plan.extend(draw_random_masks(&spec, num_random)?.into_iter().map(|m| (m, "random")));
+    }
     Ok(plan)
 }
 

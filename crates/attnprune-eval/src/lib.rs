@@ -125,7 +125,7 @@ pub struct MaskEvaluation {
     /// Per-axis bias with bucket statistics and interval, in axis order.
     pub axes: Vec<AxisBias>,
     /// The same on the log-odds scale: every score `s` replaced by `ln(s / (1 - s))`
-    /// (clamped to [1e-6, 1 - 1e-6]). For `reply-likelihood` this is the log-odds of the
+    /// (clamped to [1e-12, 1 - 1e-12]). For `reply-likelihood` this is the log-odds of the
     /// negative replies before the sigmoid, where pushing every bucket against the
     /// ceiling does not shrink the bias.
     pub logit_axes: Vec<AxisBias>,
@@ -385,9 +385,13 @@ impl<'m, B: Backend> Evaluator<'m, B> {
     }
 }
 
-/// `ln(s / (1 - s))` with `s` clamped to [1e-6, 1 - 1e-6]: a score back on the log-odds scale.
+/// How close to 0 or 1 a score may come before [`logit`] clamps it.
+pub const LOGIT_CLAMP: f64 = 1e-12;
+
+/// `ln(s / (1 - s))` with `s` clamped to [1e-12, 1 - 1e-12] (log-odds within about ±27.6, so
+/// a score of exactly 0 or 1 stays finite): a score back on the log-odds scale.
 pub fn logit(score: f64) -> f64 {
-    let s = score.clamp(1e-6, 1.0 - 1e-6);
+    let s = score.clamp(LOGIT_CLAMP, 1.0 - LOGIT_CLAMP);
     (s / (1.0 - s)).ln()
 }
 
