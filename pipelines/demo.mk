@@ -42,6 +42,10 @@ DEMO_ANNEAL_RESTARTS ?= 8
 # The closed loop: DEMO_ROUNDS rounds of DEMO_CANDIDATES proposals each, measured richly.
 DEMO_ROUNDS ?= 2
 DEMO_CANDIDATES ?= 6
+# One proposal per size cap (and per budget fraction): the surrogates fitted on the cheap
+# screening know little of large masks, so each round also measures small ones.
+DEMO_SIZE_CAPS ?= 6,10,16,24,32
+DEMO_BUDGET_FRACTIONS ?= 1.0
 # FASP's grid (every candidate is measured richly, as AP's proposals are).
 DEMO_FASP_ALPHAS ?= 0.01,0.02,0.04,0.06,0.08
 DEMO_FASP_GAMMAS ?= 0.3,0.6
@@ -63,7 +67,8 @@ DEMO_RICH_MEASURE = $(DEMO_MEASURE_COMMON) --axes $(DEMO_AXES) --templates $(DEM
 # apply reports on the test prompts (disjoint templates) and the test windows of the same documents.
 DEMO_TEST_MEASURE = $(DEMO_MEASURE_COMMON) --templates $(DEMO_RICH_TEMPLATES) --ppl-split test --ppl-max-windows $(DEMO_RICH_WINDOWS)
 DEMO_TRAIN_ARGS = --seed $(DEMO_SEED)
-DEMO_ANNEAL_ARGS = --steps $(DEMO_ANNEAL_STEPS) --restarts $(DEMO_ANNEAL_RESTARTS) --seed $(DEMO_SEED) --max-pruned $(DEMO_MAX_PRUNED)
+DEMO_ANNEAL_ARGS = --steps $(DEMO_ANNEAL_STEPS) --restarts $(DEMO_ANNEAL_RESTARTS) --seed $(DEMO_SEED) --max-pruned $(DEMO_MAX_PRUNED) \
+  --size-caps $(DEMO_SIZE_CAPS) --budget-fractions $(DEMO_BUDGET_FRACTIONS)
 DEMO_RANDOM := $(foreach s,$(shell seq 0 $$(($(DEMO_RANDOM_SEEDS) - 1))),random-$(s))
 DEMO_RANDOM_MASKS := $(DEMO_RANDOM:%=$(DEMO_DIR)/%-mask.json)
 DEMO_RANDOM_REPORTS := $(DEMO_RANDOM:%=$(DEMO_DIR)/%-report.json)

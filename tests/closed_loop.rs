@@ -85,6 +85,24 @@ fn sample_masks_rows_equal_the_rows_of_the_same_masks_drawn_by_seed() {
     assert!(a.rows.iter().all(|r| r.window_nll.len() == 4));
 }
 
+/// pyarrow (and pandas through it) must see the provenance on the table's Arrow schema: the
+/// check is `tools/check_parquet_metadata.py`, run with the Python that has pyarrow.
+#[test]
+fn pyarrow_sees_the_provenance_of_a_sample_table() {
+    let has_pyarrow = Command::new("python3").args(["-c", "import pyarrow, pandas"]).status().is_ok_and(|s| s.success());
+    if !has_pyarrow {
+        assert!(!attnprune_testdata::required(), "python3 cannot import pyarrow and pandas (pip install -r tools/requirements-pyarrow.txt)");
+        eprintln!("SKIPPED: python3 cannot import pyarrow and pandas");
+        return;
+    }
+    let s = Setup::new();
+    let table = s.p("t.parquet");
+    s.stage("sample", Some(("2", "4")), &["--num-masks", "2", "--max-pruned", "3", "--out", &table]);
+    let out = Command::new("python3").args(["tools/check_parquet_metadata.py", &table, "sample-table"]).current_dir(root()).output().unwrap();
+    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("provenance visible to pyarrow"));
+}
+
 #[test]
 fn closed_loop_rounds_choose_a_measured_mask_within_the_budget() {
     let s = Setup::new();
@@ -141,6 +159,30 @@ fn closed_loop_rounds_choose_a_measured_mask_within_the_budget() {
     let summary: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&rounds).unwrap()).unwrap();
     assert_eq!(summary["rounds"].as_array().unwrap().len(), 2);
     assert!(Path::new(&rounds).with_extension("md").exists());
+}
+
+/// Two processes writing the same table (a requeued job racing its ghost) never interleave
+/// rows: the second is refused with one line naming the parts folder, and the first finishes.
+#[test]
+fn a_second_writer_of_the_same_table_is_refused() {
+    let s = Setup::new();
+    let table = s.p("t.parquet");
+    let mut args = s.measure("2", "4");
+    args.extend(["--num-masks", "300", "--max-pruned", "4", "--workers", "1", "--out", &table].map(String::from));
+    let mut first = Command::new(env!("CARGO_BIN_EXE_sample")).args(&args).current_dir(root()).env("RUST_LOG", "warn").spawn().unwrap();
+    let lock = PathBuf::from(format!("{table}.parts/.lock"));
+    let started = std::time::Instant::now();
+    while !lock.exists() && started.elapsed() < std::time::Duration::from_secs(60) {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(lock.exists(), "the first writer never took the lock");
+    let out = Command::new(env!("CARGO_BIN_EXE_sample")).args(&args).arg("--resume").current_dir(root()).env("RUST_LOG", "warn").output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("being written by another process") && err.contains("t.parquet.parts"), "{err}");
+    assert!(!err.contains("panicked"));
+    assert!(first.wait().unwrap().success(), "the first writer must finish undisturbed");
+    assert_eq!(read_sample_table(Path::new(&table)).unwrap().rows.len(), 301);
+    assert!(!lock.exists());
 }
 
 #[test]

@@ -18,11 +18,9 @@ fn root() -> PathBuf {
 
 #[test]
 fn apply_perplexity_matches_transformers() {
-    let model = root().join("data/models/SmolLM2-135M-Instruct.Q4_1.gguf");
-    if !model.exists() {
-        eprintln!("SKIPPED: model file not found at {} (run `make model`)", model.display());
+    let Some(model) = attnprune_testdata::smollm2(env!("CARGO_MANIFEST_DIR")) else {
         return;
-    }
+    };
     let fixture: Value = serde_json::from_str(&std::fs::read_to_string(root().join("tests/fixtures/smollm2/ppl.json")).unwrap()).unwrap();
     let cases = fixture["cases"].as_array().unwrap();
     let unpruned_want = cases.iter().find(|c| c["pruned"].as_array().unwrap().is_empty()).expect("an unpruned case")["perplexity"].as_f64().unwrap();

@@ -16,8 +16,10 @@
 //!
 //! The model layout, prompt set, corpus and settings are in the provenance.
 
+mod lock;
 mod parts;
 
+pub use lock::PartsLock;
 pub use parts::SampleTableWriter;
 
 use crate::table::{column, read_table, write_table};

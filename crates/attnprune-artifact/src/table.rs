@@ -26,8 +26,19 @@ pub struct ReadTable {
     pub provenance: Provenance,
 }
 
-/// Writes `batches` (all of `schema`) to `path` atomically, with `provenance` in the metadata.
+/// Writes `batches` (all of `schema`) to `path` atomically, with `provenance` in the file's
+/// key-value metadata and on the embedded Arrow schema too (where
+/// `pyarrow.parquet.read_table(f).schema.metadata`, and pandas on top of it, look).
 pub fn write_table(path: &Path, schema: SchemaRef, batches: &[RecordBatch], provenance: &Provenance) -> Result<()> {
+    let mut metadata = schema.metadata().clone();
+    metadata.insert(PROVENANCE_KEY.to_string(), provenance.to_json());
+    metadata.insert(SCHEMA_VERSION_KEY.to_string(), provenance.schema_version.to_string());
+    let schema = std::sync::Arc::new(schema.as_ref().clone().with_metadata(metadata));
+    let batches = batches
+        .iter()
+        .map(|b| RecordBatch::try_new(schema.clone(), b.columns().to_vec()))
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| ArtifactError::Schema { path: path.display().to_string(), message: e.to_string() })?;
     let props = WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
         .set_key_value_metadata(Some(vec![
@@ -41,7 +52,7 @@ pub fn write_table(path: &Path, schema: SchemaRef, batches: &[RecordBatch], prov
     };
     write_atomic(path, |file| {
         let mut writer = ArrowWriter::try_new(file, schema, Some(props)).map_err(parquet_err)?;
-        for batch in batches {
+        for batch in &batches {
             writer.write(batch).map_err(parquet_err)?;
         }
         writer.close().map_err(parquet_err)?;

@@ -7,8 +7,8 @@ use anyhow::Result;
 use attnprune_anneal::{
     anneal, AnnealConfig, ConstrainedObjective, Cooling, FlipObjective, StartTemperature,
 };
-use attnprune_cli::anneal_stage::ExpOf;
-use attnprune_cli::train_stage::{bias_floor, bias_target};
+use attnprune_surrogate::ExpOf;
+use attnprune_surrogate::{bias_floor, bias_target};
 use attnprune_mask::{draw_random_masks, HeadLayout, RandomMaskSpec};
 use attnprune_surrogate::{metrics, split_holdout, train, TrainConfig, TrainedSurrogate};
 use rand::{Rng, SeedableRng};
@@ -230,7 +230,7 @@ pub fn run_anneal(
         .map(|_| (0..n).map(|_| rng.random::<f64>() < 0.07).collect())
         .collect();
     let unpruned_ppl = table.perplexity[0];
-    let limit = (1.0 + s.ppl_budget) * unpruned_ppl;
+    let limit = attnprune_select::PplBudget::new(s.ppl_budget)?.limit(unpruned_ppl);
     let objective = ConstrainedObjective::new(
         ExpOf(fitted.bias.incremental()),
         ExpOf(fitted.ln_ppl.incremental()),

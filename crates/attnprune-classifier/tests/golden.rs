@@ -6,7 +6,6 @@
 use attnprune_classifier::{Encoder, OutputActivation, SequenceClassifier};
 use burn::backend::Flex;
 use serde_json::Value;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 const TOL: f64 = 1e-4;
@@ -141,13 +140,7 @@ fn tiny_bert_matches_transformers() {
 #[test]
 fn minilm_matches_transformers() {
     let dir = root().join("data/models/all-MiniLM-L6-v2");
-    if !dir.join("model.safetensors").exists() {
-        // Straight to the stderr handle: libtest captures `eprintln!` of passing tests.
-        let _ = writeln!(
-            std::io::stderr(),
-            "SKIPPED minilm_matches_transformers: {} is absent (run `make minilm`)",
-            dir.display()
-        );
+    if attnprune_testdata::require(dir.join("model.safetensors"), "all-MiniLM-L6-v2", "run `make minilm`").is_none() {
         return;
     }
     let expected = read_json(&fixture("minilm/expected.json"));

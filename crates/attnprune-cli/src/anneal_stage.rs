@@ -1,9 +1,9 @@
 //! `anneal`: simulated annealing over head masks, scored by the surrogates.
 
-use crate::train_stage::load_surrogate;
+use crate::surrogate_files::{load_surrogate, SelectedModels};
 use anyhow::{bail, Context, Result};
 use attnprune_anneal::{
-    anneal, select_diverse, AnnealConfig, AnnealResult, ConstrainedObjective, Cooling, Evaluation, FlipObjective, Solution,
+    anneal, select_diverse, AnnealConfig, AnnealResult, ConstrainedObjective, Cooling, Solution,
     StartTemperature,
 };
 use attnprune_artifact::samples::read_samples;
@@ -11,7 +11,7 @@ use attnprune_artifact::trajectory::{write_trajectory, TrajectoryRow, TRAJECTORY
 use attnprune_artifact::{write_atomic_bytes, Provenance};
 use attnprune_mask::{Candidate, CandidateList, HeadLayout, HeadMask, MaskFile};
 use attnprune_select::PplBudget;
-use attnprune_surrogate::{IncrementalAdditive, IncrementalBucketBias, IncrementalMlp, StructuredSurrogateFile};
+use attnprune_surrogate::{ExpOf, Predictor, StructuredSurrogateFile, UpperBound};
 use std::sync::Arc;
 use clap::Parser;
 use std::path::PathBuf;
@@ -85,6 +85,12 @@ pub struct AnnealArgs {
     /// Which surrogates: `auto` (the ones `train-surrogate` selected), `mlp` or `structured`.
     #[arg(long, default_value = "auto", value_name = "KIND")]
     surrogate: String,
+    /// The perplexity constraint uses the structured surrogate's prediction plus Z posterior
+    /// standard deviations (of ln perplexity, from its main effects), so the search keeps away
+    /// from masks whose heads the surrogate has seen too little of. 0 = the plain prediction.
+    /// (The MLP gives no uncertainty: with it, Z is ignored.)
+    #[arg(long, default_value_t = 1.0, value_name = "Z")]
+    ppl_z: f64,
     /// Proposals to write to --out-candidates (0 = none).
     #[arg(long, default_value_t = 0, value_name = "K")]
     candidates: usize,
@@ -97,6 +103,11 @@ pub struct AnnealArgs {
     /// Proposals are spread across size classes of this many pruned heads.
     #[arg(long, default_value_t = 5, value_name = "N")]
     size_class: usize,
+    /// With --candidates: the walks also run once per size cap (most heads pruned, each at
+    /// most --max-pruned), so the proposals span small and large masks whatever the surrogates
+    /// believe of the large ones (empty: --max-pruned only).
+    #[arg(long, value_delimiter = ',', value_name = "K")]
+    size_caps: Vec<usize>,
     /// With --candidates: the walks run once per fraction, each with the budget scaled by
     /// it, so the proposals span safe and bold masks (the one-shot mask comes from 1.0).
     #[arg(long, default_value = "0.4,0.7,1.0", value_delimiter = ',', value_name = "F")]
@@ -109,88 +120,13 @@ pub struct AnnealArgs {
     out_trajectory: PathBuf,
 }
 
-/// Reports `exp(value)` of a predictor of a logarithm (the surrogates predict ln bias
-/// and ln perplexity).
-#[derive(Clone)]
-pub struct ExpOf<T>(pub T);
-
-impl<T> ExpOf<T> {
-    fn map(e: Evaluation) -> Evaluation {
-        let v = e.value.exp();
-        Evaluation { value: v, feasible: e.feasible, extras: [v, e.extras[1]] }
-    }
-}
-
-impl<T: FlipObjective> FlipObjective for ExpOf<T> {
-    fn n_bits(&self) -> usize {
-        self.0.n_bits()
-    }
-    fn reset(&mut self, state: &[bool]) -> Evaluation {
-        Self::map(self.0.reset(state))
-    }
-    fn score_flip(&mut self, i: usize) -> Evaluation {
-        Self::map(self.0.score_flip(i))
-    }
-    fn commit_flip(&mut self, i: usize) -> Evaluation {
-        Self::map(self.0.commit_flip(i))
-    }
-    fn current(&self) -> Evaluation {
-        Self::map(self.0.current())
-    }
-}
-
-/// One surrogate as the annealer sees it: the paper's MLP (of a logarithm), the structured
-/// ln-perplexity model, or the structured bucket-bias model.
-#[derive(Clone)]
-pub enum Predictor {
-    /// `exp` of an MLP.
-    Mlp(ExpOf<IncrementalMlp>),
-    /// `exp` of the additive ln-perplexity model.
-    Additive(ExpOf<IncrementalAdditive>),
-    /// The bias from the additive bucket means.
-    Buckets(IncrementalBucketBias),
-}
-
-macro_rules! each_predictor {
-    ($self:expr, $p:ident => $body:expr) => {
-        match $self {
-            Predictor::Mlp($p) => $body,
-            Predictor::Additive($p) => $body,
-            Predictor::Buckets($p) => $body,
-        }
-    };
-}
-
-impl FlipObjective for Predictor {
-    fn n_bits(&self) -> usize {
-        each_predictor!(self, p => p.n_bits())
-    }
-    fn reset(&mut self, state: &[bool]) -> Evaluation {
-        each_predictor!(self, p => p.reset(state))
-    }
-    fn score_flip(&mut self, i: usize) -> Evaluation {
-        each_predictor!(self, p => p.score_flip(i))
-    }
-    fn commit_flip(&mut self, i: usize) -> Evaluation {
-        each_predictor!(self, p => p.commit_flip(i))
-    }
-    fn current(&self) -> Evaluation {
-        each_predictor!(self, p => p.current())
-    }
-}
-
-impl Predictor {
-    /// The prediction for one mask (not incremental).
-    fn predict(&self, mask: &[bool]) -> f64 {
-        let mut p = self.clone();
-        p.reset(mask).value
-    }
-}
-
 /// The bias and perplexity predictors, with the structured file when one is used (for uncertainties).
 struct Surrogates {
     bias: Predictor,
+    /// The perplexity the constraint uses (pessimistic with --ppl-z).
     ppl: Predictor,
+    /// The plain perplexity prediction (what the candidate list reports).
+    ppl_mean: Predictor,
     structured: Option<StructuredSurrogateFile>,
     names: (String, String),
     provenance: Provenance,
@@ -207,7 +143,7 @@ fn load_surrogates(args: &AnnealArgs, layout: HeadLayout) -> Result<Surrogates> 
             let path = dir.join("surrogate-report.json");
             let text = std::fs::read_to_string(&path).with_context(|| format!("reading `{}`", path.display()))?;
             let report: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("`{}` is not JSON", path.display()))?;
-            let selected: crate::train_stage::SelectedModels = serde_json::from_value(report["selected"].clone())
+            let selected: SelectedModels = serde_json::from_value(report["selected"].clone())
                 .with_context(|| format!("`{}` has no valid `selected` models (retrain with this version)", path.display()))?;
             (selected.bias, selected.perplexity)
         }
@@ -224,15 +160,24 @@ fn load_surrogates(args: &AnnealArgs, layout: HeadLayout) -> Result<Surrogates> 
         Some(s) if bias_name == "structured" => Predictor::Buckets(Arc::new(s.models.bias.clone()).incremental()),
         _ => Predictor::Mlp(ExpOf(bias_mlp.incremental())),
     };
-    let ppl = match &structured {
+    let ppl_mean = match &structured {
         Some(s) if ppl_name == "structured" => Predictor::Additive(ExpOf(Arc::new(s.models.ln_ppl.clone()).incremental())),
         _ => Predictor::Mlp(ExpOf(ppl_mlp.incremental())),
+    };
+    if !(args.ppl_z.is_finite() && args.ppl_z >= 0.0) {
+        bail!("--ppl-z must be a finite number >= 0, not {}", args.ppl_z);
+    }
+    let ppl = match &structured {
+        Some(s) if ppl_name == "structured" && args.ppl_z > 0.0 => {
+            Predictor::AdditiveUpper(ExpOf(UpperBound::new(Arc::new(s.models.ln_ppl.clone()), args.ppl_z)))
+        }
+        _ => ppl_mean.clone(),
     };
     let mut inputs = vec![Provenance::fingerprint_of(&bias_base.with_extension("mpk"))?, Provenance::fingerprint_of(&ppl_base.with_extension("mpk"))?];
     if structured.is_some() {
         inputs.push(Provenance::fingerprint_of(&structured_path)?);
     }
-    Ok(Surrogates { bias, ppl, structured, names: (bias_name, ppl_name), provenance: bias_prov, inputs })
+    Ok(Surrogates { bias, ppl, ppl_mean, structured, names: (bias_name, ppl_name), provenance: bias_prov, inputs })
 }
 
 fn parse_cooling(s: &str) -> Result<Cooling> {
@@ -274,21 +219,40 @@ pub fn run(args: AnnealArgs) -> Result<()> {
         fractions.push(1.0);
     }
     let config = anneal_config(&args)?;
-    let mut pool: Vec<Solution> = Vec::new();
+    let most = args.max_pruned.unwrap_or(layout.total());
+    let mut caps: Vec<usize> = if args.candidates > 0 { args.size_caps.iter().map(|&c| c.min(most)).collect() } else { Vec::new() };
+    caps.sort_unstable();
+    caps.dedup();
+    if caps.last() != Some(&most) {
+        caps.push(most);
+    }
+    let runs: Vec<(usize, f64)> = caps.iter().flat_map(|&c| fractions.iter().map(move |&f| (c, f))).collect();
+    let mut pools: Vec<Vec<Solution>> = Vec::new();
     let mut full = None;
-    for (run, &f) in fractions.iter().enumerate() {
+    for (run, &(cap, f)) in runs.iter().enumerate() {
         let limit = PplBudget::new(budget.relative * f)?.limit(base_ppl);
+        let config = AnnealConfig { max_pruned: Some(cap), ..config.clone() };
         let objective = ConstrainedObjective::new(sur.bias.clone(), sur.ppl.clone(), limit, args.penalty)?;
         let started = std::time::Instant::now();
         let result = anneal(&config, &objective)?;
         let steps = (args.steps * args.restarts) as f64;
-        log::info!("budget x {f}: {steps} steps in {:.2}s ({:.0} steps/s)", started.elapsed().as_secs_f64(), steps / started.elapsed().as_secs_f64().max(1e-9));
+        log::info!(
+            "at most {cap} heads, budget x {f}: {steps} steps in {:.2}s ({:.0} steps/s)",
+            started.elapsed().as_secs_f64(),
+            steps / started.elapsed().as_secs_f64().max(1e-9)
+        );
         // Restarts are numbered across the walks of every fraction, so the diversity caps see them apart.
-        pool.extend(result.pool().into_iter().map(|mut s| {
-            s.restart += run * args.restarts;
-            s
-        }));
-        if f == 1.0 {
+        pools.push(
+            result
+                .pool()
+                .into_iter()
+                .map(|mut s| {
+                    s.restart += run * args.restarts;
+                    s
+                })
+                .collect(),
+        );
+        if f == 1.0 && cap == most {
             full = Some(result);
         }
     }
@@ -302,17 +266,17 @@ pub fn run(args: AnnealArgs) -> Result<()> {
         best.evaluation.extras[1]
     );
     // The surrogate's record already carries the table's model, prompts, corpus and settings (+ axis).
-    let mut provenance = Provenance::derived("mask", 1, "anneal", crate::common::command_line(), &sur.provenance);
+    let mut provenance = Provenance::derived(attnprune_mask::MASK_KIND, attnprune_mask::MASK_VERSION, "anneal", crate::common::command_line(), &sur.provenance);
     provenance.seed = Some(args.seed);
     provenance.inputs = sur.inputs.clone();
     if let Some(path) = &args.out_candidates {
-        write_candidates(path, &args, &sur, &pool, layout, &provenance)?;
+        write_candidates(path, &args, &sur, &pools, layout, &provenance)?;
     }
     write_trajectory_of(&args, &result, &provenance)?;
     let mut file = MaskFile::from_mask(&mask);
     file.extra.insert("method".into(), serde_json::json!("attention-pruning-one-shot"));
     file.extra.insert("predicted_bias".into(), serde_json::json!(best.evaluation.extras[0]));
-    file.extra.insert("predicted_perplexity".into(), serde_json::json!(best.evaluation.extras[1]));
+    file.extra.insert("predicted_perplexity".into(), serde_json::json!(sur.ppl_mean.predict(&best.state)));
     file.extra.insert("perplexity_budget".into(), serde_json::to_value(budget)?);
     file.extra.insert("provenance".into(), serde_json::to_value(&provenance)?);
     write_atomic_bytes(&args.out_mask, file.to_json().as_bytes())?;
@@ -337,22 +301,58 @@ fn anneal_config(args: &AnnealArgs) -> Result<AnnealConfig> {
     })
 }
 
+/// Up to `k` proposals spread over the walks (`pools`: size caps and budget fractions, smallest
+/// and safest first): `k / walks` (at least one) diverse ones from each, every two at least
+/// `min_hamming` apart, then the best remaining ones of all pools. Sorted by predicted value.
+pub fn spread_candidates(pools: &[Vec<Solution>], k: usize, min_hamming: usize, size_class: usize) -> Vec<Solution> {
+    let far = |a: &Solution, chosen: &[Solution]| {
+        chosen.iter().all(|c| c.state.iter().zip(&a.state).filter(|(x, y)| x != y).count() >= min_hamming.max(1))
+    };
+    let per = (k / pools.len().max(1)).max(1);
+    let mut chosen: Vec<Solution> = Vec::new();
+    for pool in pools {
+        let mut taken = 0;
+        for s in select_diverse(pool, pool.len(), min_hamming, size_class) {
+            if taken < per && chosen.len() < k && far(&s, &chosen) {
+                chosen.push(s);
+                taken += 1;
+            }
+        }
+    }
+    let all: Vec<Solution> = pools.iter().flatten().cloned().collect();
+    for s in select_diverse(&all, all.len(), min_hamming, size_class) {
+        if chosen.len() < k && far(&s, &chosen) {
+            chosen.push(s);
+        }
+    }
+    chosen.sort_by(|a, b| a.evaluation.value.total_cmp(&b.evaluation.value));
+    chosen
+}
+
 /// The diverse proposals of all walks, with predictions and their uncertainty.
-fn write_candidates(path: &std::path::Path, args: &AnnealArgs, sur: &Surrogates, pool: &[Solution], layout: HeadLayout, provenance: &Provenance) -> Result<()> {
-    let chosen = select_diverse(pool, args.candidates, args.min_hamming, args.size_class);
+fn write_candidates(
+    path: &std::path::Path,
+    args: &AnnealArgs,
+    sur: &Surrogates,
+    pools: &[Vec<Solution>],
+    layout: HeadLayout,
+    provenance: &Provenance,
+) -> Result<()> {
+    let chosen = spread_candidates(pools, args.candidates, args.min_hamming, args.size_class);
+    let visited: usize = pools.iter().map(Vec::len).sum();
     let unpruned = vec![false; layout.total()];
-    let reference = (sur.bias.predict(&unpruned), sur.ppl.predict(&unpruned));
+    let reference = (sur.bias.predict(&unpruned), sur.ppl_mean.predict(&unpruned));
     let mut list = CandidateList::new(layout, reference, serde_json::to_value(provenance)?);
     for s in &chosen {
         let mask = HeadMask::from_bits(layout, s.state.clone())?;
-        let mut c = Candidate::new(&mask, s.restart, s.evaluation.extras[0], s.evaluation.extras[1]);
+        let mut c = Candidate::new(&mask, s.restart, s.evaluation.extras[0], sur.ppl_mean.predict(&s.state));
         if let (Some(file), "structured") = (&sur.structured, sur.names.1.as_str()) {
             // sd of ln perplexity -> sd of perplexity (delta method).
             c.predicted_perplexity_sd = Some(file.models.ln_ppl.predict_sd(&s.state)? * c.predicted_perplexity);
         }
         list.candidates.push(c);
     }
-    log::info!("{} proposals (of {} distinct feasible masks visited) written to {}", list.candidates.len(), pool.len(), path.display());
+    log::info!("{} proposals (of {visited} good feasible masks kept by the walks) written to {}", list.candidates.len(), path.display());
     write_atomic_bytes(path, list.to_json().as_bytes())?;
     Ok(())
 }
@@ -379,4 +379,30 @@ fn write_trajectory_of(args: &AnnealArgs, result: &AnnealResult, provenance: &Pr
     traj_prov.schema_version = TRAJECTORY_VERSION;
     write_trajectory(&args.out_trajectory, &rows, &traj_prov)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use attnprune_anneal::Evaluation;
+
+    fn solution(bits: &[usize], value: f64, restart: usize) -> Solution {
+        let mut state = vec![false; 8];
+        bits.iter().for_each(|&b| state[b] = true);
+        Solution { state, evaluation: Evaluation::plain(value), restart, found_at_step: None }
+    }
+
+    #[test]
+    fn proposals_come_from_every_budget_fraction() {
+        // The bold walk (second pool) finds better predicted values everywhere.
+        let safe = vec![solution(&[0], 0.9, 0), solution(&[1], 0.8, 1)];
+        let bold = vec![solution(&[2, 3, 4], 0.1, 2), solution(&[5, 6, 7], 0.2, 3), solution(&[2, 5, 7], 0.3, 2)];
+        let chosen = spread_candidates(&[safe, bold], 4, 1, 5);
+        assert_eq!(chosen.len(), 4);
+        assert!(chosen.iter().any(|s| s.state.iter().filter(|&&b| b).count() == 1), "no safe proposal");
+        assert!(chosen.windows(2).all(|w| w[0].evaluation.value <= w[1].evaluation.value));
+        // Never the same mask twice, and never more than asked.
+        let again = spread_candidates(&[vec![solution(&[0], 0.5, 0)], vec![solution(&[0], 0.5, 1)]], 4, 1, 5);
+        assert_eq!(again.len(), 1);
+    }
 }

@@ -13,7 +13,12 @@ use attnprune_mask::{HeadMask, MaskFile};
 use attnprune_measure::prompts::Split;
 use burn::tensor::backend::Backend;
 use clap::{Parser, ValueEnum};
-use serde_json::{json, Value};
+use attnprune_measure::bias::AxisBias;
+use attnprune_report::apply::{
+    AppliedMask, ApplyReport, AxisChange, PerplexityChange, ReplyPair, ScaleChange, APPLY_REPORT_KIND, APPLY_REPORT_VERSION,
+};
+use serde_json::Value;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// Run the real model with a head mask and report bias (per axis and bucket,
@@ -84,7 +89,7 @@ pub enum SplitArg {
 
 /// Reads a mask file and checks it against the model (shape, and the model
 /// fingerprint recorded by `anneal`/`fasp`, naming both files on a mismatch).
-pub fn read_mask_for(path: &Path, prepared: &Prepared, model_path: &Path) -> Result<HeadMask> {
+pub fn read_mask_for(path: &Path, prepared: &Prepared, model_path: &Path) -> Result<(HeadMask, MaskFile)> {
     let file = MaskFile::read(path)?;
     let mask = file.to_mask_for(prepared.model_files.config.head_layout()).with_context(|| format!("mask `{}` does not fit model `{}`", path.display(), model_path.display()))?;
     if let Some(p) = file.extra.get("provenance") {
@@ -98,7 +103,7 @@ pub fn read_mask_for(path: &Path, prepared: &Prepared, model_path: &Path) -> Res
             );
         }
     }
-    Ok(mask)
+    Ok((mask, file))
 }
 
 /// Runs the stage.
@@ -108,7 +113,7 @@ pub fn run(args: ApplyArgs) -> Result<()> {
         SplitArg::Valid => Split::Valid,
     };
     let prepared = prepare(&args.model, &args.measure, split)?;
-    let mask = read_mask_for(&args.mask, &prepared, &args.model.model)?;
+    let (mask, mask_file) = read_mask_for(&args.mask, &prepared, &args.model.model)?;
     if let Some(dir) = &args.export {
         let mut weights = prepared.model_files.weights.clone();
         zero_pruned_heads(&mut weights, &prepared.model_files.config, &mask)?;
@@ -116,21 +121,22 @@ pub fn run(args: ApplyArgs) -> Result<()> {
         log::info!("exported the pruned model to {}", dir.display());
     }
     let device = args.model.device;
-    run_on_device(device, ApplyTask { args, prepared, mask })?
+    run_on_device(device, ApplyTask { args, prepared, mask, mask_file })?
 }
 
 struct ApplyTask {
     args: ApplyArgs,
     prepared: Prepared,
     mask: HeadMask,
+    mask_file: MaskFile,
 }
 
 impl OnDevice for ApplyTask {
     type Output = Result<()>;
 
     fn run<B: Backend>(self, device: B::Device) -> Result<()> {
-        let Self { args, prepared, mask } = self;
-        let mut provenance = crate::inputs::provenance_for("apply-report", 1, "apply", &prepared, &args.measure);
+        let Self { args, prepared, mask, mask_file } = self;
+        let mut provenance = crate::inputs::provenance_for(APPLY_REPORT_KIND, APPLY_REPORT_VERSION, "apply", &prepared, &args.measure);
         provenance.inputs = vec![Provenance::fingerprint_of(&args.mask)?];
         let lm = LanguageModel::<B>::from_files(prepared.model_files, &device)?;
         let labels: Vec<(String, String)> = prepared.data.prompts.iter().map(|p| (p.axis.clone(), p.bucket.clone())).collect();
@@ -146,9 +152,9 @@ impl OnDevice for ApplyTask {
             let mut evaluator = Evaluator::new(&lm, prepared.data, prepared.settings)?;
             vec![measure(&mut evaluator, &unpruned, &args.metrics)?, measure(&mut evaluator, &mask, &args.metrics)?]
         };
-        let report = build_report(&args, &provenance, &mask, (&results[0], &results[1]), &labels)?;
-        write_atomic_bytes(&args.out, serde_json::to_string_pretty(&report)?.as_bytes())?;
-        write_atomic_bytes(&args.out.with_extension("md"), markdown(&report).as_bytes())?;
+        let report = build_report(&args, &provenance, (&mask, &mask_file), (&results[0], &results[1]), &labels)?;
+        write_atomic_bytes(&args.out, report.to_json().as_bytes())?;
+        write_atomic_bytes(&args.out.with_extension("md"), report.markdown().as_bytes())?;
         log::info!("wrote {} and {}", args.out.display(), args.out.with_extension("md").display());
         Ok(())
     }
@@ -193,68 +199,47 @@ fn paired_axis(args: &ApplyArgs, axis: &str, before: &MaskEvaluation, after: &Ma
 fn build_report(
     args: &ApplyArgs,
     provenance: &Provenance,
-    mask: &HeadMask,
+    (mask, mask_file): (&HeadMask, &MaskFile),
     (before, after): (&Measured, &Measured),
     labels: &[(String, String)],
-) -> Result<Value> {
-    let mut report = json!({
-        "schema_version": 1,
-        "mask": { "file": args.mask.display().to_string(), "num_pruned": mask.num_pruned(),
-                  "pruned": mask.pruned_heads().iter().map(|h| [h.layer, h.head]).collect::<Vec<_>>() },
-        "split": format!("{:?}", args.split).to_lowercase(),
-        "provenance": provenance,
-    });
+) -> Result<ApplyReport> {
+    let budget = mask_file.extra.get("perplexity_budget").and_then(|b| b.get("relative")).and_then(Value::as_f64);
+    let mut report = ApplyReport {
+        schema_version: APPLY_REPORT_VERSION,
+        mask: AppliedMask {
+            file: args.mask.display().to_string(),
+            num_pruned: mask.num_pruned(),
+            pruned: mask.pruned_heads().iter().map(|h| [h.layer, h.head]).collect(),
+            selection: mask_file.extra.get("selection").cloned(),
+            perplexity_budget: budget,
+        },
+        split: format!("{:?}", args.split).to_lowercase(),
+        perplexity: None,
+        bias: BTreeMap::new(),
+        num_prompts: None,
+        samples: Vec::new(),
+        provenance: serde_json::to_value(provenance)?,
+    };
     if let (Some(a), Some(b)) = (before.perplexity, after.perplexity) {
-        let paired = paired_ppl_change(&before.window_nll, &after.window_nll, args.interval_resamples, 0.95, 0)?;
-        report["perplexity"] = json!({ "unpruned": a, "pruned": b, "relative_change": b / a - 1.0,
-                                       "paired_change": paired, "windows": before.window_nll.len() });
+        let paired_change = paired_ppl_change(&before.window_nll, &after.window_nll, args.interval_resamples, 0.95, 0)?;
+        let windows = before.window_nll.len();
+        report.perplexity = Some(PerplexityChange { unpruned: a, pruned: b, relative_change: b / a - 1.0, paired_change, windows });
     }
     if let (Some(a), Some(b)) = (&before.bias, &after.bias) {
-        let mut axes = serde_json::Map::new();
         for (((x, y), lx), ly) in a.axes.iter().zip(&b.axes).zip(&a.logit_axes).zip(&b.logit_axes) {
             let reduction = |u: f64, p: f64| if u > 0.0 { 1.0 - p / u } else { 0.0 };
             let (prob, log_odds) = paired_axis(args, &x.axis, a, b, labels)?;
-            axes.insert(x.axis.clone(), json!({ "unpruned": x, "pruned": y, "relative_reduction": reduction(x.bias, y.bias),
-                "paired_change": prob,
-                "logit": { "unpruned": lx, "pruned": ly, "relative_reduction": reduction(lx.bias, ly.bias), "paired_change": log_odds } }));
+            let scale = |u: &AxisBias, p: &AxisBias, paired_change| ScaleChange {
+                unpruned: u.clone(),
+                pruned: p.clone(),
+                relative_reduction: reduction(u.bias, p.bias),
+                paired_change,
+            };
+            report.bias.insert(x.axis.clone(), AxisChange::new(scale(x, y, prob), scale(lx, ly, log_odds)));
         }
-        report["bias"] = Value::Object(axes);
-        report["num_prompts"] = json!(a.scores.len());
-        report["samples"] = json!(a.replies.iter().zip(&b.replies).take(5).map(|(x, y)| json!({"unpruned": x, "pruned": y})).collect::<Vec<_>>());
+        report.num_prompts = Some(a.scores.len());
+        report.samples =
+            a.replies.iter().zip(&b.replies).take(5).map(|(x, y)| ReplyPair { unpruned: x.clone(), pruned: y.clone() }).collect();
     }
     Ok(report)
-}
-
-/// A number with four significant digits, in scientific notation when small.
-fn number(x: f64) -> String {
-    if x != 0.0 && x.abs() < 0.01 {
-        format!("{x:.3e}")
-    } else {
-        format!("{x:.4}")
-    }
-}
-
-/// The Markdown twin of the JSON report.
-pub fn markdown(report: &Value) -> String {
-    let mut md = String::from("# attnprune apply report\n\n");
-    md += &format!("Mask: `{}` ({} heads pruned), prompts: {} split.\n\n", report["mask"]["file"].as_str().unwrap_or(""), report["mask"]["num_pruned"], report["split"].as_str().unwrap_or(""));
-    let change = |c: &Value| {
-        let pct = |k: &str| 100.0 * c[k].as_f64().unwrap_or(f64::NAN);
-        format!("{:+.1}% [{:+.1}%, {:+.1}%]", pct("point"), pct("low"), pct("high"))
-    };
-    md += "| metric | unpruned | pruned | change (paired 95% CI) |\n|---|---|---|---|\n";
-    if let Some(p) = report.get("perplexity") {
-        md += &format!("| perplexity | {:.3} | {:.3} | {} |\n", p["unpruned"].as_f64().unwrap_or(f64::NAN), p["pruned"].as_f64().unwrap_or(f64::NAN), change(&p["paired_change"]));
-    }
-    if let Some(Value::Object(axes)) = report.get("bias") {
-        for (axis, v) in axes {
-            let num = |v: &Value| number(v.as_f64().unwrap_or(f64::NAN));
-            let cell = |x: &Value| format!("{} [{}, {}]", num(&x["bias"]), num(&x["ci_low"]), num(&x["ci_high"]));
-            md += &format!("| bias `{axis}` (95% CI) | {} | {} | {} |\n", cell(&v["unpruned"]), cell(&v["pruned"]), change(&v["paired_change"]));
-            let l = &v["logit"];
-            md += &format!("| log-odds bias `{axis}` (95% CI) | {} | {} | {} |\n", cell(&l["unpruned"]), cell(&l["pruned"]), change(&l["paired_change"]));
-        }
-    }
-    md += &format!("\nProduced by: `{}`\n", report["provenance"]["args"].as_array().map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(" ")).unwrap_or_default());
-    md
 }

@@ -87,7 +87,7 @@ pub fn run(args: ChooseArgs) -> Result<()> {
     let choice = choose_measured(&judged, budget, args.interval_resamples, 0.95, 0)?;
     let screened = args.screening.iter().map(|p| Ok(read_sample_table(p)?.rows.len())).sum::<Result<usize>>()?;
     let real_evaluations = screened + judged.len() + 1;
-    let mut provenance = Provenance::derived("mask", 1, "choose", crate::common::command_line(), &combined.provenance);
+    let mut provenance = Provenance::derived(attnprune_mask::MASK_KIND, attnprune_mask::MASK_VERSION, "choose", crate::common::command_line(), &combined.provenance);
     provenance.inputs = args.samples.iter().map(|s| Provenance::fingerprint_of(s)).collect::<Result<_, _>>()?;
     let selection = MeasuredSelection {
         method: "attention-pruning".into(),

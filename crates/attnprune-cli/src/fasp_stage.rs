@@ -128,7 +128,7 @@ impl OnDevice for FaspTask {
         let unpruned = HeadMask::unpruned(table.layout);
         let mut plan: Vec<(u64, &HeadMask)> = vec![(0, &unpruned)];
         plan.extend(candidates.iter().enumerate().map(|(i, c)| (i as u64 + 1, &c.2)));
-        let bar = crate::common::progress(plan.len() as u64, "fasp");
+        let mut bar = crate::common::progress(plan.len() as u64, "fasp");
         let mut rows: Vec<SampleRow> = Vec::new();
         for round in plan.chunks(pool.workers()) {
             for (&(id, mask), eval) in round.iter().zip(pool.evaluate_round(round)) {
@@ -150,8 +150,8 @@ impl OnDevice for FaspTask {
         let choice = choose_measured(&judged, budget, args.interval_resamples, 0.95, 0)?;
         let candidates_table = SampleTable { provenance: provenance.clone(), layout: table.layout, columns, rows };
         write_sample_table(&args.out_candidates, &candidates_table)?;
-        provenance.kind = "mask".into();
-        provenance.schema_version = 1;
+        provenance.kind = attnprune_mask::MASK_KIND.into();
+        provenance.schema_version = attnprune_mask::MASK_VERSION;
         let selection = MeasuredSelection {
             method: "fasp".into(),
             budget,

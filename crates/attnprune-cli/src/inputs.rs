@@ -288,8 +288,18 @@ fn load_replies(measure: &MeasureArgs) -> Result<(Option<CannedReplies>, String)
     if measure.scorer != ScorerKind::ReplyLikelihood {
         return Ok((None, String::new()));
     }
-    let path = measure.replies.clone().unwrap_or_else(|| measure.prompts.join("replies.json"));
-    let (replies, hash) = CannedReplies::load(&path)?;
+    let (replies, hash) = match &measure.replies {
+        Some(path) => CannedReplies::load(path)?,
+        None => {
+            let path = measure.prompts.join("replies.json");
+            if path.exists() {
+                CannedReplies::load(&path)?
+            } else {
+                log::info!("`{}` has no replies.json: using the built-in replies (data/prompts/replies.json); --replies FILE sets others", measure.prompts.display());
+                CannedReplies::builtin()?
+            }
+        }
+    };
     Ok((Some(replies), hash))
 }
 

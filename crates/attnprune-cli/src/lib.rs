@@ -18,4 +18,5 @@ pub mod random_stage;
 pub mod report_stage;
 pub mod sample_stage;
 pub mod selection;
+pub mod surrogate_files;
 pub mod train_stage;

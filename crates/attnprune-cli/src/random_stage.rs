@@ -2,12 +2,9 @@
 
 use anyhow::{bail, Context, Result};
 use attnprune_artifact::{write_atomic_bytes, Provenance};
-use attnprune_mask::{draw_masks_with_count, HeadMask, MaskFile};
+use attnprune_mask::{draw_masks_with_count, HeadMask, MaskFile, MASK_KIND, MASK_VERSION};
 use clap::Parser;
 use std::path::PathBuf;
-
-/// Artifact kind of mask files.
-const MASK_KIND: &str = "mask";
 
 /// The random baseline: for each seed, a mask that prunes exactly as many
 /// heads as the --like mask (e.g. anneal's ap-mask.json), drawn uniformly
@@ -68,14 +65,14 @@ pub fn run(args: RandomArgs) -> Result<()> {
         let mut provenance = match &parent {
             Some(p) => Provenance::derived(
                 MASK_KIND,
-                1,
+                MASK_VERSION,
                 "random-masks",
                 crate::common::command_line(),
                 p,
             ),
             None => {
                 let mut p =
-                    Provenance::new(MASK_KIND, 1, "random-masks", crate::common::command_line());
+                    Provenance::new(MASK_KIND, MASK_VERSION, "random-masks", crate::common::command_line());
                 p.layout = Some(like.layout());
                 p
             }

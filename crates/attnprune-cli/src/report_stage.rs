@@ -15,6 +15,7 @@ use attnprune_report::plots::{
 };
 use attnprune_report::svg::check_well_formed;
 use attnprune_report::ablation::{ablation_table, verdict, AblationRow, Change};
+use attnprune_report::apply::{ApplyReport as TypedApplyReport, APPLY_REPORT_KIND, APPLY_REPORT_VERSION};
 use attnprune_report::rounds::RoundsReport;
 use attnprune_report::{
     fmt_num, fmt_pct, AxisBias, Fit, MethodResult, Methods, Repeatability, Results, RunResult,
@@ -91,7 +92,8 @@ pub struct ReportArgs {
 }
 
 /// The closed loop's plot files, relative to the report's folder.
-pub const ROUND_PLOTS: [&str; 3] = ["plots/rounds-perplexity.svg", "plots/rounds-bias.svg", "plots/rounds-convergence.svg"];
+pub const ROUND_PLOTS: [&str; 4] =
+    ["plots/rounds-perplexity.svg", "plots/rounds-bias.svg", "plots/rounds-convergence.svg", "plots/rounds-agreement.svg"];
 
 /// The plot files of a report, relative to its folder.
 pub const PLOTS: [&str; 7] = [
@@ -117,7 +119,7 @@ struct ApplyReport {
     axes: Vec<(String, Measured, Measured)>,
     provenance: Provenance,
     /// The report as read (for the paired intervals).
-    raw: Value,
+    typed: TypedApplyReport,
 }
 
 fn read_json(path: &Path) -> Result<Value> {
@@ -127,57 +129,31 @@ fn read_json(path: &Path) -> Result<Value> {
 }
 
 fn read_apply_report(path: &Path) -> Result<ApplyReport> {
-    let v = read_json(path)?;
-    let bad = |what: &str| {
+    let typed = TypedApplyReport::read(path).map_err(anyhow::Error::msg)?;
+    let provenance: Provenance = serde_json::from_value(typed.provenance.clone())
+        .with_context(|| format!("`{}`: provenance", path.display()))?;
+    provenance.check_kind(path, APPLY_REPORT_KIND, APPLY_REPORT_VERSION)?;
+    let missing = |what: &str| {
         anyhow::anyhow!("`{}` is not an apply report with bias and perplexity: {what} is missing (run apply with --metrics bias,ppl)", path.display())
     };
-    let provenance: Provenance = serde_json::from_value(
-        v.get("provenance")
-            .cloned()
-            .ok_or_else(|| bad("provenance"))?,
-    )
-    .with_context(|| format!("`{}`: provenance", path.display()))?;
-    provenance.check_kind(path, "apply-report", 1)?;
-    let ppl = (
-        v.pointer("/perplexity/unpruned")
-            .and_then(Value::as_f64)
-            .ok_or_else(|| bad("perplexity"))?,
-        v.pointer("/perplexity/pruned")
-            .and_then(Value::as_f64)
-            .ok_or_else(|| bad("perplexity"))?,
-    );
-    let Some(Value::Object(bias)) = v.get("bias") else {
-        return Err(bad("bias"));
-    };
-    let mut axes = Vec::new();
-    for (axis, b) in bias {
-        let side = |s: &str| {
-            serde_json::from_value::<Measured>(b[s].clone())
-                .with_context(|| format!("`{}`: bias of `{axis}` ({s})", path.display()))
-        };
-        axes.push((axis.clone(), side("unpruned")?, side("pruned")?));
+    let ppl = typed.perplexity.as_ref().map(|p| (p.unpruned, p.pruned)).ok_or_else(|| missing("perplexity"))?;
+    if typed.bias.is_empty() {
+        return Err(missing("bias"));
     }
-    let mask_path = v
-        .pointer("/mask/file")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
-    let pruned: Vec<[usize; 2]> =
-        serde_json::from_value(v.pointer("/mask/pruned").cloned().unwrap_or(Value::Null))
-            .unwrap_or_default();
+    let axes = typed.bias.iter().map(|(axis, b)| (axis.clone(), b.unpruned.clone(), b.pruned.clone())).collect();
     // The mask file as apply read it (its path is relative to where apply ran, like ours).
-    let mask = MaskFile::read(Path::new(&mask_path)).ok();
+    let mask = MaskFile::read(Path::new(&typed.mask.file)).ok();
     Ok(ApplyReport {
         path: path.to_path_buf(),
-        num_pruned: pruned.len(),
-        mask_path,
+        num_pruned: typed.mask.num_pruned,
+        mask_path: typed.mask.file.clone(),
         mask,
-        pruned,
-        split: v["split"].as_str().unwrap_or("test").to_string(),
+        pruned: typed.mask.pruned.clone(),
+        split: typed.split.clone(),
         ppl,
         axes,
         provenance,
-        raw: v,
+        typed,
     })
 }
 
@@ -366,28 +342,28 @@ fn points_of(v: &Value) -> Vec<(f64, f64)> {
 /// Every artifact whose provenance the report lists: (what, file, provenance).
 type Sources = Vec<(String, String, Provenance)>;
 
-/// A paired change from an apply report, or an error naming the file.
-fn change_at(r: &ApplyReport, pointer: &str) -> Result<Change> {
-    let c = r.raw.pointer(pointer).with_context(|| format!("`{}` has no `{pointer}` (re-run apply with this version)", r.path.display()))?;
-    let num = |k: &str| c[k].as_f64().with_context(|| format!("`{}`: `{pointer}/{k}` is not a number", r.path.display()));
-    Ok(Change { point: num("point")?, low: num("low")?, high: num("high")? })
+/// A paired interval as the ablation shows it.
+fn change_of(i: &attnprune_select::Interval) -> Change {
+    Change { point: i.point, low: i.low, high: i.high }
 }
 
 /// One ablation row from an apply report.
 fn ablation_row(method: &str, r: &ApplyReport, axis: &str, real_evaluations: Option<usize>) -> Result<AblationRow> {
+    let ppl = r.typed.perplexity.as_ref().with_context(|| format!("`{}` has no perplexity", r.path.display()))?;
+    let bias = r.typed.bias.get(axis).with_context(|| format!("`{}` has no bias for `{axis}`", r.path.display()))?;
     Ok(AblationRow {
         method: method.into(),
         real_evaluations,
         heads: r.num_pruned,
-        ppl_change: change_at(r, "/perplexity/paired_change")?,
-        logit_bias_change: change_at(r, &format!("/bias/{axis}/logit/paired_change"))?,
-        prob_bias_change: change_at(r, &format!("/bias/{axis}/paired_change"))?,
+        ppl_change: change_of(&ppl.paired_change),
+        logit_bias_change: change_of(&bias.logit.paired_change),
+        prob_bias_change: change_of(&bias.paired_change),
     })
 }
 
-/// Real-model evaluations recorded in a mask file by `choose`/`fasp`.
+/// Real-model evaluations recorded in the mask's selection by `choose`/`fasp`.
 fn evaluations_of(r: &ApplyReport) -> Option<usize> {
-    r.mask.as_ref()?.extra.get("selection")?.get("real_evaluations")?.as_u64().map(|n| n as usize)
+    r.typed.mask.selection.as_ref()?.get("real_evaluations")?.as_u64().map(|n| n as usize)
 }
 
 /// The closed-loop section: ablation table, verdict on the log-odds scale, rounds, plots.
@@ -407,41 +383,27 @@ fn closed_loop_section(args: &ReportArgs, ap: &ApplyReport, fasp: Option<&ApplyR
     for (i, r) in randoms.iter().enumerate() {
         rows.push(ablation_row(&format!("random (seed {i})"), r, axis, None)?);
     }
-    let mut md = String::from("## The answer: a mask measured on the real model
-
-");
-    md += &format!(
-        "Every method on the test prompts and the test windows, changes paired against the unpruned model measured the same way (95% bootstrap intervals over prompts and windows). The log-odds bias is the one saturation cannot fake: pushing every bucket towards the same canned reply does not shrink it.
-
-{}
-",
-        ablation_table(&rows, axis)
-    );
+    let mut md = String::from("## The answer: a mask measured on the real model\n\n");
+    md += "Every method on the test prompts and the test windows, changes paired against the unpruned model measured the same \
+           way (95% bootstrap intervals over prompts and windows). The log-odds bias is the one saturation cannot fake: pushing \
+           every bucket towards the same canned reply does not shrink it.\n\n";
+    md += &ablation_table(&rows, axis);
     let rivals: Vec<&AblationRow> = rows.iter().filter(|r| r.method != answer.method && !r.method.starts_with("AP one-shot")).collect();
-    md += "Verdict on the log-odds scale:
-
-";
+    md += "\nVerdict on the log-odds scale:\n\n";
     for line in verdict(&answer, &rivals, args.budget, args.min_bias_reduction) {
-        md += &format!("- {line}
-");
+        md += &format!("- {line}\n");
     }
-    md += "
-";
+    md += "\n";
     if let Some(path) = &args.rounds {
         let text = std::fs::read_to_string(path).with_context(|| format!("reading `{}`", path.display()))?;
         let rounds = RoundsReport::from_json(&text, &path.display().to_string()).map_err(anyhow::Error::msg)?;
         md += &rounds.markdown();
-        md += "
-![perplexity: predicted vs measured](plots/rounds-perplexity.svg)
-
-![bias: predicted vs measured](plots/rounds-bias.svg)
-
-![convergence](plots/rounds-convergence.svg)
-
-";
+        md += "\n![perplexity: predicted vs measured](plots/rounds-perplexity.svg)\n\n![bias: predicted vs measured](plots/rounds-bias.svg)\n\n\
+                 ![convergence](plots/rounds-convergence.svg)\n\n![agreement](plots/rounds-agreement.svg)\n\n";
         let plots_dir = args.out_dir.join("plots");
         std::fs::create_dir_all(&plots_dir).with_context(|| format!("creating `{}`", plots_dir.display()))?;
-        for (file, svg) in ROUND_PLOTS.iter().zip([rounds.ppl_plot(), rounds.bias_plot(), rounds.convergence_plot()]) {
+        let svgs = [rounds.ppl_plot(), rounds.bias_plot(), rounds.convergence_plot(), rounds.agreement_plot()];
+        for (file, svg) in ROUND_PLOTS.iter().zip(svgs) {
             check_well_formed(&svg).map_err(anyhow::Error::msg)?;
             write_atomic_bytes(&args.out_dir.join(file), svg.as_bytes())?;
         }
@@ -451,8 +413,7 @@ fn closed_loop_section(args: &ReportArgs, ap: &ApplyReport, fasp: Option<&ApplyR
 
 /// Runs the stage.
 pub fn run(mut args: ReportArgs) -> Result<()> {
-    let ap_mask = read_apply_report(&args.ap_report)?.mask;
-    let recorded = ap_mask.as_ref().and_then(|m| m.extra.get("perplexity_budget")).and_then(|b| b.get("relative")).and_then(Value::as_f64);
+    let recorded = read_apply_report(&args.ap_report)?.typed.mask.perplexity_budget;
     args.budget = args.ppl_budget.or(recorded).with_context(|| {
         format!("no perplexity budget: `{}`'s mask file records none; pass --ppl-budget", args.ap_report.display())
     })?;

@@ -186,7 +186,7 @@ impl OnDevice for SampleTask {
             .filter(|(i, _)| *i as usize % shard.count == shard.index && !done.contains(i))
             .collect();
         log::info!("{} masks to evaluate ({} already done) on {} with {workers} worker(s)", todo.len(), done.len(), args.model.device);
-        let bar = progress(todo.len() as u64, "sample");
+        let mut bar = progress(todo.len() as u64, "sample");
         let mut pending = Vec::new();
         // Each round gives one mask to each worker; rows are kept in mask order.
         for round in todo.chunks(workers) {

@@ -4,37 +4,16 @@ use anyhow::{bail, Context, Result};
 use attnprune_artifact::samples::read_samples;
 use attnprune_artifact::{write_atomic_bytes, Provenance, SampleRow, SampleTable};
 use crate::selection::BiasScale;
+use crate::surrogate_files::{save_surrogate, SelectedModels, SURROGATE_KIND, SURROGATE_VERSION};
 use attnprune_surrogate::{
-    metrics, split_holdout, train, AdditiveConfig, FitMetrics, MaskRows, StructuredModels, StructuredSurrogateFile, TrainConfig,
+    bias_floor, bias_target, metrics, split_holdout, train, AdditiveConfig, FitMetrics, MaskRows, StructuredModels, StructuredSurrogateFile, TrainConfig,
     TrainedSurrogate, STRUCTURED_KIND, STRUCTURED_VERSION,
 };
 use clap::Parser;
 use serde::Serialize;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-/// Artifact kind of surrogate models.
-pub const SURROGATE_KIND: &str = "surrogate";
-/// Schema version of surrogate models (2: the bias surrogate predicts ln bias).
-pub const SURROGATE_VERSION: u32 = 2;
 
-/// The bias surrogate's training target: ln(max(bias, floor)). A bias is a sum of
-/// absolute differences, never negative, and skewed (most masks near the unpruned value,
-/// a few far above); fitted in log space the surrogate cannot predict a negative bias for
-/// `anneal` to chase, and the rare large values do not dominate the fit. `floor` (see
-/// [`bias_floor`]) keeps a bias of exactly 0 finite.
-pub fn bias_target(bias: f64, floor: f64) -> f64 {
-    bias.max(floor).ln()
-}
-
-/// The floor of [`bias_target`] for a table: a thousandth of its median bias (so the
-/// floor sits far below every bias the table measured, whatever the model's scale),
-/// or the smallest positive f64 when the median is 0.
-pub fn bias_floor(biases: &[f64]) -> f64 {
-    let mut sorted: Vec<f64> = biases.iter().copied().filter(|b| b.is_finite()).collect();
-    sorted.sort_by(f64::total_cmp);
-    let median = sorted.get(sorted.len() / 2).copied().unwrap_or(0.0);
-    (median * 1e-3).max(f64::MIN_POSITIVE)
-}
 
 /// Fit small neural networks (MLPs, trained with burn) that predict, from a
 /// head mask alone, the bias of one axis and the perplexity the real model
@@ -156,17 +135,6 @@ pub fn run(args: TrainArgs) -> Result<()> {
     }
     log::info!("anneal will use the {} bias model and the {} perplexity model", selected.bias, selected.perplexity);
     Ok(())
-}
-
-/// Which model `anneal` uses for each target.
-#[derive(Debug, Clone, Serialize, serde::Deserialize)]
-pub struct SelectedModels {
-    /// `mlp` or `structured`.
-    pub bias: String,
-    /// `mlp` or `structured`.
-    pub perplexity: String,
-    /// Why.
-    pub reason: String,
 }
 
 fn select_models(s: &StructuredFit, bias: &TargetReport, ppl: &TargetReport) -> SelectedModels {
@@ -339,31 +307,4 @@ fn provenance(args: &TrainArgs, samples: &Provenance) -> Result<Provenance> {
     p.settings.insert("axis".into(), serde_json::json!(args.axis));
     p.inputs = args.samples.iter().map(|s| Provenance::fingerprint_of(s)).collect::<Result<_, _>>()?;
     Ok(p)
-}
-
-/// Saves a surrogate as `<base>.mpk` + `<base>.json` + `<base>.provenance.json`,
-/// written in a temporary folder and renamed, the `.mpk` (what Make tracks) last.
-pub fn save_surrogate(model: &TrainedSurrogate, base: &Path, provenance: &Provenance) -> Result<()> {
-    let dir = base.parent().unwrap_or(Path::new("."));
-    let name = base.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let temp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    std::fs::create_dir_all(&temp)?;
-    model.save(&temp.join(&name))?;
-    write_atomic_bytes(&temp.join(format!("{name}.provenance.json")), serde_json::to_string_pretty(provenance)?.as_bytes())?;
-    for ext in ["json", "provenance.json", "mpk"] {
-        let file = format!("{name}.{ext}");
-        std::fs::rename(temp.join(&file), dir.join(&file)).with_context(|| format!("moving `{file}` into `{}`", dir.display()))?;
-    }
-    std::fs::remove_dir_all(&temp)?;
-    Ok(())
-}
-
-/// Loads a surrogate saved by [`save_surrogate`], checking its kind and input length.
-pub fn load_surrogate(base: &Path, expected_inputs: usize) -> Result<(TrainedSurrogate, Provenance)> {
-    let prov_path = base.with_extension("provenance.json");
-    let text = std::fs::read_to_string(&prov_path).with_context(|| format!("reading `{}`", prov_path.display()))?;
-    let provenance = Provenance::from_json(&text, &prov_path.display().to_string())?;
-    provenance.check_kind(&prov_path, SURROGATE_KIND, SURROGATE_VERSION)?;
-    let model = TrainedSurrogate::load(base, expected_inputs).with_context(|| format!("loading surrogate `{}`", base.display()))?;
-    Ok((model, provenance))
 }

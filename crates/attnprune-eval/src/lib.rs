@@ -460,3 +460,42 @@ fn split_windows(
 pub fn greedy(max_new_tokens: usize, stop_ids: Vec<u32>) -> GenerationConfig {
     GenerationConfig { max_new_tokens, sampling: Sampling::Greedy, stop_ids }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One token per character.
+    fn chars(text: &str) -> Result<Vec<u32>, EvalError> {
+        Ok(text.chars().map(|c| c as u32).collect())
+    }
+
+    fn text(windows: &[Vec<u32>]) -> Vec<String> {
+        windows.iter().map(|w| w.iter().filter_map(|&c| char::from_u32(c)).collect()).collect()
+    }
+
+    #[test]
+    fn split_windows_are_disjoint_interleaved_and_from_every_document() {
+        let docs = vec!["aabbccdd".to_string(), "eeffg".to_string(), "hhii".to_string()];
+        let valid = split_windows(&docs, 2, 0, None, chars).unwrap();
+        let test = split_windows(&docs, 2, 1, None, chars).unwrap();
+        // Even windows of each document, first of every document first.
+        assert_eq!(text(&valid), ["aa", "ee", "hh", "cc"].map(String::from).to_vec());
+        assert_eq!(text(&test), ["bb", "ff", "ii", "dd"].map(String::from).to_vec());
+        for w in &valid {
+            assert!(!test.contains(w), "a window in both splits");
+        }
+        // Only as many documents are read as windows are needed.
+        assert_eq!(text(&split_windows(&docs, 2, 0, Some(2), chars).unwrap()), ["aa", "ee", "cc"].map(String::from).to_vec());
+    }
+
+    #[test]
+    fn logit_inverts_the_sigmoid_and_stays_finite() {
+        for x in [-20.0, -1.5, 0.0, 0.7, 12.0] {
+            let s = 1.0 / (1.0 + f64::exp(-x));
+            assert!((logit(s) - x).abs() < 1e-6, "{x}");
+        }
+        assert!(logit(0.0).is_finite() && logit(1.0).is_finite());
+        assert!(logit(0.0) < -27.0 && logit(1.0) > 27.0);
+    }
+}

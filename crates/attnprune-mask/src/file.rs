@@ -11,6 +11,11 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
 
+/// Artifact kind of mask files (in their provenance).
+pub const MASK_KIND: &str = "mask";
+/// Schema version of mask files.
+pub const MASK_VERSION: u32 = 1;
+
 /// The on-disk form of a head mask.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MaskFile {

@@ -12,7 +12,7 @@ mod file;
 
 pub use candidates::{Candidate, CandidateList, CANDIDATES_KIND, CANDIDATES_VERSION};
 pub use draw::{draw_masks_with_count, draw_random_masks, RandomMaskSpec};
-pub use file::MaskFile;
+pub use file::{MaskFile, MASK_KIND, MASK_VERSION};
 
 use serde::{Deserialize, Serialize};
 use std::fmt;

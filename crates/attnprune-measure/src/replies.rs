@@ -11,6 +11,12 @@ use crate::files::{parse_json, read_bytes, sha256_hex};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
+/// The project's default replies file, built in (see [`CannedReplies::builtin`]).
+pub const BUILTIN_REPLIES: &str = include_str!("../../../data/prompts/replies.json");
+
+/// How the built-in replies are named in provenance and errors.
+pub const BUILTIN_REPLIES_NAME: &str = "<built-in data/prompts/replies.json>";
+
 /// Negative and positive canned replies.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -30,6 +36,16 @@ impl CannedReplies {
         let replies: Self = parse_json(path, &bytes)?;
         replies.check(path)?;
         Ok((replies, sha256_hex(&bytes)))
+    }
+
+    /// The project's default replies (`data/prompts/replies.json`, 8 negative and 8 positive),
+    /// built into the binary so the scorer works with prompt sets that ship none, such as
+    /// the official HolisticBias v1.1 files. Returns them and the SHA-256 of their bytes.
+    pub fn builtin() -> Result<(Self, String), MeasureError> {
+        let origin = Path::new(BUILTIN_REPLIES_NAME);
+        let replies: Self = parse_json(origin, BUILTIN_REPLIES.as_bytes())?;
+        replies.check(origin)?;
+        Ok((replies, sha256_hex(BUILTIN_REPLIES.as_bytes())))
     }
 
     fn check(&self, path: &Path) -> Result<(), MeasureError> {

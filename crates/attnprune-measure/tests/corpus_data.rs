@@ -19,12 +19,7 @@ fn root() -> PathBuf {
 
 fn dir_from_env(var: &str, default: PathBuf) -> Option<PathBuf> {
     let dir = std::env::var_os(var).map_or(default, PathBuf::from);
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        eprintln!("SKIPPED: `{}` not found (set {var})", dir.display());
-        None
-    }
+    attnprune_testdata::require(dir, "a corpus folder", &format!("run `make data` or set {var}"))
 }
 
 #[test]
@@ -75,7 +70,7 @@ fn brown_detag_matches_the_golden_fixture() {
                 golden.len()
             );
         }
-        Err(_) => eprintln!("SKIPPED: golden `{}` not found", fixture.display()),
+        Err(e) => panic!("golden `{}` (committed): {e}", fixture.display()),
     }
     assert_eq!(detect_format(&dir), CorpusFormat::Brown);
     let all = load_corpus(&dir, CorpusFormat::Brown).expect("whole corpus");

@@ -14,21 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 fn official_dir() -> Option<PathBuf> {
-    let dir = match std::env::var_os("ATTNPRUNE_HOLISTIC_BIAS_DIR") {
-        Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../../../shared/data/holistic_bias/v1.1"),
-    };
-    if dir.join("descriptors.json").is_file() {
-        Some(dir)
-    } else {
-        eprintln!(
-            "SKIPPED: official HolisticBias v1.1 files not found at `{}` \
-             (set ATTNPRUNE_HOLISTIC_BIAS_DIR)",
-            dir.display()
-        );
-        None
-    }
+    attnprune_testdata::holistic_bias(env!("CARGO_MANIFEST_DIR"))
 }
 
 fn load() -> Option<PromptSet> {

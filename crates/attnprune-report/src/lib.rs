@@ -6,6 +6,7 @@
 //! - [`markdown`]: Markdown tables and number formatting.
 //! - [`results`]: the `results.json` types (serde).
 //! - [`rounds`]: the closed-loop search's rounds summary (predicted vs measured), its plots.
+//! - [`apply`]: the `apply` report (typed; `apply` writes it, `report` reads it).
 //! - [`ablation`]: one-shot vs closed-loop AP, FASP and random with their evaluation counts,
 //!   and the verdict on the log-odds scale.
 //! - [`findings`]: the verdict and the diagnostics, generated from the numbers.
@@ -14,6 +15,7 @@
 //! fills these types.
 
 pub mod ablation;
+pub mod apply;
 pub mod findings;
 pub mod markdown;
 pub mod plots;

@@ -190,6 +190,28 @@ impl RoundsReport {
         })
     }
 
+    /// Rank agreement per round: the proposing surrogates' own fit (held-out or leave-one-out
+    /// Spearman) and the Spearman of their predictions against the measurements of the proposals.
+    pub fn agreement_plot(&self) -> String {
+        let series = |name: &str, f: &dyn Fn(&RoundSummary) -> Option<f64>| Series {
+            name: name.into(),
+            color: None,
+            points: self.rounds.iter().filter_map(|r| Some((r.round as f64, f(r)?))).filter(|p| p.1.is_finite()).collect(),
+        };
+        plots::lines(&LinePlot {
+            title: "Rounds: Spearman agreement of the surrogates".into(),
+            x_label: "round".into(),
+            y_label: "Spearman".into(),
+            series: vec![
+                series("surrogate fit, bias", &|r| r.surrogate_fit.map(|f| f.0)),
+                series("surrogate fit, perplexity", &|r| r.surrogate_fit.map(|f| f.1)),
+                series("proposals: predicted vs measured bias", &|r| Some(r.bias_spearman)),
+                series("proposals: predicted vs measured ppl", &|r| Some(r.ppl_spearman)),
+            ],
+            hlines: vec![RefLine { value: 0.0, label: "no agreement".into() }],
+        })
+    }
+
     /// Best measured bias change so far and the proposals' predicted-vs-measured agreement, per round.
     pub fn convergence_plot(&self) -> String {
         let series = |name: &str, f: &dyn Fn(&RoundSummary) -> f64| Series {
@@ -262,7 +284,7 @@ mod tests {
         let back = RoundsReport::from_json(&text, "x.json").unwrap();
         assert_eq!(back.rounds[0].points, r.rounds[0].points);
         assert!(RoundsReport::from_json(&text.replace(ROUNDS_KIND, "other"), "x.json").unwrap_err().contains("x.json"));
-        for svg in [r.ppl_plot(), r.bias_plot(), r.convergence_plot()] {
+        for svg in [r.ppl_plot(), r.bias_plot(), r.convergence_plot(), r.agreement_plot()] {
             crate::svg::check_well_formed(&svg).unwrap();
         }
     }

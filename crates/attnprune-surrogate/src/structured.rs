@@ -65,6 +65,36 @@ impl MaskRows {
     }
 }
 
+/// `prior` shifted by the rows' average effect per pruned head beyond it: every head gets `c`,
+/// the least-squares slope of the residual `y - x . prior` on the number of pruned heads. The
+/// single-head knockouts say how much each head matters alone; masks of many heads show what
+/// they miss on average (heads that matter little alone add up, and interact), and a richer
+/// measurement of a few proposals shows how its level per head differs from the screening's.
+/// Without such rows (every mask of one size) the prior is returned as it is.
+pub fn size_adjusted(prior: &[f64], masks: &[Vec<bool>], y: &[f64]) -> Vec<f64> {
+    let rows: Vec<(f64, f64)> = masks
+        .iter()
+        .zip(y)
+        .filter(|(_, t)| t.is_finite())
+        .map(|(m, &t)| {
+            let on = m.iter().zip(prior).filter(|(&b, _)| b);
+            let (n, fitted) = on.fold((0.0, 0.0), |(n, f), (_, w)| (n + 1.0, f + w));
+            (n, t - fitted)
+        })
+        .collect();
+    let len = rows.len() as f64;
+    if len < 2.0 {
+        return prior.to_vec();
+    }
+    let (mn, me) = rows.iter().fold((0.0, 0.0), |(a, b), (n, e)| (a + n / len, b + e / len));
+    let (sxx, sxy) = rows.iter().fold((0.0, 0.0), |(a, b), (n, e)| (a + (n - mn).powi(2), b + (n - mn) * (e - me)));
+    if sxx <= 0.0 || !sxy.is_finite() {
+        return prior.to_vec();
+    }
+    let c = sxy / sxx;
+    prior.iter().map(|w| w + c).collect()
+}
+
 /// The ln-perplexity and bucket-bias models fitted together.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -85,8 +115,18 @@ impl StructuredModels {
         counts: Vec<f64>,
         config: &AdditiveConfig,
     ) -> Result<Self, SurrogateError> {
-        let ln_ppl = fit_additive(&rows.masks, &rows.ln_ppl, priors.map(|p| p.0), config)?;
-        let bias = BucketBiasModel::fit(&rows.masks, &rows.bucket_means, buckets, counts, priors.map(|p| p.1), config)?;
+        let ppl_prior = priors.map(|p| size_adjusted(p.0, &rows.masks, &rows.ln_ppl));
+        let ln_ppl = fit_additive(&rows.masks, &rows.ln_ppl, ppl_prior.as_deref(), config)?;
+        let bucket_priors: Option<Vec<Vec<f64>>> = priors.map(|p| {
+            p.1.iter()
+                .enumerate()
+                .map(|(b, prior)| {
+                    let y: Vec<f64> = rows.bucket_means.iter().map(|m| m.get(b).copied().unwrap_or(f64::NAN)).collect();
+                    size_adjusted(prior, &rows.masks, &y)
+                })
+                .collect()
+        });
+        let bias = BucketBiasModel::fit(&rows.masks, &rows.bucket_means, buckets, counts, bucket_priors.as_deref(), config)?;
         Ok(Self { ln_ppl, bias })
     }
 
@@ -168,6 +208,23 @@ mod tests {
             bucket_means: masks.iter().map(|m| vec![1.0 + dot(&b0, m), -1.0 + dot(&b1, m)]).collect(),
             masks,
         }
+    }
+
+    #[test]
+    fn size_adjustment_finds_the_common_cost_per_head() {
+        // Every head costs 0.02 more in combination than its knockout says.
+        let prior = vec![0.1, 0.0, 0.3, 0.05];
+        let masks = vec![vec![false; 4], vec![true, true, false, false], vec![true, true, true, true], vec![false, true, true, false]];
+        let y: Vec<f64> = masks
+            .iter()
+            .map(|m: &Vec<bool>| m.iter().zip(&prior).filter(|(&b, _)| b).map(|(_, w)| w + 0.02).sum::<f64>() + 1.0)
+            .collect();
+        let adjusted = size_adjusted(&prior, &masks, &y);
+        for (a, p) in adjusted.iter().zip(&prior) {
+            assert!((a - p - 0.02).abs() < 1e-12, "{a} {p}");
+        }
+        // All masks of one size: nothing to learn.
+        assert_eq!(size_adjusted(&prior, &masks[1..2], &y[1..2]), prior);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! the run goes, so a killed run loses at most the batch in flight and
 //! `--resume` continues it; `finish` merges the parts into the final table.
 
+use super::lock::PartsLock;
 use super::{read_sample_table, write_sample_table, SampleColumns, SampleRow, SampleTable};
 use crate::{ArtifactError, Provenance, Result};
 use attnprune_mask::HeadLayout;
@@ -16,6 +17,8 @@ pub struct SampleTableWriter {
     layout: HeadLayout,
     columns: SampleColumns,
     next_part: usize,
+    /// Held while writing: a second writer of the same table is refused.
+    _lock: PartsLock,
 }
 
 impl SampleTableWriter {
@@ -30,6 +33,7 @@ impl SampleTableWriter {
         resume: bool,
     ) -> Result<(Self, Vec<SampleRow>)> {
         let parts_dir = parts_dir(path);
+        let lock = PartsLock::acquire(&parts_dir)?;
         let parts = list_parts(&parts_dir)?;
         if !resume && !parts.is_empty() {
             return Err(ArtifactError::Mismatch {
@@ -51,7 +55,7 @@ impl SampleTableWriter {
             }
             done.extend(table.rows);
         }
-        let writer = Self { path: path.to_path_buf(), parts_dir, provenance, layout, columns, next_part: parts.len() };
+        let writer = Self { path: path.to_path_buf(), parts_dir, provenance, layout, columns, next_part: parts.len(), _lock: lock };
         Ok((writer, done))
     }
 

@@ -94,3 +94,39 @@ fn parts_resume_and_merge() {
     assert_eq!(read_sample_table(&p).unwrap().rows, t.rows);
     assert!(!parts::parts_dir(&p).exists());
 }
+
+#[test]
+fn provenance_is_on_the_arrow_schema_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("s.parquet");
+    write_sample_table(&p, &table((0..2).map(row).collect())).unwrap();
+    let read = crate::table::read_table(&p).unwrap();
+    let meta = read.schema.metadata();
+    let on_schema = meta.get(crate::table::PROVENANCE_KEY).expect("provenance on the Arrow schema");
+    assert_eq!(Provenance::from_json(on_schema, "s").unwrap(), provenance(1));
+    assert_eq!(meta.get(crate::table::SCHEMA_VERSION_KEY).map(String::as_str), Some("2"));
+}
+
+#[test]
+fn read_samples_keeps_each_mask_once_across_tables() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a.parquet"), dir.path().join("b.parquet"));
+    write_sample_table(&a, &table(vec![row(0), row(1), row(2)])).unwrap();
+    // A second round: its own unpruned row (the same mask) and a new mask with a colliding id.
+    let mut other = row(3);
+    other.mask_id = 1;
+    write_sample_table(&b, &table(vec![row(0), other.clone()])).unwrap();
+    let (combined, first) = read_samples(&[a.clone(), b]).unwrap();
+    assert_eq!(first, a);
+    assert_eq!(combined.rows.len(), 4, "unpruned once, both masks with id 1 kept");
+    assert_eq!(combined.rows.iter().filter(|r| r.mask.num_pruned() == 0).count(), 1);
+    assert!(combined.rows.contains(&other));
+}
+
+#[test]
+fn bucket_counts_travel_in_the_field_metadata() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("s.parquet");
+    write_sample_table(&p, &table(vec![row(0)])).unwrap();
+    assert_eq!(read_sample_table(&p).unwrap().columns.bucket_counts, vec![3, 4]);
+}

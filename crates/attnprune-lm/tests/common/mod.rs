@@ -22,13 +22,7 @@ pub fn fixture(rel: &str) -> Value {
 
 /// The SmolLM2 GGUF, or None (with a visible message) when it is absent.
 pub fn smollm2_path() -> Option<PathBuf> {
-    let path = root().join("data/models/SmolLM2-135M-Instruct.Q4_1.gguf");
-    if path.exists() {
-        Some(path)
-    } else {
-        eprintln!("SKIPPED: model file not found at {} (run `make model`)", path.display());
-        None
-    }
+    attnprune_testdata::smollm2(env!("CARGO_MANIFEST_DIR"))
 }
 
 pub fn load(path: &std::path::Path) -> LanguageModel<B> {

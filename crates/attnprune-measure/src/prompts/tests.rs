@@ -492,18 +492,7 @@ fn project_set() -> PromptSet {
 }
 
 fn official_set() -> Option<PromptSet> {
-    let dir = match std::env::var_os("ATTNPRUNE_HOLISTIC_BIAS_DIR") {
-        Some(dir) => std::path::PathBuf::from(dir),
-        None => std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../../../shared/data/holistic_bias/v1.1"),
-    };
-    if !dir.join("descriptors.json").is_file() {
-        eprintln!(
-            "SKIPPED: official HolisticBias v1.1 files not found at `{}`",
-            dir.display()
-        );
-        return None;
-    }
+    let dir = attnprune_testdata::holistic_bias(env!("CARGO_MANIFEST_DIR"))?;
     Some(PromptSet::load(&dir).expect("official files load"))
 }
 

@@ -26,13 +26,8 @@ pub fn fixture(rel: &str) -> serde_json::Value {
 
 /// The SmolLM2 GGUF path, or `None` after telling stderr why the caller skips.
 pub fn smollm2_gguf(test: &str) -> Option<PathBuf> {
-    let path = root_path(SMOLLM2_GGUF);
-    if path.is_file() {
-        Some(path)
-    } else {
-        eprintln!("SKIP {test}: model file `{SMOLLM2_GGUF}` is absent");
-        None
-    }
+    let _ = test;
+    attnprune_testdata::require(root_path(SMOLLM2_GGUF), "the SmolLM2 model", "run `make model`")
 }
 
 /// `ids` field of a fixture case as `u32`s.
