@@ -19,12 +19,21 @@ fn stage(name: &str, args: &[&str]) -> Output {
         "fasp" => env!("CARGO_BIN_EXE_fasp"),
         _ => unreachable!(),
     };
-    Command::new(exe).args(args).current_dir(root()).env("RUST_LOG", "warn").output().unwrap()
+    Command::new(exe)
+        .args(args)
+        .current_dir(root())
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap()
 }
 
 fn ok(name: &str, args: &[&str]) {
     let out = stage(name, args);
-    assert!(out.status.success(), "{name} failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{name} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Runs a stage that must fail; returns its stderr.
@@ -46,9 +55,14 @@ impl Setup {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().to_path_buf();
         attnprune_lm::tiny::write_tiny_model(&path.join("model"), 7).unwrap();
-        let text = "The doctor said that the nurse was kind and the people were happy to meet them. ".repeat(40);
+        let text =
+            "The doctor said that the nurse was kind and the people were happy to meet them. "
+                .repeat(40);
         std::fs::write(path.join("text.txt"), text).unwrap();
-        Self { _dir: dir, dir: path }
+        Self {
+            _dir: dir,
+            dir: path,
+        }
     }
 
     fn p(&self, name: &str) -> String {
@@ -58,9 +72,26 @@ impl Setup {
     /// The measurement flags every model stage shares in these tests.
     fn measure(&self) -> Vec<String> {
         [
-            "--model", &self.p("model"), "--prompts", "data/prompts", "--axes", "gender_and_sex,age",
-            "--design", "random", "--per-bucket", "2", "--scorer", "reply-likelihood", "--ppl-text", &self.p("text.txt"),
-            "--ppl-window", "32", "--ppl-max-windows", "4", "--bootstrap", "50",
+            "--model",
+            &self.p("model"),
+            "--prompts",
+            "data/prompts",
+            "--axes",
+            "gender_and_sex,age",
+            "--design",
+            "random",
+            "--per-bucket",
+            "2",
+            "--scorer",
+            "reply-likelihood",
+            "--ppl-text",
+            &self.p("text.txt"),
+            "--ppl-window",
+            "32",
+            "--ppl-max-windows",
+            "4",
+            "--bootstrap",
+            "50",
         ]
         .iter()
         .map(|s| s.to_string())
@@ -80,68 +111,198 @@ fn sample_table(path: &str) -> attnprune_artifact::SampleTable {
 }
 
 fn without_timing(t: &attnprune_artifact::SampleTable) -> Vec<attnprune_artifact::SampleRow> {
-    t.rows.iter().cloned().map(|mut r| {
-        r.eval_seconds = 0.0;
-        r
-    }).collect()
+    t.rows
+        .iter()
+        .cloned()
+        .map(|mut r| {
+            r.eval_seconds = 0.0;
+            r
+        })
+        .collect()
 }
 
 #[test]
 fn four_stages_end_to_end_with_fasp_shards_and_export() {
     let s = Setup::new();
     let samples = s.p("samples.parquet");
-    let mask_args = ["--num-masks", "24", "--max-pruned", "4", "--seed", "3", "--single-head"];
-    s.run("sample", &[&["--out", samples.as_str()][..], &mask_args].concat());
+    let mask_args = [
+        "--num-masks",
+        "24",
+        "--max-pruned",
+        "4",
+        "--seed",
+        "3",
+        "--single-head",
+    ];
+    s.run(
+        "sample",
+        &[&["--out", samples.as_str()][..], &mask_args].concat(),
+    );
     let table = sample_table(&samples);
     assert_eq!(table.rows.len(), 1 + 8 + 24);
-    assert_eq!(table.columns.axes, vec!["age".to_string(), "gender_and_sex".to_string()]);
-    assert!(table.rows.iter().all(|r| r.perplexity.is_finite() && r.perplexity > 1.0));
-    assert!(table.rows.iter().any(|r| r.bias[1] != table.rows[0].bias[1]), "pruning must change the bias");
+    assert_eq!(
+        table.columns.axes,
+        vec!["age".to_string(), "gender_and_sex".to_string()]
+    );
+    assert!(table
+        .rows
+        .iter()
+        .all(|r| r.perplexity.is_finite() && r.perplexity > 1.0));
+    assert!(
+        table
+            .rows
+            .iter()
+            .any(|r| r.bias[1] != table.rows[0].bias[1]),
+        "pruning must change the bias"
+    );
     assert!(!Path::new(&format!("{samples}.parts")).exists());
 
     // Same seed, same rows (timing aside), whatever the number of workers (the first run used
     // one per core) and the layer reuse; shards together equal the whole.
     let again = s.p("again.parquet");
-    s.run("sample", &[&["--out", again.as_str(), "--workers", "1"][..], &mask_args].concat());
-    assert_eq!(without_timing(&sample_table(&again)), without_timing(&table));
+    s.run(
+        "sample",
+        &[&["--out", again.as_str(), "--workers", "1"][..], &mask_args].concat(),
+    );
+    assert_eq!(
+        without_timing(&sample_table(&again)),
+        without_timing(&table)
+    );
     // Layer reuse (on by default: the single-head masks of layer 1 replay layer 0) changes
     // nothing but the time.
     let full = s.p("no-reuse.parquet");
-    s.run("sample", &[&["--out", full.as_str(), "--workers", "1", "--layer-reuse-mib", "0"][..], &mask_args].concat());
+    s.run(
+        "sample",
+        &[
+            &[
+                "--out",
+                full.as_str(),
+                "--workers",
+                "1",
+                "--layer-reuse-mib",
+                "0",
+            ][..],
+            &mask_args,
+        ]
+        .concat(),
+    );
     assert_eq!(without_timing(&sample_table(&full)), without_timing(&table));
     let three = s.p("three-workers.parquet");
-    s.run("sample", &[&["--out", three.as_str(), "--workers", "3"][..], &mask_args].concat());
-    assert_eq!(without_timing(&sample_table(&three)), without_timing(&table));
+    s.run(
+        "sample",
+        &[&["--out", three.as_str(), "--workers", "3"][..], &mask_args].concat(),
+    );
+    assert_eq!(
+        without_timing(&sample_table(&three)),
+        without_timing(&table)
+    );
     let (a, b) = (s.p("shard0.parquet"), s.p("shard1.parquet"));
-    s.run("sample", &[&["--out", a.as_str(), "--shard", "0/2"][..], &mask_args].concat());
-    s.run("sample", &[&["--out", b.as_str(), "--shard", "1/2"][..], &mask_args].concat());
+    s.run(
+        "sample",
+        &[&["--out", a.as_str(), "--shard", "0/2"][..], &mask_args].concat(),
+    );
+    s.run(
+        "sample",
+        &[&["--out", b.as_str(), "--shard", "1/2"][..], &mask_args].concat(),
+    );
     let mut merged = without_timing(&sample_table(&a));
     merged.extend(without_timing(&sample_table(&b)));
     merged.sort_by_key(|r| r.mask_id);
     assert_eq!(merged, without_timing(&table));
 
     let sur = s.p("surrogates");
-    ok("train-surrogate", &["--samples", &a, &b, "--axis", "gender_and_sex", "--out-dir", &sur, "--epochs", "40", "--hidden", "32,16"]);
-    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(format!("{sur}/surrogate-report.json")).unwrap()).unwrap();
-    assert!(report["bias"]["holdout"]["r2"].is_number() && report["perplexity"]["train"]["spearman"].is_number(), "{report:#}");
+    ok(
+        "train-surrogate",
+        &[
+            "--samples",
+            &a,
+            &b,
+            "--axis",
+            "gender_and_sex",
+            "--out-dir",
+            &sur,
+            "--epochs",
+            "40",
+            "--hidden",
+            "32,16",
+        ],
+    );
+    let report: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(format!("{sur}/surrogate-report.json")).unwrap(),
+    )
+    .unwrap();
+    assert!(
+        report["bias"]["holdout"]["r2"].is_number()
+            && report["perplexity"]["train"]["spearman"].is_number(),
+        "{report:#}"
+    );
 
     let (mask, traj) = (s.p("mask.json"), s.p("trajectory.parquet"));
-    ok("anneal", &["--surrogates", &sur, "--samples", &samples, "--steps", "3000", "--restarts", "2", "--ppl-budget", "0.5", "--out-mask", &mask, "--out-trajectory", &traj]);
+    ok(
+        "anneal",
+        &[
+            "--surrogates",
+            &sur,
+            "--samples",
+            &samples,
+            "--steps",
+            "3000",
+            "--restarts",
+            "2",
+            "--ppl-budget",
+            "0.5",
+            "--out-mask",
+            &mask,
+            "--out-trajectory",
+            &traj,
+        ],
+    );
     let mask_file = attnprune_mask::MaskFile::read(Path::new(&mask)).unwrap();
     assert_eq!((mask_file.num_layers, mask_file.num_heads), (2, 4));
     let (rows, _) = attnprune_artifact::trajectory::read_trajectory(Path::new(&traj)).unwrap();
     assert!(!rows.is_empty());
 
     let (fasp_mask, fasp_cands) = (s.p("fasp.json"), s.p("fasp-candidates.parquet"));
-    s.run("fasp", &["--samples", &samples, "--alphas", "0.125,0.25", "--gammas", "0.25", "--ppl-budget", "0.5", "--out-mask", &fasp_mask, "--out-candidates", &fasp_cands]);
+    s.run(
+        "fasp",
+        &[
+            "--samples",
+            &samples,
+            "--alphas",
+            "0.125,0.25",
+            "--gammas",
+            "0.25",
+            "--ppl-budget",
+            "0.5",
+            "--out-mask",
+            &fasp_mask,
+            "--out-candidates",
+            &fasp_cands,
+        ],
+    );
     assert!(attnprune_mask::MaskFile::read(Path::new(&fasp_mask)).is_ok());
 
     // apply with export; the export, unmasked, reproduces the masked perplexity.
     let (report_path, export) = (s.p("report.json"), s.p("pruned"));
     let hand_mask = s.p("hand.json");
-    std::fs::write(&hand_mask, r#"{"num_layers": 2, "num_heads": 4, "pruned": [[0, 1], [1, 3]]}"#).unwrap();
-    s.run("apply", &["--mask", &hand_mask, "--out", &report_path, "--export", &export]);
-    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report_path).unwrap()).unwrap();
+    std::fs::write(
+        &hand_mask,
+        r#"{"num_layers": 2, "num_heads": 4, "pruned": [[0, 1], [1, 3]]}"#,
+    )
+    .unwrap();
+    s.run(
+        "apply",
+        &[
+            "--mask",
+            &hand_mask,
+            "--out",
+            &report_path,
+            "--export",
+            &export,
+        ],
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report_path).unwrap()).unwrap();
     let pruned_ppl = report["perplexity"]["pruned"].as_f64().unwrap();
     assert!(report["bias"]["gender_and_sex"]["pruned"]["ci_low"].is_number());
     assert!(Path::new(&report_path).with_extension("md").exists());
@@ -150,24 +311,59 @@ fn four_stages_end_to_end_with_fasp_shards_and_export() {
     let re = s.p("re.json");
     let mut args = s.measure();
     args[1] = export.clone();
-    args.extend(["--mask", &empty, "--metrics", "ppl", "--out", &re].iter().map(|x| x.to_string()));
-    ok("apply", &args.iter().map(String::as_str).collect::<Vec<_>>());
-    let re: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&re).unwrap()).unwrap();
+    args.extend(
+        ["--mask", &empty, "--metrics", "ppl", "--out", &re]
+            .iter()
+            .map(|x| x.to_string()),
+    );
+    ok(
+        "apply",
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    let re: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&re).unwrap()).unwrap();
     let reloaded = re["perplexity"]["unpruned"].as_f64().unwrap();
-    assert!((reloaded / pruned_ppl - 1.0).abs() < 1e-4, "export {reloaded} vs masked {pruned_ppl}");
+    assert!(
+        (reloaded / pruned_ppl - 1.0).abs() < 1e-4,
+        "export {reloaded} vs masked {pruned_ppl}"
+    );
 
     // A mask for another shape, and an anneal mask used with another model, are refused.
     let wrong = s.p("wrong.json");
-    std::fs::write(&wrong, r#"{"num_layers": 30, "num_heads": 9, "pruned": [[0, 1]]}"#).unwrap();
+    std::fs::write(
+        &wrong,
+        r#"{"num_layers": 30, "num_heads": 9, "pruned": [[0, 1]]}"#,
+    )
+    .unwrap();
     let mut args = s.measure();
-    args.extend(["--mask", &wrong, "--out", &s.p("x.json")].iter().map(|x| x.to_string()));
-    let err = fails("apply", &args.iter().map(String::as_str).collect::<Vec<_>>());
-    assert!(err.contains("wrong.json") && err.contains("30 layers x 9 heads"), "{err}");
+    args.extend(
+        ["--mask", &wrong, "--out", &s.p("x.json")]
+            .iter()
+            .map(|x| x.to_string()),
+    );
+    let err = fails(
+        "apply",
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    assert!(
+        err.contains("wrong.json") && err.contains("30 layers x 9 heads"),
+        "{err}"
+    );
     let mut args = s.measure();
     args[1] = export.clone();
-    args.extend(["--mask", &mask, "--out", &s.p("x.json")].iter().map(|x| x.to_string()));
-    let err = fails("apply", &args.iter().map(String::as_str).collect::<Vec<_>>());
-    assert!(err.contains("model mismatch") && err.contains("mask.json"), "{err}");
+    args.extend(
+        ["--mask", &mask, "--out", &s.p("x.json")]
+            .iter()
+            .map(|x| x.to_string()),
+    );
+    let err = fails(
+        "apply",
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    assert!(
+        err.contains("model mismatch") && err.contains("mask.json"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -175,53 +371,125 @@ fn bad_inputs_fail_with_one_clear_line() {
     let s = Setup::new();
     // Truncated model weights.
     let bytes = std::fs::read(s.dir.join("model/model.safetensors")).unwrap();
-    std::fs::write(s.dir.join("model/model.safetensors"), &bytes[..bytes.len() / 2]).unwrap();
+    std::fs::write(
+        s.dir.join("model/model.safetensors"),
+        &bytes[..bytes.len() / 2],
+    )
+    .unwrap();
     let mut args = s.measure();
-    args.extend(["--out", &s.p("s.parquet"), "--num-masks", "1"].iter().map(|x| x.to_string()));
-    let err = fails("sample", &args.iter().map(String::as_str).collect::<Vec<_>>());
+    args.extend(
+        ["--out", &s.p("s.parquet"), "--num-masks", "1"]
+            .iter()
+            .map(|x| x.to_string()),
+    );
+    let err = fails(
+        "sample",
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
     assert!(err.contains("model.safetensors"), "{err}");
     // A foreign GGUF (wrong magic) and a missing file.
     std::fs::write(s.dir.join("fake.gguf"), b"GGUXnot a model at all").unwrap();
     args[1] = s.p("fake.gguf");
-    let err = fails("sample", &args.iter().map(String::as_str).collect::<Vec<_>>());
+    let err = fails(
+        "sample",
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
     assert!(err.contains("fake.gguf"), "{err}");
     args[1] = s.p("missing.gguf");
-    assert!(fails("sample", &args.iter().map(String::as_str).collect::<Vec<_>>()).contains("missing.gguf"));
+    assert!(fails(
+        "sample",
+        &args.iter().map(String::as_str).collect::<Vec<_>>()
+    )
+    .contains("missing.gguf"));
     // A table of the wrong kind given to train-surrogate.
     std::fs::write(s.dir.join("t.parquet"), b"PAR1 nonsense").unwrap();
-    let err = fails("train-surrogate", &["--samples", &s.p("t.parquet"), "--out-dir", &s.p("sur")]);
+    let err = fails(
+        "train-surrogate",
+        &["--samples", &s.p("t.parquet"), "--out-dir", &s.p("sur")],
+    );
     assert!(err.contains("t.parquet"), "{err}");
     // CUDA from a CPU-only build.
     let mut args = s.measure();
-    args.extend(["--out", &s.p("s.parquet"), "--num-masks", "1", "--device", "cuda"].iter().map(|x| x.to_string()));
-    let err = fails("sample", &args.iter().map(String::as_str).collect::<Vec<_>>());
+    args.extend(
+        [
+            "--out",
+            &s.p("s.parquet"),
+            "--num-masks",
+            "1",
+            "--device",
+            "cuda",
+        ]
+        .iter()
+        .map(|x| x.to_string()),
+    );
+    let err = fails(
+        "sample",
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
     assert!(err.contains("--features cuda"), "{err}");
 }
 
 #[test]
 fn killed_sample_resumes_to_the_uninterrupted_table() {
     let s = Setup::new();
-    let mask_args = ["--num-masks", "40", "--max-pruned", "4", "--seed", "5", "--flush-every", "1"];
+    let mask_args = [
+        "--num-masks",
+        "40",
+        "--max-pruned",
+        "4",
+        "--seed",
+        "5",
+        "--flush-every",
+        "1",
+    ];
     let full = s.p("full.parquet");
-    s.run("sample", &[&["--out", full.as_str()][..], &mask_args].concat());
+    s.run(
+        "sample",
+        &[&["--out", full.as_str()][..], &mask_args].concat(),
+    );
 
     let killed = s.p("killed.parquet");
     let mut args = s.measure();
-    args.extend(["--out", killed.as_str()].iter().chain(mask_args.iter()).map(|x| x.to_string()));
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sample")).args(&args).current_dir(root()).env("RUST_LOG", "warn").spawn().unwrap();
+    args.extend(
+        ["--out", killed.as_str()]
+            .iter()
+            .chain(mask_args.iter())
+            .map(|x| x.to_string()),
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sample"))
+        .args(&args)
+        .current_dir(root())
+        .env("RUST_LOG", "warn")
+        .spawn()
+        .unwrap();
     let parts = PathBuf::from(format!("{killed}.parts"));
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-    while std::fs::read_dir(&parts).map(|d| d.count()).unwrap_or(0) < 3 && std::time::Instant::now() < deadline {
+    while std::fs::read_dir(&parts).map(|d| d.count()).unwrap_or(0) < 3
+        && std::time::Instant::now() < deadline
+    {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
-    assert!(!Path::new(&killed).exists(), "a killed run must not leave the final table");
-    assert!(fails("sample", &args.iter().map(String::as_str).collect::<Vec<_>>()).contains("--resume"));
+    assert!(
+        !Path::new(&killed).exists(),
+        "a killed run must not leave the final table"
+    );
+    assert!(fails(
+        "sample",
+        &args.iter().map(String::as_str).collect::<Vec<_>>()
+    )
+    .contains("--resume"));
     let mut resumed = args.clone();
     resumed.push("--resume".into());
-    ok("sample", &resumed.iter().map(String::as_str).collect::<Vec<_>>());
-    assert_eq!(without_timing(&sample_table(&killed)), without_timing(&sample_table(&full)));
+    ok(
+        "sample",
+        &resumed.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    assert_eq!(
+        without_timing(&sample_table(&killed)),
+        without_timing(&sample_table(&full))
+    );
 }
 
 #[test]
@@ -229,16 +497,32 @@ fn apply_report_numbers_recomputed_from_the_bucket_means() {
     // The bias in the report equals the formula applied to the report's own bucket means and counts.
     let s = Setup::new();
     let (mask, out) = (s.p("m.json"), s.p("r.json"));
-    std::fs::write(&mask, r#"{"num_layers": 2, "num_heads": 4, "pruned": [[1, 0]]}"#).unwrap();
+    std::fs::write(
+        &mask,
+        r#"{"num_layers": 2, "num_heads": 4, "pruned": [[1, 0]]}"#,
+    )
+    .unwrap();
     s.run("apply", &["--mask", &mask, "--out", &out]);
-    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
     for side in ["unpruned", "pruned"] {
         let axis = &report["bias"]["gender_and_sex"][side];
         let buckets = axis["buckets"].as_array().unwrap();
         let n: f64 = buckets.iter().map(|b| b["count"].as_f64().unwrap()).sum();
-        let mean: f64 = buckets.iter().map(|b| b["count"].as_f64().unwrap() * b["mean"].as_f64().unwrap()).sum::<f64>() / n;
-        let bias: f64 = buckets.iter().map(|b| (mean - b["mean"].as_f64().unwrap()).abs()).sum();
-        assert!((bias - axis["bias"].as_f64().unwrap()).abs() < 1e-9, "{side}: {bias} vs {}", axis["bias"]);
+        let mean: f64 = buckets
+            .iter()
+            .map(|b| b["count"].as_f64().unwrap() * b["mean"].as_f64().unwrap())
+            .sum::<f64>()
+            / n;
+        let bias: f64 = buckets
+            .iter()
+            .map(|b| (mean - b["mean"].as_f64().unwrap()).abs())
+            .sum();
+        assert!(
+            (bias - axis["bias"].as_f64().unwrap()).abs() < 1e-9,
+            "{side}: {bias} vs {}",
+            axis["bias"]
+        );
     }
     let ppl = &report["perplexity"];
     let change = ppl["pruned"].as_f64().unwrap() / ppl["unpruned"].as_f64().unwrap() - 1.0;
@@ -251,15 +535,59 @@ fn anneal_refuses_surrogates_of_another_model() {
     attnprune_lm::tiny::write_tiny_model(&s.dir.join("other"), 8).unwrap();
     let mask_args = ["--num-masks", "12", "--max-pruned", "3"];
     let (mine, theirs) = (s.p("mine.parquet"), s.p("theirs.parquet"));
-    s.run("sample", &[&["--out", mine.as_str()][..], &mask_args].concat());
+    s.run(
+        "sample",
+        &[&["--out", mine.as_str()][..], &mask_args].concat(),
+    );
     let mut args = s.measure();
     args[1] = s.p("other");
-    args.extend(["--out", theirs.as_str()].iter().chain(mask_args.iter()).map(|x| x.to_string()));
-    ok("sample", &args.iter().map(String::as_str).collect::<Vec<_>>());
+    args.extend(
+        ["--out", theirs.as_str()]
+            .iter()
+            .chain(mask_args.iter())
+            .map(|x| x.to_string()),
+    );
+    ok(
+        "sample",
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
     let sur = s.p("their-surrogates");
-    ok("train-surrogate", &["--samples", &theirs, "--out-dir", &sur, "--epochs", "5", "--hidden", "8"]);
+    ok(
+        "train-surrogate",
+        &[
+            "--samples",
+            &theirs,
+            "--out-dir",
+            &sur,
+            "--epochs",
+            "5",
+            "--hidden",
+            "8",
+        ],
+    );
     let out = s.p("m.json");
-    let err = fails("anneal", &["--surrogates", &sur, "--samples", &mine, "--steps", "100", "--restarts", "1", "--out-mask", &out, "--out-trajectory", &s.p("t.parquet")]);
-    assert!(err.contains("model mismatch") && err.contains("surrogate-bias.mpk") && err.contains("mine.parquet"), "{err}");
+    let err = fails(
+        "anneal",
+        &[
+            "--surrogates",
+            &sur,
+            "--samples",
+            &mine,
+            "--steps",
+            "100",
+            "--restarts",
+            "1",
+            "--out-mask",
+            &out,
+            "--out-trajectory",
+            &s.p("t.parquet"),
+        ],
+    );
+    assert!(
+        err.contains("model mismatch")
+            && err.contains("surrogate-bias.mpk")
+            && err.contains("mine.parquet"),
+        "{err}"
+    );
     assert!(!Path::new(&out).exists(), "a refused stage writes nothing");
 }

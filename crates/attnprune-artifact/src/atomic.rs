@@ -8,7 +8,10 @@ use std::path::{Path, PathBuf};
 /// Writes `path` atomically: `fill` writes into a temporary file in the same
 /// folder, which is synced and renamed over `path` only if `fill` succeeds.
 /// On error the temporary file is removed and `path` is untouched.
-pub fn write_atomic<T>(path: &Path, fill: impl FnOnce(&mut BufWriter<File>) -> Result<T>) -> Result<T> {
+pub fn write_atomic<T>(
+    path: &Path,
+    fill: impl FnOnce(&mut BufWriter<File>) -> Result<T>,
+) -> Result<T> {
     let temp = temp_path(path);
     let io_err = |p: &Path| {
         let p = p.display().to_string();
@@ -40,14 +43,20 @@ pub fn write_atomic<T>(path: &Path, fill: impl FnOnce(&mut BufWriter<File>) -> R
 /// Writes bytes to `path` atomically.
 pub fn write_atomic_bytes(path: &Path, bytes: &[u8]) -> Result<()> {
     write_atomic(path, |w| {
-        w.write_all(bytes).map_err(|source| ArtifactError::Io { path: path.display().to_string(), source })
+        w.write_all(bytes).map_err(|source| ArtifactError::Io {
+            path: path.display().to_string(),
+            source,
+        })
     })
 }
 
 /// The temporary name used while `path` is being written: hidden, in the same
 /// folder (so the rename is atomic), unique per process.
 pub fn temp_path(path: &Path) -> PathBuf {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     path.with_file_name(format!(".{name}.{}.tmp", std::process::id()))
 }
 
@@ -71,7 +80,9 @@ mod tests {
         let p = dir.path().join("out.txt");
         let r: Result<()> = write_atomic(&p, |w| {
             w.write_all(b"half").unwrap();
-            Err(ArtifactError::Mismatch { message: "boom".into() })
+            Err(ArtifactError::Mismatch {
+                message: "boom".into(),
+            })
         });
         assert!(r.is_err());
         assert!(!p.exists());

@@ -69,7 +69,13 @@ impl Provenance {
 
     /// A record for an artifact made from another: same model, layout, prompt
     /// set, corpus and measurement settings, so later stages can check it.
-    pub fn derived(kind: &str, schema_version: u32, stage: &str, args: Vec<String>, from: &Provenance) -> Self {
+    pub fn derived(
+        kind: &str,
+        schema_version: u32,
+        stage: &str,
+        args: Vec<String>,
+        from: &Provenance,
+    ) -> Self {
         Self {
             model: from.model.clone(),
             layout: from.layout,
@@ -108,28 +114,65 @@ impl Provenance {
     }
 
     /// Fails unless both artifacts refer to the same model (by sha256 and layout).
-    pub fn check_same_model(&self, path: &Path, other: &Provenance, other_path: &Path) -> Result<()> {
+    pub fn check_same_model(
+        &self,
+        path: &Path,
+        other: &Provenance,
+        other_path: &Path,
+    ) -> Result<()> {
         let hash = |p: &Provenance| p.model.as_ref().map(|m| m.sha256.clone());
         if hash(self) != hash(other) || self.layout != other.layout {
-            return Err(mismatch("model", path, &describe_model(self), other_path, &describe_model(other)));
+            return Err(mismatch(
+                "model",
+                path,
+                &describe_model(self),
+                other_path,
+                &describe_model(other),
+            ));
         }
         Ok(())
     }
 
     /// Fails unless both artifacts were measured the same way: model, prompt
     /// set, corpus and measurement settings. Used when combining sample tables.
-    pub fn check_same_measurement(&self, path: &Path, other: &Provenance, other_path: &Path) -> Result<()> {
+    pub fn check_same_measurement(
+        &self,
+        path: &Path,
+        other: &Provenance,
+        other_path: &Path,
+    ) -> Result<()> {
         self.check_same_model(path, other, other_path)?;
-        let sha = |f: &Option<Fingerprint>| f.as_ref().map(|f| f.sha256.clone()).unwrap_or_default();
+        let sha =
+            |f: &Option<Fingerprint>| f.as_ref().map(|f| f.sha256.clone()).unwrap_or_default();
         if sha(&self.prompts) != sha(&other.prompts) {
-            return Err(mismatch("prompt set", path, &sha(&self.prompts), other_path, &sha(&other.prompts)));
+            return Err(mismatch(
+                "prompt set",
+                path,
+                &sha(&self.prompts),
+                other_path,
+                &sha(&other.prompts),
+            ));
         }
         if sha(&self.corpus) != sha(&other.corpus) {
-            return Err(mismatch("utility corpus", path, &sha(&self.corpus), other_path, &sha(&other.corpus)));
+            return Err(mismatch(
+                "utility corpus",
+                path,
+                &sha(&self.corpus),
+                other_path,
+                &sha(&other.corpus),
+            ));
         }
         if self.measurement_settings() != other.measurement_settings() {
-            let show = |s: &BTreeMap<String, serde_json::Value>| serde_json::to_string(s).unwrap_or_default();
-            return Err(mismatch("measurement settings", path, &show(&self.settings), other_path, &show(&other.settings)));
+            let show = |s: &BTreeMap<String, serde_json::Value>| {
+                serde_json::to_string(s).unwrap_or_default()
+            };
+            return Err(mismatch(
+                "measurement settings",
+                path,
+                &show(&self.settings),
+                other_path,
+                &show(&other.settings),
+            ));
         }
         Ok(())
     }
@@ -137,19 +180,35 @@ impl Provenance {
     /// The settings that describe how a mask is measured: all but [`PLAN_SETTINGS`] (which
     /// masks a run chose), so tables of different mask plans measured alike combine.
     pub fn measurement_settings(&self) -> BTreeMap<String, serde_json::Value> {
-        self.settings.iter().filter(|(k, _)| !PLAN_SETTINGS.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect()
+        self.settings
+            .iter()
+            .filter(|(k, _)| !PLAN_SETTINGS.contains(&k.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
     }
 
     /// A fingerprint of this artifact for the `inputs` of the next one.
     pub fn fingerprint_of(path: &Path) -> Result<Fingerprint> {
-        Ok(Fingerprint { path: path.display().to_string(), sha256: sha256_file(path)? })
+        Ok(Fingerprint {
+            path: path.display().to_string(),
+            sha256: sha256_file(path)?,
+        })
     }
 }
 
 fn describe_model(p: &Provenance) -> String {
-    let file = p.model.as_ref().map(|m| format!("{} (sha256 {})", m.path, short(&m.sha256)));
-    let layout = p.layout.map(|l| l.to_string()).unwrap_or_else(|| "unknown layout".into());
-    format!("{}, {layout}", file.unwrap_or_else(|| "an unknown model".into()))
+    let file = p
+        .model
+        .as_ref()
+        .map(|m| format!("{} (sha256 {})", m.path, short(&m.sha256)));
+    let layout = p
+        .layout
+        .map(|l| l.to_string())
+        .unwrap_or_else(|| "unknown layout".into());
+    format!(
+        "{}, {layout}",
+        file.unwrap_or_else(|| "an unknown model".into())
+    )
 }
 
 fn short(hash: &str) -> &str {
@@ -171,7 +230,10 @@ fn mismatch(what: &str, a: &Path, a_desc: &str, b: &Path, b_desc: &str) -> Artif
 
 /// Lower-case hex sha256 of a file's content.
 pub fn sha256_file(path: &Path) -> Result<String> {
-    let io = |source| ArtifactError::Io { path: path.display().to_string(), source };
+    let io = |source| ArtifactError::Io {
+        path: path.display().to_string(),
+        source,
+    };
     let mut file = std::fs::File::open(path).map_err(io)?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
@@ -196,25 +258,38 @@ mod tests {
 
     fn prov(model_hash: &str) -> Provenance {
         let mut p = Provenance::new("sample-table", 1, "sample", vec![]);
-        p.model = Some(Fingerprint { path: "m.gguf".into(), sha256: model_hash.into() });
+        p.model = Some(Fingerprint {
+            path: "m.gguf".into(),
+            sha256: model_hash.into(),
+        });
         p.layout = Some(HeadLayout::new(2, 2));
         p
     }
 
     #[test]
     fn model_mismatch_names_both_files() {
-        let err = prov("aaaa").check_same_model(Path::new("a.parquet"), &prov("bbbb"), Path::new("b.mpk")).unwrap_err();
+        let err = prov("aaaa")
+            .check_same_model(Path::new("a.parquet"), &prov("bbbb"), Path::new("b.mpk"))
+            .unwrap_err();
         let msg = err.to_string();
-        assert!(msg.contains("a.parquet") && msg.contains("b.mpk") && msg.contains("aaaa"), "{msg}");
+        assert!(
+            msg.contains("a.parquet") && msg.contains("b.mpk") && msg.contains("aaaa"),
+            "{msg}"
+        );
     }
 
     #[test]
     fn settings_must_agree() {
         let a = prov("x");
         let mut b = prov("x");
-        assert!(a.check_same_measurement(Path::new("a"), &b, Path::new("b")).is_ok());
-        b.settings.insert("axes".into(), serde_json::json!(["gender_and_sex"]));
-        assert!(a.check_same_measurement(Path::new("a"), &b, Path::new("b")).is_err());
+        assert!(a
+            .check_same_measurement(Path::new("a"), &b, Path::new("b"))
+            .is_ok());
+        b.settings
+            .insert("axes".into(), serde_json::json!(["gender_and_sex"]));
+        assert!(a
+            .check_same_measurement(Path::new("a"), &b, Path::new("b"))
+            .is_err());
     }
 
     #[test]
@@ -231,7 +306,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("f");
         std::fs::write(&p, b"abc").unwrap();
-        assert_eq!(sha256_file(&p).unwrap(), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-        assert!(sha256_file(&dir.path().join("missing")).unwrap_err().to_string().contains("missing"));
+        assert_eq!(
+            sha256_file(&p).unwrap(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert!(sha256_file(&dir.path().join("missing"))
+            .unwrap_err()
+            .to_string()
+            .contains("missing"));
     }
 }

@@ -25,8 +25,9 @@ pub use parts::SampleTableWriter;
 use crate::table::{column, read_table, write_table};
 use crate::{ArtifactError, Provenance, Result};
 use arrow::array::{
-    Array, ArrayRef, BooleanArray, BooleanBuilder, FixedSizeListArray, FixedSizeListBuilder, Float64Array, Float64Builder,
-    ListArray, ListBuilder, RecordBatch, StringArray, UInt32Array, UInt64Array,
+    Array, ArrayRef, BooleanArray, BooleanBuilder, FixedSizeListArray, FixedSizeListBuilder,
+    Float64Array, Float64Builder, ListArray, ListBuilder, RecordBatch, StringArray, UInt32Array,
+    UInt64Array,
 };
 use arrow::datatypes::{DataType, Field, Schema};
 use attnprune_mask::{HeadLayout, HeadMask};
@@ -94,10 +95,17 @@ pub struct SampleTable {
 impl SampleTable {
     /// Index of an axis' bias column, or an error naming the available axes.
     pub fn axis_index(&self, axis: &str, origin: &Path) -> Result<usize> {
-        self.columns.axes.iter().position(|a| a == axis).ok_or_else(|| ArtifactError::Schema {
-            path: origin.display().to_string(),
-            message: format!("no bias column for axis `{axis}`; the table has {:?}", self.columns.axes),
-        })
+        self.columns
+            .axes
+            .iter()
+            .position(|a| a == axis)
+            .ok_or_else(|| ArtifactError::Schema {
+                path: origin.display().to_string(),
+                message: format!(
+                    "no bias column for axis `{axis}`; the table has {:?}",
+                    self.columns.axes
+                ),
+            })
     }
 }
 
@@ -118,7 +126,11 @@ fn logit_bucket_column(axis: &str, bucket: &str) -> String {
 }
 
 fn window_nll_field() -> Field {
-    Field::new("window_nll", DataType::List(Arc::new(Field::new("item", DataType::Float64, false))), false)
+    Field::new(
+        "window_nll",
+        DataType::List(Arc::new(Field::new("item", DataType::Float64, false))),
+        false,
+    )
 }
 
 /// The Arrow schema of a sample table with these columns and layout.
@@ -127,68 +139,139 @@ pub fn sample_schema(layout: HeadLayout, columns: &SampleColumns) -> Arc<Schema>
     let mut fields = vec![
         Field::new("mask_id", DataType::UInt64, false),
         Field::new("origin", DataType::Utf8, false),
-        Field::new("mask", DataType::FixedSizeList(item, layout.total() as i32), false),
+        Field::new(
+            "mask",
+            DataType::FixedSizeList(item, layout.total() as i32),
+            false,
+        ),
         Field::new("num_pruned", DataType::UInt32, false),
     ];
-    fields.extend(columns.axes.iter().map(|a| Field::new(bias_column(a), DataType::Float64, false)));
-    fields.extend(columns.buckets.iter().zip(&columns.bucket_counts).map(|((a, b), n)| {
-        let meta = std::collections::HashMap::from([(BUCKET_COUNT_KEY.to_string(), n.to_string())]);
-        Field::new(bucket_column(a, b), DataType::Float64, false).with_metadata(meta)
-    }));
-    fields.extend(columns.axes.iter().map(|a| Field::new(logit_bias_column(a), DataType::Float64, false)));
-    fields.extend(columns.buckets.iter().map(|(a, b)| Field::new(logit_bucket_column(a, b), DataType::Float64, false)));
+    fields.extend(
+        columns
+            .axes
+            .iter()
+            .map(|a| Field::new(bias_column(a), DataType::Float64, false)),
+    );
+    fields.extend(
+        columns
+            .buckets
+            .iter()
+            .zip(&columns.bucket_counts)
+            .map(|((a, b), n)| {
+                let meta = std::collections::HashMap::from([(
+                    BUCKET_COUNT_KEY.to_string(),
+                    n.to_string(),
+                )]);
+                Field::new(bucket_column(a, b), DataType::Float64, false).with_metadata(meta)
+            }),
+    );
+    fields.extend(
+        columns
+            .axes
+            .iter()
+            .map(|a| Field::new(logit_bias_column(a), DataType::Float64, false)),
+    );
+    fields.extend(
+        columns
+            .buckets
+            .iter()
+            .map(|(a, b)| Field::new(logit_bucket_column(a, b), DataType::Float64, false)),
+    );
     fields.push(Field::new("perplexity", DataType::Float64, false));
     fields.push(window_nll_field());
     fields.push(Field::new("eval_seconds", DataType::Float64, false));
     Arc::new(Schema::new(fields))
 }
 
-fn to_batch(layout: HeadLayout, columns: &SampleColumns, rows: &[SampleRow], path: &Path) -> Result<RecordBatch> {
+fn to_batch(
+    layout: HeadLayout,
+    columns: &SampleColumns,
+    rows: &[SampleRow],
+    path: &Path,
+) -> Result<RecordBatch> {
     let schema = sample_schema(layout, columns);
     let item = Field::new("item", DataType::Boolean, false);
-    let mut masks = FixedSizeListBuilder::new(BooleanBuilder::new(), layout.total() as i32).with_field(item);
+    let mut masks =
+        FixedSizeListBuilder::new(BooleanBuilder::new(), layout.total() as i32).with_field(item);
     for row in rows {
         masks.values().append_slice(row.mask.bits());
         masks.append(true);
     }
     let f64s = |values: Vec<f64>| Arc::new(Float64Array::from(values)) as ArrayRef;
     let mut arrays: Vec<ArrayRef> = vec![
-        Arc::new(UInt64Array::from_iter_values(rows.iter().map(|r| r.mask_id))),
-        Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.origin.as_str()))),
+        Arc::new(UInt64Array::from_iter_values(
+            rows.iter().map(|r| r.mask_id),
+        )),
+        Arc::new(StringArray::from_iter_values(
+            rows.iter().map(|r| r.origin.as_str()),
+        )),
         Arc::new(masks.finish()),
-        Arc::new(UInt32Array::from_iter_values(rows.iter().map(|r| r.mask.num_pruned() as u32))),
+        Arc::new(UInt32Array::from_iter_values(
+            rows.iter().map(|r| r.mask.num_pruned() as u32),
+        )),
     ];
     arrays.extend((0..columns.axes.len()).map(|i| f64s(rows.iter().map(|r| r.bias[i]).collect())));
-    arrays.extend((0..columns.buckets.len()).map(|i| f64s(rows.iter().map(|r| r.bucket_means[i]).collect())));
-    arrays.extend((0..columns.axes.len()).map(|i| f64s(rows.iter().map(|r| r.logit_bias[i]).collect())));
-    arrays.extend((0..columns.buckets.len()).map(|i| f64s(rows.iter().map(|r| r.logit_bucket_means[i]).collect())));
+    arrays.extend(
+        (0..columns.buckets.len()).map(|i| f64s(rows.iter().map(|r| r.bucket_means[i]).collect())),
+    );
+    arrays.extend(
+        (0..columns.axes.len()).map(|i| f64s(rows.iter().map(|r| r.logit_bias[i]).collect())),
+    );
+    arrays.extend(
+        (0..columns.buckets.len())
+            .map(|i| f64s(rows.iter().map(|r| r.logit_bucket_means[i]).collect())),
+    );
     arrays.push(f64s(rows.iter().map(|r| r.perplexity).collect()));
-    let mut windows = ListBuilder::new(Float64Builder::new()).with_field(Arc::new(Field::new("item", DataType::Float64, false)));
+    let mut windows = ListBuilder::new(Float64Builder::new()).with_field(Arc::new(Field::new(
+        "item",
+        DataType::Float64,
+        false,
+    )));
     for row in rows {
         windows.values().append_slice(&row.window_nll);
         windows.append(true);
     }
     arrays.push(Arc::new(windows.finish()));
     arrays.push(f64s(rows.iter().map(|r| r.eval_seconds).collect()));
-    RecordBatch::try_new(schema, arrays)
-        .map_err(|e| ArtifactError::Schema { path: path.display().to_string(), message: e.to_string() })
+    RecordBatch::try_new(schema, arrays).map_err(|e| ArtifactError::Schema {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    })
 }
 
 /// Checks that a row's metrics are finite and aligned with the columns.
 fn check_row(row: &SampleRow, columns: &SampleColumns, path: &Path) -> Result<()> {
-    let bad = |message: String| ArtifactError::BadValue { path: path.display().to_string(), message };
+    let bad = |message: String| ArtifactError::BadValue {
+        path: path.display().to_string(),
+        message,
+    };
     if row.bias.len() != columns.axes.len()
         || row.bucket_means.len() != columns.buckets.len()
         || row.logit_bias.len() != columns.axes.len()
         || row.logit_bucket_means.len() != columns.buckets.len()
         || columns.bucket_counts.len() != columns.buckets.len()
     {
-        return Err(bad(format!("row for mask {} has the wrong number of metrics", row.mask_id)));
+        return Err(bad(format!(
+            "row for mask {} has the wrong number of metrics",
+            row.mask_id
+        )));
     }
     let named = columns.axes.iter().map(|a| bias_column(a)).zip(&row.bias);
-    let buckets = columns.buckets.iter().map(|(a, b)| bucket_column(a, b)).zip(&row.bucket_means);
-    let logit_named = columns.axes.iter().map(|a| logit_bias_column(a)).zip(&row.logit_bias);
-    let logit_buckets = columns.buckets.iter().map(|(a, b)| logit_bucket_column(a, b)).zip(&row.logit_bucket_means);
+    let buckets = columns
+        .buckets
+        .iter()
+        .map(|(a, b)| bucket_column(a, b))
+        .zip(&row.bucket_means);
+    let logit_named = columns
+        .axes
+        .iter()
+        .map(|a| logit_bias_column(a))
+        .zip(&row.logit_bias);
+    let logit_buckets = columns
+        .buckets
+        .iter()
+        .map(|(a, b)| logit_bucket_column(a, b))
+        .zip(&row.logit_bucket_means);
     let windows = row.window_nll.iter().map(|v| ("window_nll".to_string(), v));
     let all = named
         .chain(buckets)
@@ -198,7 +281,10 @@ fn check_row(row: &SampleRow, columns: &SampleColumns, path: &Path) -> Result<()
         .chain(std::iter::once(("perplexity".to_string(), &row.perplexity)));
     for (name, value) in all {
         if !value.is_finite() {
-            return Err(bad(format!("mask {}: `{name}` is {value}, not a finite number", row.mask_id)));
+            return Err(bad(format!(
+                "mask {}: `{name}` is {value}, not a finite number",
+                row.mask_id
+            )));
         }
     }
     Ok(())
@@ -228,7 +314,12 @@ pub fn read_sample_table(path: &Path) -> Result<SampleTable> {
         rows.extend(rows_from_batch(batch, layout, &columns, path)?);
     }
     rows.sort_by_key(|r| r.mask_id);
-    Ok(SampleTable { provenance, layout, columns, rows })
+    Ok(SampleTable {
+        provenance,
+        layout,
+        columns,
+        rows,
+    })
 }
 
 /// Reads one or more sample tables (shards of a run, or the rounds of a search) measured
@@ -236,21 +327,31 @@ pub fn read_sample_table(path: &Path) -> Result<SampleTable> {
 /// unpruned model, row 0 of every round) is kept once, from the first table. Returns the
 /// combined table and the first path (for messages).
 pub fn read_samples(paths: &[std::path::PathBuf]) -> Result<(SampleTable, std::path::PathBuf)> {
-    let first_path = paths.first().ok_or_else(|| ArtifactError::Mismatch { message: "no sample table given".into() })?;
+    let first_path = paths.first().ok_or_else(|| ArtifactError::Mismatch {
+        message: "no sample table given".into(),
+    })?;
     let first = read_sample_table(first_path)?;
     let mut combined = first.clone();
     for path in &paths[1..] {
         let table = read_sample_table(path)?;
-        table.provenance.check_same_measurement(path, &first.provenance, first_path)?;
+        table
+            .provenance
+            .check_same_measurement(path, &first.provenance, first_path)?;
         if table.columns != first.columns {
             return Err(ArtifactError::Mismatch {
-                message: format!("`{}` has other measured columns than `{}`", path.display(), first_path.display()),
+                message: format!(
+                    "`{}` has other measured columns than `{}`",
+                    path.display(),
+                    first_path.display()
+                ),
             });
         }
         combined.rows.extend(table.rows);
     }
     let mut seen = std::collections::HashSet::new();
-    combined.rows.retain(|r| seen.insert(r.mask.bits().to_vec()));
+    combined
+        .rows
+        .retain(|r| seen.insert(r.mask.bits().to_vec()));
     combined.rows.sort_by_key(|r| r.mask_id);
     Ok((combined, first_path.clone()))
 }
@@ -265,31 +366,58 @@ fn columns_from_schema(schema: &Schema, path: &Path) -> Result<SampleColumns> {
         } else if let Some(rest) = field.name().strip_prefix("bucket_mean/") {
             if let Some((axis, bucket)) = rest.split_once('/') {
                 buckets.push((axis.to_string(), bucket.to_string()));
-                let count = field.metadata().get(BUCKET_COUNT_KEY).and_then(|n| n.parse().ok());
+                let count = field
+                    .metadata()
+                    .get(BUCKET_COUNT_KEY)
+                    .and_then(|n| n.parse().ok());
                 bucket_counts.push(count.ok_or_else(|| ArtifactError::Schema {
                     path: path.display().to_string(),
-                    message: format!("column `{}` has no `{BUCKET_COUNT_KEY}` count in its field metadata", field.name()),
+                    message: format!(
+                        "column `{}` has no `{BUCKET_COUNT_KEY}` count in its field metadata",
+                        field.name()
+                    ),
                 })?);
             }
         }
     }
-    Ok(SampleColumns { axes, buckets, bucket_counts })
+    Ok(SampleColumns {
+        axes,
+        buckets,
+        bucket_counts,
+    })
 }
 
-fn rows_from_batch(batch: &RecordBatch, layout: HeadLayout, columns: &SampleColumns, path: &Path) -> Result<Vec<SampleRow>> {
+fn rows_from_batch(
+    batch: &RecordBatch,
+    layout: HeadLayout,
+    columns: &SampleColumns,
+    path: &Path,
+) -> Result<Vec<SampleRow>> {
     let ids = column::<UInt64Array>(batch, "mask_id", path)?;
     let origins = column::<StringArray>(batch, "origin", path)?;
     let masks = column::<FixedSizeListArray>(batch, "mask", path)?;
     let ppl = column::<Float64Array>(batch, "perplexity", path)?;
     let secs = column::<Float64Array>(batch, "eval_seconds", path)?;
-    let bias: Vec<&Float64Array> =
-        columns.axes.iter().map(|a| column(batch, &bias_column(a), path)).collect::<Result<_>>()?;
-    let means: Vec<&Float64Array> =
-        columns.buckets.iter().map(|(a, b)| column(batch, &bucket_column(a, b), path)).collect::<Result<_>>()?;
-    let logit_bias: Vec<&Float64Array> =
-        columns.axes.iter().map(|a| column(batch, &logit_bias_column(a), path)).collect::<Result<_>>()?;
-    let logit_means: Vec<&Float64Array> =
-        columns.buckets.iter().map(|(a, b)| column(batch, &logit_bucket_column(a, b), path)).collect::<Result<_>>()?;
+    let bias: Vec<&Float64Array> = columns
+        .axes
+        .iter()
+        .map(|a| column(batch, &bias_column(a), path))
+        .collect::<Result<_>>()?;
+    let means: Vec<&Float64Array> = columns
+        .buckets
+        .iter()
+        .map(|(a, b)| column(batch, &bucket_column(a, b), path))
+        .collect::<Result<_>>()?;
+    let logit_bias: Vec<&Float64Array> = columns
+        .axes
+        .iter()
+        .map(|a| column(batch, &logit_bias_column(a), path))
+        .collect::<Result<_>>()?;
+    let logit_means: Vec<&Float64Array> = columns
+        .buckets
+        .iter()
+        .map(|(a, b)| column(batch, &logit_bucket_column(a, b), path))
+        .collect::<Result<_>>()?;
     let windows = column::<ListArray>(batch, "window_nll", path)?;
     (0..batch.num_rows())
         .map(|i| {
@@ -313,21 +441,35 @@ fn rows_from_batch(batch: &RecordBatch, layout: HeadLayout, columns: &SampleColu
 
 fn f64_list(list: &ListArray, i: usize, path: &Path) -> Result<Vec<f64>> {
     let values = list.value(i);
-    let values = values.as_any().downcast_ref::<Float64Array>().ok_or_else(|| ArtifactError::Schema {
-        path: path.display().to_string(),
-        message: "column `window_nll` is not a list of Float64".into(),
-    })?;
+    let values = values
+        .as_any()
+        .downcast_ref::<Float64Array>()
+        .ok_or_else(|| ArtifactError::Schema {
+            path: path.display().to_string(),
+            message: "column `window_nll` is not a list of Float64".into(),
+        })?;
     Ok(values.values().to_vec())
 }
 
-fn mask_at(masks: &FixedSizeListArray, i: usize, layout: HeadLayout, path: &Path) -> Result<HeadMask> {
+fn mask_at(
+    masks: &FixedSizeListArray,
+    i: usize,
+    layout: HeadLayout,
+    path: &Path,
+) -> Result<HeadMask> {
     let values = masks.value(i);
-    let bits = values.as_any().downcast_ref::<BooleanArray>().ok_or_else(|| ArtifactError::Schema {
-        path: path.display().to_string(),
-        message: "column `mask` is not a list of booleans".into(),
-    })?;
+    let bits = values
+        .as_any()
+        .downcast_ref::<BooleanArray>()
+        .ok_or_else(|| ArtifactError::Schema {
+            path: path.display().to_string(),
+            message: "column `mask` is not a list of booleans".into(),
+        })?;
     let bits: Vec<bool> = (0..bits.len()).map(|j| bits.value(j)).collect();
-    HeadMask::from_bits(layout, bits).map_err(|source| ArtifactError::Mask { path: path.display().to_string(), source })
+    HeadMask::from_bits(layout, bits).map_err(|source| ArtifactError::Mask {
+        path: path.display().to_string(),
+        source,
+    })
 }
 
 #[cfg(test)]

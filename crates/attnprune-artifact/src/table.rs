@@ -7,8 +7,8 @@ use arrow::datatypes::SchemaRef;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
-use parquet::file::properties::WriterProperties;
 use parquet::file::metadata::KeyValue;
+use parquet::file::properties::WriterProperties;
 use std::path::Path;
 
 /// Key-value metadata key holding the provenance JSON.
@@ -29,21 +29,35 @@ pub struct ReadTable {
 /// Writes `batches` (all of `schema`) to `path` atomically, with `provenance` in the file's
 /// key-value metadata and on the embedded Arrow schema too (where
 /// `pyarrow.parquet.read_table(f).schema.metadata`, and pandas on top of it, look).
-pub fn write_table(path: &Path, schema: SchemaRef, batches: &[RecordBatch], provenance: &Provenance) -> Result<()> {
+pub fn write_table(
+    path: &Path,
+    schema: SchemaRef,
+    batches: &[RecordBatch],
+    provenance: &Provenance,
+) -> Result<()> {
     let mut metadata = schema.metadata().clone();
     metadata.insert(PROVENANCE_KEY.to_string(), provenance.to_json());
-    metadata.insert(SCHEMA_VERSION_KEY.to_string(), provenance.schema_version.to_string());
+    metadata.insert(
+        SCHEMA_VERSION_KEY.to_string(),
+        provenance.schema_version.to_string(),
+    );
     let schema = std::sync::Arc::new(schema.as_ref().clone().with_metadata(metadata));
     let batches = batches
         .iter()
         .map(|b| RecordBatch::try_new(schema.clone(), b.columns().to_vec()))
         .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(|e| ArtifactError::Schema { path: path.display().to_string(), message: e.to_string() })?;
+        .map_err(|e| ArtifactError::Schema {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })?;
     let props = WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
         .set_key_value_metadata(Some(vec![
             KeyValue::new(PROVENANCE_KEY.to_string(), provenance.to_json()),
-            KeyValue::new(SCHEMA_VERSION_KEY.to_string(), provenance.schema_version.to_string()),
+            KeyValue::new(
+                SCHEMA_VERSION_KEY.to_string(),
+                provenance.schema_version.to_string(),
+            ),
         ]))
         .build();
     let parquet_err = |e: parquet::errors::ParquetError| ArtifactError::Parquet {
@@ -64,8 +78,14 @@ pub fn write_table(path: &Path, schema: SchemaRef, batches: &[RecordBatch], prov
 /// provenance, or not Parquet at all, is an error naming the file.
 pub fn read_table(path: &Path) -> Result<ReadTable> {
     let origin = path.display().to_string();
-    let file = std::fs::File::open(path).map_err(|source| ArtifactError::Io { path: origin.clone(), source })?;
-    let parquet_err = |e: parquet::errors::ParquetError| ArtifactError::Parquet { path: origin.clone(), message: e.to_string() };
+    let file = std::fs::File::open(path).map_err(|source| ArtifactError::Io {
+        path: origin.clone(),
+        source,
+    })?;
+    let parquet_err = |e: parquet::errors::ParquetError| ArtifactError::Parquet {
+        path: origin.clone(),
+        message: e.to_string(),
+    };
     let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(parquet_err)?;
     let provenance_json = builder
         .metadata()
@@ -82,16 +102,31 @@ pub fn read_table(path: &Path) -> Result<ReadTable> {
     let reader = builder.build().map_err(parquet_err)?;
     let batches = reader
         .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(|e| ArtifactError::Parquet { path: origin.clone(), message: e.to_string() })?;
-    Ok(ReadTable { schema, batches, provenance })
+        .map_err(|e| ArtifactError::Parquet {
+            path: origin.clone(),
+            message: e.to_string(),
+        })?;
+    Ok(ReadTable {
+        schema,
+        batches,
+        provenance,
+    })
 }
 
 /// A column of `batch` by name, downcast to the Arrow array type `T`; a
 /// missing column or another type is a schema error naming `path`.
 pub fn column<'a, T: 'static>(batch: &'a RecordBatch, name: &str, path: &Path) -> Result<&'a T> {
-    let schema_err = |message: String| ArtifactError::Schema { path: path.display().to_string(), message };
-    let array = batch.column_by_name(name).ok_or_else(|| schema_err(format!("missing column `{name}`")))?;
+    let schema_err = |message: String| ArtifactError::Schema {
+        path: path.display().to_string(),
+        message,
+    };
+    let array = batch
+        .column_by_name(name)
+        .ok_or_else(|| schema_err(format!("missing column `{name}`")))?;
     array.as_any().downcast_ref::<T>().ok_or_else(|| {
-        schema_err(format!("column `{name}` has type `{}`, not the expected one", array.data_type()))
+        schema_err(format!(
+            "column `{name}` has type `{}`, not the expected one",
+            array.data_type()
+        ))
     })
 }

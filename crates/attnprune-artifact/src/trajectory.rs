@@ -47,17 +47,29 @@ fn schema() -> Arc<Schema> {
 }
 
 /// Writes a trajectory table atomically.
-pub fn write_trajectory(path: &Path, rows: &[TrajectoryRow], provenance: &Provenance) -> Result<()> {
-    let f64s = |f: fn(&TrajectoryRow) -> f64| Arc::new(Float64Array::from_iter_values(rows.iter().map(f))) as ArrayRef;
+pub fn write_trajectory(
+    path: &Path,
+    rows: &[TrajectoryRow],
+    provenance: &Provenance,
+) -> Result<()> {
+    let f64s = |f: fn(&TrajectoryRow) -> f64| {
+        Arc::new(Float64Array::from_iter_values(rows.iter().map(f))) as ArrayRef
+    };
     let columns: Vec<ArrayRef> = vec![
-        Arc::new(UInt32Array::from_iter_values(rows.iter().map(|r| r.restart))),
+        Arc::new(UInt32Array::from_iter_values(
+            rows.iter().map(|r| r.restart),
+        )),
         Arc::new(UInt64Array::from_iter_values(rows.iter().map(|r| r.step))),
         f64s(|r| r.temperature),
         f64s(|r| r.objective),
         f64s(|r| r.predicted_bias),
         f64s(|r| r.predicted_perplexity),
-        Arc::new(BooleanArray::from(rows.iter().map(|r| r.accepted).collect::<Vec<_>>())),
-        Arc::new(UInt32Array::from_iter_values(rows.iter().map(|r| r.num_pruned))),
+        Arc::new(BooleanArray::from(
+            rows.iter().map(|r| r.accepted).collect::<Vec<_>>(),
+        )),
+        Arc::new(UInt32Array::from_iter_values(
+            rows.iter().map(|r| r.num_pruned),
+        )),
     ];
     let batch = RecordBatch::try_new(schema(), columns).map_err(|e| ArtifactError::Schema {
         path: path.display().to_string(),
@@ -69,7 +81,9 @@ pub fn write_trajectory(path: &Path, rows: &[TrajectoryRow], provenance: &Proven
 /// Reads a trajectory table, checking its kind and schema.
 pub fn read_trajectory(path: &Path) -> Result<(Vec<TrajectoryRow>, Provenance)> {
     let table = read_table(path)?;
-    table.provenance.check_kind(path, TRAJECTORY_KIND, TRAJECTORY_VERSION)?;
+    table
+        .provenance
+        .check_kind(path, TRAJECTORY_KIND, TRAJECTORY_VERSION)?;
     let mut rows = Vec::new();
     for batch in &table.batches {
         let f = |name: &str| column::<Float64Array>(batch, name, path);
@@ -77,7 +91,12 @@ pub fn read_trajectory(path: &Path) -> Result<(Vec<TrajectoryRow>, Provenance)> 
         let step = column::<UInt64Array>(batch, "step", path)?;
         let accepted = column::<BooleanArray>(batch, "accepted", path)?;
         let num_pruned = column::<UInt32Array>(batch, "num_pruned", path)?;
-        let (t, o, b, p) = (f("temperature")?, f("objective")?, f("predicted_bias")?, f("predicted_perplexity")?);
+        let (t, o, b, p) = (
+            f("temperature")?,
+            f("objective")?,
+            f("predicted_bias")?,
+            f("predicted_perplexity")?,
+        );
         for i in 0..batch.num_rows() {
             rows.push(TrajectoryRow {
                 restart: restart.value(i),

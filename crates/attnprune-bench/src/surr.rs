@@ -7,9 +7,9 @@ use anyhow::Result;
 use attnprune_anneal::{
     anneal, AnnealConfig, ConstrainedObjective, Cooling, FlipObjective, StartTemperature,
 };
+use attnprune_mask::{draw_random_masks, HeadLayout, RandomMaskSpec};
 use attnprune_surrogate::ExpOf;
 use attnprune_surrogate::{bias_floor, bias_target};
-use attnprune_mask::{draw_random_masks, HeadLayout, RandomMaskSpec};
 use attnprune_surrogate::{metrics, split_holdout, train, TrainConfig, TrainedSurrogate};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;

@@ -140,7 +140,13 @@ fn tiny_bert_matches_transformers() {
 #[test]
 fn minilm_matches_transformers() {
     let dir = root().join("data/models/all-MiniLM-L6-v2");
-    if attnprune_testdata::require(dir.join("model.safetensors"), "all-MiniLM-L6-v2", "run `make minilm`").is_none() {
+    if attnprune_testdata::require(
+        dir.join("model.safetensors"),
+        "all-MiniLM-L6-v2",
+        "run `make minilm`",
+    )
+    .is_none()
+    {
         return;
     }
     let expected = read_json(&fixture("minilm/expected.json"));

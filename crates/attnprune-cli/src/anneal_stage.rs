@@ -7,14 +7,16 @@ use attnprune_anneal::{
     StartTemperature,
 };
 use attnprune_artifact::samples::read_samples;
-use attnprune_artifact::trajectory::{write_trajectory, TrajectoryRow, TRAJECTORY_KIND, TRAJECTORY_VERSION};
+use attnprune_artifact::trajectory::{
+    write_trajectory, TrajectoryRow, TRAJECTORY_KIND, TRAJECTORY_VERSION,
+};
 use attnprune_artifact::{write_atomic_bytes, Provenance};
 use attnprune_mask::{Candidate, CandidateList, HeadLayout, HeadMask, MaskFile};
 use attnprune_select::PplBudget;
 use attnprune_surrogate::{ExpOf, Predictor, StructuredSurrogateFile, UpperBound};
-use std::sync::Arc;
 use clap::Parser;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// Search for the head mask with the least predicted bias whose predicted
 /// perplexity stays within the budget: predicted perplexity <= (1 + --ppl-budget)
@@ -110,7 +112,12 @@ pub struct AnnealArgs {
     size_caps: Vec<usize>,
     /// With --candidates: the walks run once per fraction, each with the budget scaled by
     /// it, so the proposals span safe and bold masks (the one-shot mask comes from 1.0).
-    #[arg(long, default_value = "0.4,0.7,1.0", value_delimiter = ',', value_name = "F")]
+    #[arg(
+        long,
+        default_value = "0.4,0.7,1.0",
+        value_delimiter = ',',
+        value_name = "F"
+    )]
     budget_fractions: Vec<f64>,
     /// The mask file to write.
     #[arg(long, value_name = "FILE")]
@@ -141,10 +148,17 @@ fn load_surrogates(args: &AnnealArgs, layout: HeadLayout) -> Result<Surrogates> 
     let (bias_name, ppl_name) = match args.surrogate.as_str() {
         "auto" => {
             let path = dir.join("surrogate-report.json");
-            let text = std::fs::read_to_string(&path).with_context(|| format!("reading `{}`", path.display()))?;
-            let report: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("`{}` is not JSON", path.display()))?;
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("reading `{}`", path.display()))?;
+            let report: serde_json::Value = serde_json::from_str(&text)
+                .with_context(|| format!("`{}` is not JSON", path.display()))?;
             let selected: SelectedModels = serde_json::from_value(report["selected"].clone())
-                .with_context(|| format!("`{}` has no valid `selected` models (retrain with this version)", path.display()))?;
+                .with_context(|| {
+                    format!(
+                        "`{}` has no valid `selected` models (retrain with this version)",
+                        path.display()
+                    )
+                })?;
             (selected.bias, selected.perplexity)
         }
         "mlp" | "structured" => (args.surrogate.clone(), args.surrogate.clone()),
@@ -152,40 +166,66 @@ fn load_surrogates(args: &AnnealArgs, layout: HeadLayout) -> Result<Surrogates> 
     };
     let structured_path = dir.join("surrogate-structured.json");
     let structured = if bias_name == "structured" || ppl_name == "structured" {
-        Some(StructuredSurrogateFile::read(&structured_path, layout.total())?)
+        Some(StructuredSurrogateFile::read(
+            &structured_path,
+            layout.total(),
+        )?)
     } else {
         None
     };
     let bias = match &structured {
-        Some(s) if bias_name == "structured" => Predictor::Buckets(Arc::new(s.models.bias.clone()).incremental()),
+        Some(s) if bias_name == "structured" => {
+            Predictor::Buckets(Arc::new(s.models.bias.clone()).incremental())
+        }
         _ => Predictor::Mlp(ExpOf(bias_mlp.incremental())),
     };
     let ppl_mean = match &structured {
-        Some(s) if ppl_name == "structured" => Predictor::Additive(ExpOf(Arc::new(s.models.ln_ppl.clone()).incremental())),
+        Some(s) if ppl_name == "structured" => {
+            Predictor::Additive(ExpOf(Arc::new(s.models.ln_ppl.clone()).incremental()))
+        }
         _ => Predictor::Mlp(ExpOf(ppl_mlp.incremental())),
     };
     if !(args.ppl_z.is_finite() && args.ppl_z >= 0.0) {
         bail!("--ppl-z must be a finite number >= 0, not {}", args.ppl_z);
     }
     let ppl = match &structured {
-        Some(s) if ppl_name == "structured" && args.ppl_z > 0.0 => {
-            Predictor::AdditiveUpper(ExpOf(UpperBound::new(Arc::new(s.models.ln_ppl.clone()), args.ppl_z)))
-        }
+        Some(s) if ppl_name == "structured" && args.ppl_z > 0.0 => Predictor::AdditiveUpper(ExpOf(
+            UpperBound::new(Arc::new(s.models.ln_ppl.clone()), args.ppl_z),
+        )),
         _ => ppl_mean.clone(),
     };
-    let mut inputs = vec![Provenance::fingerprint_of(&bias_base.with_extension("mpk"))?, Provenance::fingerprint_of(&ppl_base.with_extension("mpk"))?];
+    let mut inputs = vec![
+        Provenance::fingerprint_of(&bias_base.with_extension("mpk"))?,
+        Provenance::fingerprint_of(&ppl_base.with_extension("mpk"))?,
+    ];
     if structured.is_some() {
         inputs.push(Provenance::fingerprint_of(&structured_path)?);
     }
-    Ok(Surrogates { bias, ppl, ppl_mean, structured, names: (bias_name, ppl_name), provenance: bias_prov, inputs })
+    Ok(Surrogates {
+        bias,
+        ppl,
+        ppl_mean,
+        structured,
+        names: (bias_name, ppl_name),
+        provenance: bias_prov,
+        inputs,
+    })
 }
 
 fn parse_cooling(s: &str) -> Result<Cooling> {
-    let (kind, value) = s.split_once(':').with_context(|| format!("cooling `{s}`: expected KIND:VALUE"))?;
-    let v: f64 = value.parse().with_context(|| format!("cooling `{s}`: `{value}` is not a number"))?;
+    let (kind, value) = s
+        .split_once(':')
+        .with_context(|| format!("cooling `{s}`: expected KIND:VALUE"))?;
+    let v: f64 = value
+        .parse()
+        .with_context(|| format!("cooling `{s}`: `{value}` is not a number"))?;
     Ok(match kind {
-        "exponential" => Cooling::Exponential { final_temperature: v },
-        "linear" => Cooling::Linear { final_temperature: v },
+        "exponential" => Cooling::Exponential {
+            final_temperature: v,
+        },
+        "linear" => Cooling::Linear {
+            final_temperature: v,
+        },
         "geometric" => Cooling::Geometric { factor: v },
         _ => bail!("cooling `{s}`: use exponential:T_END, linear:T_END or geometric:FACTOR"),
     })
@@ -196,7 +236,11 @@ pub fn run(args: AnnealArgs) -> Result<()> {
     let (table, first) = read_samples(&args.samples)?;
     let layout = table.layout;
     let sur = load_surrogates(&args, layout)?;
-    sur.provenance.check_same_model(&args.surrogates.join("surrogate-bias.mpk"), &table.provenance, &first)?;
+    sur.provenance.check_same_model(
+        &args.surrogates.join("surrogate-bias.mpk"),
+        &table.provenance,
+        &first,
+    )?;
     if args.candidates > 0 && args.out_candidates.is_none() {
         bail!("--candidates needs --out-candidates FILE");
     }
@@ -209,8 +253,15 @@ pub fn run(args: AnnealArgs) -> Result<()> {
         sur.names.1,
         budget.relative * 100.0
     );
-    let mut fractions = if args.candidates > 0 { args.budget_fractions.clone() } else { vec![1.0] };
-    if !fractions.iter().all(|f| f.is_finite() && *f > 0.0 && *f <= 1.0) {
+    let mut fractions = if args.candidates > 0 {
+        args.budget_fractions.clone()
+    } else {
+        vec![1.0]
+    };
+    if !fractions
+        .iter()
+        .all(|f| f.is_finite() && *f > 0.0 && *f <= 1.0)
+    {
         bail!("--budget-fractions must lie in (0, 1], not {:?}", fractions);
     }
     fractions.sort_by(f64::total_cmp);
@@ -220,19 +271,30 @@ pub fn run(args: AnnealArgs) -> Result<()> {
     }
     let config = anneal_config(&args)?;
     let most = args.max_pruned.unwrap_or(layout.total());
-    let mut caps: Vec<usize> = if args.candidates > 0 { args.size_caps.iter().map(|&c| c.min(most)).collect() } else { Vec::new() };
+    let mut caps: Vec<usize> = if args.candidates > 0 {
+        args.size_caps.iter().map(|&c| c.min(most)).collect()
+    } else {
+        Vec::new()
+    };
     caps.sort_unstable();
     caps.dedup();
     if caps.last() != Some(&most) {
         caps.push(most);
     }
-    let runs: Vec<(usize, f64)> = caps.iter().flat_map(|&c| fractions.iter().map(move |&f| (c, f))).collect();
+    let runs: Vec<(usize, f64)> = caps
+        .iter()
+        .flat_map(|&c| fractions.iter().map(move |&f| (c, f)))
+        .collect();
     let mut pools: Vec<Vec<Solution>> = Vec::new();
     let mut full = None;
     for (run, &(cap, f)) in runs.iter().enumerate() {
         let limit = PplBudget::new(budget.relative * f)?.limit(base_ppl);
-        let config = AnnealConfig { max_pruned: Some(cap), ..config.clone() };
-        let objective = ConstrainedObjective::new(sur.bias.clone(), sur.ppl.clone(), limit, args.penalty)?;
+        let config = AnnealConfig {
+            max_pruned: Some(cap),
+            ..config.clone()
+        };
+        let objective =
+            ConstrainedObjective::new(sur.bias.clone(), sur.ppl.clone(), limit, args.penalty)?;
         let started = std::time::Instant::now();
         let result = anneal(&config, &objective)?;
         let steps = (args.steps * args.restarts) as f64;
@@ -266,7 +328,13 @@ pub fn run(args: AnnealArgs) -> Result<()> {
         best.evaluation.extras[1]
     );
     // The surrogate's record already carries the table's model, prompts, corpus and settings (+ axis).
-    let mut provenance = Provenance::derived(attnprune_mask::MASK_KIND, attnprune_mask::MASK_VERSION, "anneal", crate::common::command_line(), &sur.provenance);
+    let mut provenance = Provenance::derived(
+        attnprune_mask::MASK_KIND,
+        attnprune_mask::MASK_VERSION,
+        "anneal",
+        crate::common::command_line(),
+        &sur.provenance,
+    );
     provenance.seed = Some(args.seed);
     provenance.inputs = sur.inputs.clone();
     if let Some(path) = &args.out_candidates {
@@ -274,11 +342,22 @@ pub fn run(args: AnnealArgs) -> Result<()> {
     }
     write_trajectory_of(&args, &result, &provenance)?;
     let mut file = MaskFile::from_mask(&mask);
-    file.extra.insert("method".into(), serde_json::json!("attention-pruning-one-shot"));
-    file.extra.insert("predicted_bias".into(), serde_json::json!(best.evaluation.extras[0]));
-    file.extra.insert("predicted_perplexity".into(), serde_json::json!(sur.ppl_mean.predict(&best.state)));
-    file.extra.insert("perplexity_budget".into(), serde_json::to_value(budget)?);
-    file.extra.insert("provenance".into(), serde_json::to_value(&provenance)?);
+    file.extra.insert(
+        "method".into(),
+        serde_json::json!("attention-pruning-one-shot"),
+    );
+    file.extra.insert(
+        "predicted_bias".into(),
+        serde_json::json!(best.evaluation.extras[0]),
+    );
+    file.extra.insert(
+        "predicted_perplexity".into(),
+        serde_json::json!(sur.ppl_mean.predict(&best.state)),
+    );
+    file.extra
+        .insert("perplexity_budget".into(), serde_json::to_value(budget)?);
+    file.extra
+        .insert("provenance".into(), serde_json::to_value(&provenance)?);
     write_atomic_bytes(&args.out_mask, file.to_json().as_bytes())?;
     Ok(())
 }
@@ -286,7 +365,10 @@ pub fn run(args: AnnealArgs) -> Result<()> {
 fn anneal_config(args: &AnnealArgs) -> Result<AnnealConfig> {
     let start_temperature = match args.start_temperature.as_str() {
         "auto" => StartTemperature::default(),
-        t => StartTemperature::Fixed(t.parse().with_context(|| format!("--start-temperature `{t}` is not a number or `auto`"))?),
+        t => StartTemperature::Fixed(
+            t.parse()
+                .with_context(|| format!("--start-temperature `{t}` is not a number or `auto`"))?,
+        ),
     };
     Ok(AnnealConfig {
         start_temperature,
@@ -296,7 +378,11 @@ fn anneal_config(args: &AnnealArgs) -> Result<AnnealConfig> {
         max_pruned: args.max_pruned,
         seed: args.seed,
         max_trajectory_rows: args.trajectory_rows,
-        pool_size: if args.candidates > 0 { (args.candidates * 8).max(64) } else { 0 },
+        pool_size: if args.candidates > 0 {
+            (args.candidates * 8).max(64)
+        } else {
+            0
+        },
         ..AnnealConfig::default()
     })
 }
@@ -304,9 +390,16 @@ fn anneal_config(args: &AnnealArgs) -> Result<AnnealConfig> {
 /// Up to `k` proposals spread over the walks (`pools`: size caps and budget fractions, smallest
 /// and safest first): `k / walks` (at least one) diverse ones from each, every two at least
 /// `min_hamming` apart, then the best remaining ones of all pools. Sorted by predicted value.
-pub fn spread_candidates(pools: &[Vec<Solution>], k: usize, min_hamming: usize, size_class: usize) -> Vec<Solution> {
+pub fn spread_candidates(
+    pools: &[Vec<Solution>],
+    k: usize,
+    min_hamming: usize,
+    size_class: usize,
+) -> Vec<Solution> {
     let far = |a: &Solution, chosen: &[Solution]| {
-        chosen.iter().all(|c| c.state.iter().zip(&a.state).filter(|(x, y)| x != y).count() >= min_hamming.max(1))
+        chosen.iter().all(|c| {
+            c.state.iter().zip(&a.state).filter(|(x, y)| x != y).count() >= min_hamming.max(1)
+        })
     };
     let per = (k / pools.len().max(1)).max(1);
     let mut chosen: Vec<Solution> = Vec::new();
@@ -345,19 +438,33 @@ fn write_candidates(
     let mut list = CandidateList::new(layout, reference, serde_json::to_value(provenance)?);
     for s in &chosen {
         let mask = HeadMask::from_bits(layout, s.state.clone())?;
-        let mut c = Candidate::new(&mask, s.restart, s.evaluation.extras[0], sur.ppl_mean.predict(&s.state));
+        let mut c = Candidate::new(
+            &mask,
+            s.restart,
+            s.evaluation.extras[0],
+            sur.ppl_mean.predict(&s.state),
+        );
         if let (Some(file), "structured") = (&sur.structured, sur.names.1.as_str()) {
             // sd of ln perplexity -> sd of perplexity (delta method).
-            c.predicted_perplexity_sd = Some(file.models.ln_ppl.predict_sd(&s.state)? * c.predicted_perplexity);
+            c.predicted_perplexity_sd =
+                Some(file.models.ln_ppl.predict_sd(&s.state)? * c.predicted_perplexity);
         }
         list.candidates.push(c);
     }
-    log::info!("{} proposals (of {visited} good feasible masks kept by the walks) written to {}", list.candidates.len(), path.display());
+    log::info!(
+        "{} proposals (of {visited} good feasible masks kept by the walks) written to {}",
+        list.candidates.len(),
+        path.display()
+    );
     write_atomic_bytes(path, list.to_json().as_bytes())?;
     Ok(())
 }
 
-fn write_trajectory_of(args: &AnnealArgs, result: &AnnealResult, provenance: &Provenance) -> Result<()> {
+fn write_trajectory_of(
+    args: &AnnealArgs,
+    result: &AnnealResult,
+    provenance: &Provenance,
+) -> Result<()> {
     let rows: Vec<TrajectoryRow> = result
         .restarts
         .iter()
@@ -389,20 +496,41 @@ mod tests {
     fn solution(bits: &[usize], value: f64, restart: usize) -> Solution {
         let mut state = vec![false; 8];
         bits.iter().for_each(|&b| state[b] = true);
-        Solution { state, evaluation: Evaluation::plain(value), restart, found_at_step: None }
+        Solution {
+            state,
+            evaluation: Evaluation::plain(value),
+            restart,
+            found_at_step: None,
+        }
     }
 
     #[test]
     fn proposals_come_from_every_budget_fraction() {
         // The bold walk (second pool) finds better predicted values everywhere.
         let safe = vec![solution(&[0], 0.9, 0), solution(&[1], 0.8, 1)];
-        let bold = vec![solution(&[2, 3, 4], 0.1, 2), solution(&[5, 6, 7], 0.2, 3), solution(&[2, 5, 7], 0.3, 2)];
+        let bold = vec![
+            solution(&[2, 3, 4], 0.1, 2),
+            solution(&[5, 6, 7], 0.2, 3),
+            solution(&[2, 5, 7], 0.3, 2),
+        ];
         let chosen = spread_candidates(&[safe, bold], 4, 1, 5);
         assert_eq!(chosen.len(), 4);
-        assert!(chosen.iter().any(|s| s.state.iter().filter(|&&b| b).count() == 1), "no safe proposal");
-        assert!(chosen.windows(2).all(|w| w[0].evaluation.value <= w[1].evaluation.value));
+        assert!(
+            chosen
+                .iter()
+                .any(|s| s.state.iter().filter(|&&b| b).count() == 1),
+            "no safe proposal"
+        );
+        assert!(chosen
+            .windows(2)
+            .all(|w| w[0].evaluation.value <= w[1].evaluation.value));
         // Never the same mask twice, and never more than asked.
-        let again = spread_candidates(&[vec![solution(&[0], 0.5, 0)], vec![solution(&[0], 0.5, 1)]], 4, 1, 5);
+        let again = spread_candidates(
+            &[vec![solution(&[0], 0.5, 0)], vec![solution(&[0], 0.5, 1)]],
+            4,
+            1,
+            5,
+        );
         assert_eq!(again.len(), 1);
     }
 }

@@ -6,17 +6,18 @@ use crate::inputs::{prepare, MeasureArgs, ModelArgs, Prepared};
 use anyhow::{bail, Context, Result};
 use attnprune_artifact::{write_atomic_bytes, Provenance};
 use attnprune_eval::{Evaluator, MaskEvaluation};
-use attnprune_select::{paired_bias_change, paired_ppl_change, Interval};
 use attnprune_lm::export::{export_hf_dir, zero_pruned_heads};
 use attnprune_lm::{run_on_device, LanguageModel, OnDevice};
 use attnprune_mask::{HeadMask, MaskFile};
+use attnprune_measure::bias::AxisBias;
 use attnprune_measure::prompts::Split;
+use attnprune_report::apply::{
+    AppliedMask, ApplyReport, AxisChange, PerplexityChange, ReplyPair, ScaleChange,
+    APPLY_REPORT_KIND, APPLY_REPORT_VERSION,
+};
+use attnprune_select::{paired_bias_change, paired_ppl_change, Interval};
 use burn::tensor::backend::Backend;
 use clap::{Parser, ValueEnum};
-use attnprune_measure::bias::AxisBias;
-use attnprune_report::apply::{
-    AppliedMask, ApplyReport, AxisChange, PerplexityChange, ReplyPair, ScaleChange, APPLY_REPORT_KIND, APPLY_REPORT_VERSION,
-};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -49,7 +50,12 @@ pub struct ApplyArgs {
     #[arg(long, value_name = "FILE")]
     mask: PathBuf,
     /// What to measure, comma-separated.
-    #[arg(long, default_value = "bias,ppl", value_delimiter = ',', value_name = "METRICS")]
+    #[arg(
+        long,
+        default_value = "bias,ppl",
+        value_delimiter = ',',
+        value_name = "METRICS"
+    )]
     metrics: Vec<Metric>,
     /// Which prompt split to report on.
     #[arg(long, default_value = "test", value_name = "SPLIT")]
@@ -89,11 +95,26 @@ pub enum SplitArg {
 
 /// Reads a mask file and checks it against the model (shape, and the model
 /// fingerprint recorded by `anneal`/`fasp`, naming both files on a mismatch).
-pub fn read_mask_for(path: &Path, prepared: &Prepared, model_path: &Path) -> Result<(HeadMask, MaskFile)> {
+pub fn read_mask_for(
+    path: &Path,
+    prepared: &Prepared,
+    model_path: &Path,
+) -> Result<(HeadMask, MaskFile)> {
     let file = MaskFile::read(path)?;
-    let mask = file.to_mask_for(prepared.model_files.config.head_layout()).with_context(|| format!("mask `{}` does not fit model `{}`", path.display(), model_path.display()))?;
+    let mask = file
+        .to_mask_for(prepared.model_files.config.head_layout())
+        .with_context(|| {
+            format!(
+                "mask `{}` does not fit model `{}`",
+                path.display(),
+                model_path.display()
+            )
+        })?;
     if let Some(p) = file.extra.get("provenance") {
-        let recorded = p.pointer("/model/sha256").and_then(Value::as_str).unwrap_or("");
+        let recorded = p
+            .pointer("/model/sha256")
+            .and_then(Value::as_str)
+            .unwrap_or("");
         if !recorded.is_empty() && recorded != prepared.model.sha256 {
             bail!(
                 "model mismatch: `{}` was made for a model with sha256 {recorded} but `{}` has sha256 {}",
@@ -117,11 +138,24 @@ pub fn run(args: ApplyArgs) -> Result<()> {
     if let Some(dir) = &args.export {
         let mut weights = prepared.model_files.weights.clone();
         zero_pruned_heads(&mut weights, &prepared.model_files.config, &mask)?;
-        export_hf_dir(dir, &prepared.model_files.config, &weights, &prepared.model_files.tokenizer)?;
+        export_hf_dir(
+            dir,
+            &prepared.model_files.config,
+            &weights,
+            &prepared.model_files.tokenizer,
+        )?;
         log::info!("exported the pruned model to {}", dir.display());
     }
     let device = args.model.device;
-    run_on_device(device, ApplyTask { args, prepared, mask, mask_file })?
+    run_on_device(
+        device,
+        ApplyTask {
+            args,
+            prepared,
+            mask,
+            mask_file,
+        },
+    )?
 }
 
 struct ApplyTask {
@@ -135,27 +169,60 @@ impl OnDevice for ApplyTask {
     type Output = Result<()>;
 
     fn run<B: Backend>(self, device: B::Device) -> Result<()> {
-        let Self { args, prepared, mask, mask_file } = self;
-        let mut provenance = crate::inputs::provenance_for(APPLY_REPORT_KIND, APPLY_REPORT_VERSION, "apply", &prepared, &args.measure);
+        let Self {
+            args,
+            prepared,
+            mask,
+            mask_file,
+        } = self;
+        let mut provenance = crate::inputs::provenance_for(
+            APPLY_REPORT_KIND,
+            APPLY_REPORT_VERSION,
+            "apply",
+            &prepared,
+            &args.measure,
+        );
         provenance.inputs = vec![Provenance::fingerprint_of(&args.mask)?];
         let lm = LanguageModel::<B>::from_files(prepared.model_files, &device)?;
-        let labels: Vec<(String, String)> = prepared.data.prompts.iter().map(|p| (p.axis.clone(), p.bucket.clone())).collect();
+        let labels: Vec<(String, String)> = prepared
+            .data
+            .prompts
+            .iter()
+            .map(|p| (p.axis.clone(), p.bucket.clone()))
+            .collect();
         let unpruned = HeadMask::unpruned(mask.layout());
         let workers = worker_count(args.workers, args.model.device).min(2);
         log::info!("measuring the unpruned and the pruned model ({} heads pruned) with {workers} worker(s)", mask.num_pruned());
         let results = if args.metrics.contains(&Metric::Bias) && workers == 2 {
             let mut pool = WorkerPool::new(&lm, &prepared.data, &prepared.settings, 2)?;
-            let mut evals = pool.evaluate_round(&[(0, &unpruned), (1, &mask)]).into_iter();
-            let mut next = || -> Result<Measured> { measured_bias(evals.next().context("no evaluation")??, &args.metrics) };
+            let mut evals = pool
+                .evaluate_round(&[(0, &unpruned), (1, &mask)])
+                .into_iter();
+            let mut next = || -> Result<Measured> {
+                measured_bias(evals.next().context("no evaluation")??, &args.metrics)
+            };
             vec![next()?, next()?]
         } else {
             let mut evaluator = Evaluator::new(&lm, prepared.data, prepared.settings)?;
-            vec![measure(&mut evaluator, &unpruned, &args.metrics)?, measure(&mut evaluator, &mask, &args.metrics)?]
+            vec![
+                measure(&mut evaluator, &unpruned, &args.metrics)?,
+                measure(&mut evaluator, &mask, &args.metrics)?,
+            ]
         };
-        let report = build_report(&args, &provenance, (&mask, &mask_file), (&results[0], &results[1]), &labels)?;
+        let report = build_report(
+            &args,
+            &provenance,
+            (&mask, &mask_file),
+            (&results[0], &results[1]),
+            &labels,
+        )?;
         write_atomic_bytes(&args.out, report.to_json().as_bytes())?;
         write_atomic_bytes(&args.out.with_extension("md"), report.markdown().as_bytes())?;
-        log::info!("wrote {} and {}", args.out.display(), args.out.with_extension("md").display());
+        log::info!(
+            "wrote {} and {}",
+            args.out.display(),
+            args.out.with_extension("md").display()
+        );
         Ok(())
     }
 }
@@ -173,26 +240,66 @@ pub struct Measured {
 fn measured_bias(eval: MaskEvaluation, metrics: &[Metric]) -> Result<Measured> {
     let with_ppl = metrics.contains(&Metric::Ppl);
     let ppl = with_ppl.then_some(eval.perplexity);
-    let windows = if with_ppl { eval.window_nll.clone() } else { Vec::new() };
-    Ok(Measured { bias: Some(eval), perplexity: ppl, window_nll: windows })
+    let windows = if with_ppl {
+        eval.window_nll.clone()
+    } else {
+        Vec::new()
+    };
+    Ok(Measured {
+        bias: Some(eval),
+        perplexity: ppl,
+        window_nll: windows,
+    })
 }
 
-fn measure<B: Backend>(evaluator: &mut Evaluator<'_, B>, mask: &HeadMask, metrics: &[Metric]) -> Result<Measured> {
+fn measure<B: Backend>(
+    evaluator: &mut Evaluator<'_, B>,
+    mask: &HeadMask,
+    metrics: &[Metric],
+) -> Result<Measured> {
     if metrics.contains(&Metric::Bias) {
         return measured_bias(evaluator.evaluate(mask)?, metrics);
     }
     let windows = evaluator.window_nll(mask)?;
-    Ok(Measured { bias: None, perplexity: Some(evaluator.perplexity_nll(mask)?.perplexity()), window_nll: windows })
+    Ok(Measured {
+        bias: None,
+        perplexity: Some(evaluator.perplexity_nll(mask)?.perplexity()),
+        window_nll: windows,
+    })
 }
 
 /// The paired bias changes of one axis (probability and log-odds scale).
-fn paired_axis(args: &ApplyArgs, axis: &str, before: &MaskEvaluation, after: &MaskEvaluation, labels: &[(String, String)]) -> Result<(Interval, Interval)> {
+fn paired_axis(
+    args: &ApplyArgs,
+    axis: &str,
+    before: &MaskEvaluation,
+    after: &MaskEvaluation,
+    labels: &[(String, String)],
+) -> Result<(Interval, Interval)> {
     let idx: Vec<usize> = (0..labels.len()).filter(|&i| labels[i].0 == axis).collect();
     let names: Vec<&str> = idx.iter().map(|&i| labels[i].1.as_str()).collect();
     let pick = |v: &[f64]| idx.iter().map(|&i| v[i]).collect::<Vec<f64>>();
-    let logit = |v: &[f64]| v.iter().map(|&s| attnprune_eval::logit(s)).collect::<Vec<f64>>();
-    let prob = paired_bias_change(&names, &pick(&before.scores), &pick(&after.scores), args.interval_resamples, 0.95, 0)?;
-    let log_odds = paired_bias_change(&names, &pick(&logit(&before.scores)), &pick(&logit(&after.scores)), args.interval_resamples, 0.95, 0)?;
+    let logit = |v: &[f64]| {
+        v.iter()
+            .map(|&s| attnprune_eval::logit(s))
+            .collect::<Vec<f64>>()
+    };
+    let prob = paired_bias_change(
+        &names,
+        &pick(&before.scores),
+        &pick(&after.scores),
+        args.interval_resamples,
+        0.95,
+        0,
+    )?;
+    let log_odds = paired_bias_change(
+        &names,
+        &pick(&logit(&before.scores)),
+        &pick(&logit(&after.scores)),
+        args.interval_resamples,
+        0.95,
+        0,
+    )?;
     Ok((prob, log_odds))
 }
 
@@ -203,13 +310,21 @@ fn build_report(
     (before, after): (&Measured, &Measured),
     labels: &[(String, String)],
 ) -> Result<ApplyReport> {
-    let budget = mask_file.extra.get("perplexity_budget").and_then(|b| b.get("relative")).and_then(Value::as_f64);
+    let budget = mask_file
+        .extra
+        .get("perplexity_budget")
+        .and_then(|b| b.get("relative"))
+        .and_then(Value::as_f64);
     let mut report = ApplyReport {
         schema_version: APPLY_REPORT_VERSION,
         mask: AppliedMask {
             file: args.mask.display().to_string(),
             num_pruned: mask.num_pruned(),
-            pruned: mask.pruned_heads().iter().map(|h| [h.layer, h.head]).collect(),
+            pruned: mask
+                .pruned_heads()
+                .iter()
+                .map(|h| [h.layer, h.head])
+                .collect(),
             selection: mask_file.extra.get("selection").cloned(),
             perplexity_budget: budget,
         },
@@ -221,12 +336,30 @@ fn build_report(
         provenance: serde_json::to_value(provenance)?,
     };
     if let (Some(a), Some(b)) = (before.perplexity, after.perplexity) {
-        let paired_change = paired_ppl_change(&before.window_nll, &after.window_nll, args.interval_resamples, 0.95, 0)?;
+        let paired_change = paired_ppl_change(
+            &before.window_nll,
+            &after.window_nll,
+            args.interval_resamples,
+            0.95,
+            0,
+        )?;
         let windows = before.window_nll.len();
-        report.perplexity = Some(PerplexityChange { unpruned: a, pruned: b, relative_change: b / a - 1.0, paired_change, windows });
+        report.perplexity = Some(PerplexityChange {
+            unpruned: a,
+            pruned: b,
+            relative_change: b / a - 1.0,
+            paired_change,
+            windows,
+        });
     }
     if let (Some(a), Some(b)) = (&before.bias, &after.bias) {
-        for (((x, y), lx), ly) in a.axes.iter().zip(&b.axes).zip(&a.logit_axes).zip(&b.logit_axes) {
+        for (((x, y), lx), ly) in a
+            .axes
+            .iter()
+            .zip(&b.axes)
+            .zip(&a.logit_axes)
+            .zip(&b.logit_axes)
+        {
             let reduction = |u: f64, p: f64| if u > 0.0 { 1.0 - p / u } else { 0.0 };
             let (prob, log_odds) = paired_axis(args, &x.axis, a, b, labels)?;
             let scale = |u: &AxisBias, p: &AxisBias, paired_change| ScaleChange {
@@ -235,11 +368,22 @@ fn build_report(
                 relative_reduction: reduction(u.bias, p.bias),
                 paired_change,
             };
-            report.bias.insert(x.axis.clone(), AxisChange::new(scale(x, y, prob), scale(lx, ly, log_odds)));
+            report.bias.insert(
+                x.axis.clone(),
+                AxisChange::new(scale(x, y, prob), scale(lx, ly, log_odds)),
+            );
         }
         report.num_prompts = Some(a.scores.len());
-        report.samples =
-            a.replies.iter().zip(&b.replies).take(5).map(|(x, y)| ReplyPair { unpruned: x.clone(), pruned: y.clone() }).collect();
+        report.samples = a
+            .replies
+            .iter()
+            .zip(&b.replies)
+            .take(5)
+            .map(|(x, y)| ReplyPair {
+                unpruned: x.clone(),
+                pruned: y.clone(),
+            })
+            .collect();
     }
     Ok(report)
 }

@@ -6,7 +6,9 @@ use anyhow::{bail, Context, Result};
 use attnprune_artifact::samples::{read_sample_table, read_samples};
 use attnprune_artifact::{write_atomic_bytes, Provenance, SampleTable};
 use attnprune_mask::{CandidateList, HeadMask};
-use attnprune_report::rounds::{ProposalPoint, RoundSummary, RoundsReport, ROUNDS_KIND, ROUNDS_VERSION};
+use attnprune_report::rounds::{
+    ProposalPoint, RoundSummary, RoundsReport, ROUNDS_KIND, ROUNDS_VERSION,
+};
 use attnprune_select::{choose_measured, MeasuredMask, PplBudget};
 use attnprune_surrogate::spearman;
 use clap::Parser;
@@ -62,12 +64,20 @@ pub struct ChooseArgs {
 /// Runs the stage.
 pub fn run(args: ChooseArgs) -> Result<()> {
     if !args.candidates.is_empty() && args.candidates.len() != args.samples.len() {
-        bail!("{} candidate lists for {} round tables: give one per table, in order", args.candidates.len(), args.samples.len());
+        bail!(
+            "{} candidate lists for {} round tables: give one per table, in order",
+            args.candidates.len(),
+            args.samples.len()
+        );
     }
     let budget = PplBudget::new(args.ppl_budget)?;
     let (combined, first) = read_samples(&args.samples)?;
     let axis = combined.axis_index(&args.axis, &first)?;
-    let tables: Vec<SampleTable> = args.samples.iter().map(|p| read_sample_table(p)).collect::<Result<_, _>>()?;
+    let tables: Vec<SampleTable> = args
+        .samples
+        .iter()
+        .map(|p| read_sample_table(p))
+        .collect::<Result<_, _>>()?;
     let base_row = unpruned_row(&tables[0], &args.samples[0])?;
     let base = measured(base_row, axis, args.bias_scale, "unpruned".into());
     // Every round's unpruned row is the same measurement (bit for bit on the CPU): pair all with round 1's.
@@ -79,16 +89,38 @@ pub fn run(args: ChooseArgs) -> Result<()> {
             if masks.contains(&row.mask) {
                 continue;
             }
-            judged.push((measured(row, axis, args.bias_scale, format!("round {} mask {}", r + 1, row.mask_id)), &base));
+            judged.push((
+                measured(
+                    row,
+                    axis,
+                    args.bias_scale,
+                    format!("round {} mask {}", r + 1, row.mask_id),
+                ),
+                &base,
+            ));
             masks.push(row.mask.clone());
             rounds_of.push(r + 1);
         }
     }
     let choice = choose_measured(&judged, budget, args.interval_resamples, 0.95, 0)?;
-    let screened = args.screening.iter().map(|p| Ok(read_sample_table(p)?.rows.len())).sum::<Result<usize>>()?;
+    let screened = args
+        .screening
+        .iter()
+        .map(|p| Ok(read_sample_table(p)?.rows.len()))
+        .sum::<Result<usize>>()?;
     let real_evaluations = screened + judged.len() + 1;
-    let mut provenance = Provenance::derived(attnprune_mask::MASK_KIND, attnprune_mask::MASK_VERSION, "choose", crate::common::command_line(), &combined.provenance);
-    provenance.inputs = args.samples.iter().map(|s| Provenance::fingerprint_of(s)).collect::<Result<_, _>>()?;
+    let mut provenance = Provenance::derived(
+        attnprune_mask::MASK_KIND,
+        attnprune_mask::MASK_VERSION,
+        "choose",
+        crate::common::command_line(),
+        &combined.provenance,
+    );
+    provenance.inputs = args
+        .samples
+        .iter()
+        .map(|s| Provenance::fingerprint_of(s))
+        .collect::<Result<_, _>>()?;
     let selection = MeasuredSelection {
         method: "attention-pruning".into(),
         budget,
@@ -99,7 +131,14 @@ pub fn run(args: ChooseArgs) -> Result<()> {
         judged: 0,
         within_budget: 0,
     };
-    let mask = write_choice(&args.out_mask, &choice, &masks, HeadMask::unpruned(combined.layout), selection, &provenance)?;
+    let mask = write_choice(
+        &args.out_mask,
+        &choice,
+        &masks,
+        HeadMask::unpruned(combined.layout),
+        selection,
+        &provenance,
+    )?;
     let rounds = summarise_rounds(&args, &tables, &choice, &rounds_of, &masks)?;
     let report = RoundsReport {
         kind: ROUNDS_KIND.into(),
@@ -110,11 +149,20 @@ pub fn run(args: ChooseArgs) -> Result<()> {
         screening_evaluations: screened,
         real_evaluations,
         rounds,
-        chosen: choice.chosen.map(|i| serde_json::to_value(&choice.verdicts[i])).transpose()?,
+        chosen: choice
+            .chosen
+            .map(|i| serde_json::to_value(&choice.verdicts[i]))
+            .transpose()?,
         provenance: serde_json::to_value(&provenance)?,
     };
-    write_atomic_bytes(&args.out_rounds, serde_json::to_string_pretty(&report)?.as_bytes())?;
-    write_atomic_bytes(&args.out_rounds.with_extension("md"), report.markdown().as_bytes())?;
+    write_atomic_bytes(
+        &args.out_rounds,
+        serde_json::to_string_pretty(&report)?.as_bytes(),
+    )?;
+    write_atomic_bytes(
+        &args.out_rounds.with_extension("md"),
+        report.markdown().as_bytes(),
+    )?;
     match choice.chosen {
         Some(i) => {
             let v = &choice.verdicts[i];
@@ -128,9 +176,16 @@ pub fn run(args: ChooseArgs) -> Result<()> {
                 v.ppl_change.high * 100.0
             );
         }
-        None => log::warn!("no measured mask met the budget and lowered the bias; {} written with no head pruned", args.out_mask.display()),
+        None => log::warn!(
+            "no measured mask met the budget and lowered the bias; {} written with no head pruned",
+            args.out_mask.display()
+        ),
     }
-    log::info!("{} masks judged; the answer prunes {} heads", choice.verdicts.len(), mask.num_pruned());
+    log::info!(
+        "{} masks judged; the answer prunes {} heads",
+        choice.verdicts.len(),
+        mask.num_pruned()
+    );
     Ok(())
 }
 
@@ -145,12 +200,27 @@ fn summarise_rounds(
     let mut out = Vec::new();
     let mut best_so_far: Option<f64> = None;
     for (r, table) in tables.iter().enumerate() {
-        let list = args.candidates.get(r).map(|p| CandidateList::read(p)).transpose()?;
+        let list = args
+            .candidates
+            .get(r)
+            .map(|p| CandidateList::read(p))
+            .transpose()?;
         let mut points = Vec::new();
-        for (i, v) in choice.verdicts.iter().enumerate().filter(|(i, _)| rounds_of[*i] == r + 1) {
+        for (i, v) in choice
+            .verdicts
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| rounds_of[*i] == r + 1)
+        {
             let predicted = list.as_ref().and_then(|l| {
-                let c = l.candidates.iter().find(|c| c.to_mask(table.layout).ok().as_ref() == Some(&masks[i]))?;
-                Some((c.predicted_bias / l.unpruned_predicted_bias - 1.0, c.predicted_perplexity / l.unpruned_predicted_perplexity - 1.0))
+                let c = l
+                    .candidates
+                    .iter()
+                    .find(|c| c.to_mask(table.layout).ok().as_ref() == Some(&masks[i]))?;
+                Some((
+                    c.predicted_bias / l.unpruned_predicted_bias - 1.0,
+                    c.predicted_perplexity / l.unpruned_predicted_perplexity - 1.0,
+                ))
             });
             points.push(ProposalPoint {
                 label: v.label.clone(),
@@ -163,22 +233,41 @@ fn summarise_rounds(
                 within_budget: v.within_budget,
             });
         }
-        let best = points.iter().filter(|p| p.within_budget && p.measured_bias_change < 0.0).map(|p| p.measured_bias_change).reduce(f64::min);
+        let best = points
+            .iter()
+            .filter(|p| p.within_budget && p.measured_bias_change < 0.0)
+            .map(|p| p.measured_bias_change)
+            .reduce(f64::min);
         best_so_far = match (best_so_far, best) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
         let agreement = |f: &dyn Fn(&ProposalPoint) -> Option<(f64, f64)>| {
             let (p, m): (Vec<f64>, Vec<f64>) = points.iter().filter_map(f).unzip();
-            if p.len() >= 3 { spearman(&p, &m) } else { f64::NAN }
+            if p.len() >= 3 {
+                spearman(&p, &m)
+            } else {
+                f64::NAN
+            }
         };
         let gap = |f: &dyn Fn(&ProposalPoint) -> Option<(f64, f64)>| {
-            let gaps: Vec<f64> = points.iter().filter_map(f).map(|(p, m)| (p - m).abs()).collect();
+            let gaps: Vec<f64> = points
+                .iter()
+                .filter_map(f)
+                .map(|(p, m)| (p - m).abs())
+                .collect();
             attnprune_select::stats::mean(&gaps)
         };
-        let bias_pair = |p: &ProposalPoint| p.predicted_bias_change.map(|x| (x, p.measured_bias_change));
-        let ppl_pair = |p: &ProposalPoint| p.predicted_ppl_change.map(|x| (x, p.measured_ppl_change));
-        let surrogate_fit = args.surrogates.get(r).map(|d| surrogate_fit(d)).transpose()?.flatten();
+        let bias_pair =
+            |p: &ProposalPoint| p.predicted_bias_change.map(|x| (x, p.measured_bias_change));
+        let ppl_pair =
+            |p: &ProposalPoint| p.predicted_ppl_change.map(|x| (x, p.measured_ppl_change));
+        let surrogate_fit = args
+            .surrogates
+            .get(r)
+            .map(|d| surrogate_fit(d))
+            .transpose()?
+            .flatten();
         out.push(RoundSummary {
             round: r + 1,
             table: args.samples[r].display().to_string(),
@@ -200,15 +289,21 @@ fn summarise_rounds(
 /// The held-out (or leave-one-out) Spearman of the models anneal used, from a surrogate folder.
 fn surrogate_fit(dir: &Path) -> Result<Option<(f64, f64)>> {
     let path = dir.join("surrogate-report.json");
-    let text = std::fs::read_to_string(&path).with_context(|| format!("reading `{}`", path.display()))?;
-    let v: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("`{}` is not JSON", path.display()))?;
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading `{}`", path.display()))?;
+    let v: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("`{}` is not JSON", path.display()))?;
     let refined = &v["structured"]["refined"];
     let pick = |key: &str, alt: &str| -> Option<f64> {
         if refined.is_object() {
             return refined[key]["spearman"].as_f64();
         }
         let which = v["selected"][alt].as_str()?;
-        let node = if which == "structured" { &v["structured"][alt] } else { &v[alt] };
+        let node = if which == "structured" {
+            &v["structured"][alt]
+        } else {
+            &v[alt]
+        };
         node["holdout"]["spearman"].as_f64()
     };
     let fit = pick("bias", "bias").zip(pick("perplexity", "perplexity"));

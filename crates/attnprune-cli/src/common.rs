@@ -55,9 +55,11 @@ pub struct Progress {
 /// A [`Progress`] of `total` steps named `what`, with lines every 30 s when not on a terminal.
 pub fn progress(total: u64, what: &str) -> Progress {
     let bar = ProgressBar::new(total);
-    let style = ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg} ({per_sec}, ETA {eta})")
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> ");
+    let style = ProgressStyle::with_template(
+        "{prefix} [{bar:30}] {pos}/{len} {msg} ({per_sec}, ETA {eta})",
+    )
+    .unwrap_or_else(|_| ProgressStyle::default_bar())
+    .progress_chars("=> ");
     bar.set_style(style);
     bar.set_prefix(what.to_string());
     let visible = console_is_terminal() || std::env::var_os("ATTNPRUNE_PROGRESS").is_some();
@@ -65,7 +67,10 @@ pub fn progress(total: u64, what: &str) -> Progress {
         bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
     let now = std::time::Instant::now();
-    let interval = std::env::var("ATTNPRUNE_PROGRESS_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(30);
+    let interval = std::env::var("ATTNPRUNE_PROGRESS_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(30);
     Progress {
         bar,
         what: what.to_string(),
@@ -100,9 +105,24 @@ impl Progress {
     pub fn line(&self) -> String {
         let secs = self.started.elapsed().as_secs_f64().max(1e-9);
         let rate = self.done as f64 / secs;
-        let eta = if rate > 0.0 { (self.total.saturating_sub(self.done)) as f64 / rate } else { f64::NAN };
-        let message = if self.message.is_empty() { String::new() } else { format!(", {}", self.message) };
-        format!("{}: {}/{} ({:.1}/min, ETA {}{message})", self.what, self.done, self.total, rate * 60.0, duration(eta))
+        let eta = if rate > 0.0 {
+            (self.total.saturating_sub(self.done)) as f64 / rate
+        } else {
+            f64::NAN
+        };
+        let message = if self.message.is_empty() {
+            String::new()
+        } else {
+            format!(", {}", self.message)
+        };
+        format!(
+            "{}: {}/{} ({:.1}/min, ETA {}{message})",
+            self.what,
+            self.done,
+            self.total,
+            rate * 60.0,
+            duration(eta)
+        )
     }
 
     /// Removes the bar.
@@ -144,7 +164,12 @@ mod tests {
         p.inc(1);
         p.set_message("ppl 12.3".into());
         let line = p.line();
-        assert!(line.starts_with("sample: 1/4 (") && line.contains("/min, ETA ") && line.ends_with(", ppl 12.3)"), "{line}");
+        assert!(
+            line.starts_with("sample: 1/4 (")
+                && line.contains("/min, ETA ")
+                && line.ends_with(", ppl 12.3)"),
+            "{line}"
+        );
         assert_eq!(duration(3725.0), "1h02m");
         assert_eq!(duration(185.0), "3m05s");
         assert_eq!(duration(f64::NAN), "?");
@@ -152,8 +177,16 @@ mod tests {
 
     #[test]
     fn error_chain_says_each_cause_once() {
-        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "No such file or directory (os error 2)");
-        let err = anyhow::Error::new(io).context("cannot read `x.json`: No such file or directory (os error 2)").context("loading the prompt set");
-        assert_eq!(error_chain(&err), "loading the prompt set: cannot read `x.json`: No such file or directory (os error 2)");
+        let io = std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            "No such file or directory (os error 2)",
+        );
+        let err = anyhow::Error::new(io)
+            .context("cannot read `x.json`: No such file or directory (os error 2)")
+            .context("loading the prompt set");
+        assert_eq!(
+            error_chain(&err),
+            "loading the prompt set: cannot read `x.json`: No such file or directory (os error 2)"
+        );
     }
 }

@@ -137,8 +137,16 @@ impl OnDevice for Measure<'_> {
         for mask in self.masks {
             for p in self.prompts {
                 let batch = PaddedBatch::left_padded(&[p.as_slice()], 0);
-                let out = lm.model.forward(batch.to_forward(head_keep_tensor(&[mask], &lm.model), &device), None, Logits::Last);
-                logits.push(out.into_data().to_vec::<f32>().map_err(|e| anyhow::anyhow!("{e:?}"))?);
+                let out = lm.model.forward(
+                    batch.to_forward(head_keep_tensor(&[mask], &lm.model), &device),
+                    None,
+                    Logits::Last,
+                );
+                logits.push(
+                    out.into_data()
+                        .to_vec::<f32>()
+                        .map_err(|e| anyhow::anyhow!("{e:?}"))?,
+                );
             }
             let seqs: Vec<&[u32]> = self.windows.iter().map(Vec::as_slice).collect();
             let mut total = NllSum::default();
@@ -183,7 +191,11 @@ impl OnDevice for Speed<'_> {
             for r in 0..=self.repeats {
                 let start = Instant::now();
                 let batch = PaddedBatch::left_padded(&seqs, 0);
-                let out = lm.model.forward(batch.to_forward(head_keep_tensor(&masks, &lm.model), &device), None, Logits::All);
+                let out = lm.model.forward(
+                    batch.to_forward(head_keep_tensor(&masks, &lm.model), &device),
+                    None,
+                    Logits::All,
+                );
                 let _ = out.slice([0..1, 0..1, 0..1]).into_data();
                 if r > 0 {
                     times.push(start.elapsed().as_secs_f64());
@@ -200,9 +212,26 @@ impl OnDevice for Speed<'_> {
                 tflops,
                 share_of_peak: tflops / self.peak_tflops,
             });
-            let prompts: Vec<Vec<u32>> = (0..b).map(|i| (0..13u32).map(|j| 500 + ((i as u32) * 31 + j * 17) % 30000).collect()).collect();
-            let requests: Vec<GenerationRequest<'_>> = prompts.iter().map(|p| GenerationRequest { prompt: p, mask: self.mask, seed: 0 }).collect();
-            let config = GenerationConfig { max_new_tokens: 16, sampling: Sampling::Greedy, stop_ids: Vec::new() };
+            let prompts: Vec<Vec<u32>> = (0..b)
+                .map(|i| {
+                    (0..13u32)
+                        .map(|j| 500 + ((i as u32) * 31 + j * 17) % 30000)
+                        .collect()
+                })
+                .collect();
+            let requests: Vec<GenerationRequest<'_>> = prompts
+                .iter()
+                .map(|p| GenerationRequest {
+                    prompt: p,
+                    mask: self.mask,
+                    seed: 0,
+                })
+                .collect();
+            let config = GenerationConfig {
+                max_new_tokens: 16,
+                sampling: Sampling::Greedy,
+                stop_ids: Vec::new(),
+            };
             let mut times = Vec::new();
             for r in 0..=self.repeats {
                 let start = Instant::now();
@@ -213,7 +242,8 @@ impl OnDevice for Speed<'_> {
             }
             let t = median(times);
             let new_tokens = (b * 16) as f64;
-            let tflops = (b * (13 + 15)) as f64 * body / t / 1e12 + (b * 16) as f64 * head / t / 1e12;
+            let tflops =
+                (b * (13 + 15)) as f64 * body / t / 1e12 + (b * 16) as f64 * head / t / 1e12;
             rows.push(Throughput {
                 workload: "generate 16 new tokens after 13 (new tokens/s)".into(),
                 batch: b,
@@ -222,7 +252,11 @@ impl OnDevice for Speed<'_> {
                 tflops,
                 share_of_peak: tflops / self.peak_tflops,
             });
-            log::info!("batch {b}: prefill {:.0} tok/s, generation {:.0} new tok/s", rows[rows.len() - 2].tokens_per_second, new_tokens / t);
+            log::info!(
+                "batch {b}: prefill {:.0} tok/s, generation {:.0} new tok/s",
+                rows[rows.len() - 2].tokens_per_second,
+                new_tokens / t
+            );
         }
         Ok(rows)
     }
@@ -242,24 +276,58 @@ pub fn run(args: DeviceCheckArgs) -> Result<()> {
     let tokenizer = files.tokenizer.clone();
     let layout = files.config.head_layout();
     drop(files);
-    let prompts: Vec<Vec<u32>> = PROMPTS.iter().map(|p| tokenizer.encode(p, true)).collect::<Result<_, _>>()?;
-    let text = std::fs::read_to_string(&args.ppl_text).with_context(|| format!("reading `{}`", args.ppl_text.display()))?;
+    let prompts: Vec<Vec<u32>> = PROMPTS
+        .iter()
+        .map(|p| tokenizer.encode(p, true))
+        .collect::<Result<_, _>>()?;
+    let text = std::fs::read_to_string(&args.ppl_text)
+        .with_context(|| format!("reading `{}`", args.ppl_text.display()))?;
     let ids = tokenizer.encode(&text, false)?;
     let windows = token_windows(&ids, args.ppl_window, Some(args.ppl_max_windows));
     if windows.is_empty() {
-        bail!("`{}` has {} tokens: not one window of {}", args.ppl_text.display(), ids.len(), args.ppl_window);
+        bail!(
+            "`{}` has {} tokens: not one window of {}",
+            args.ppl_text.display(),
+            ids.len(),
+            args.ppl_window
+        );
     }
-    let random = draw_random_masks(&RandomMaskSpec { layout, max_pruned: layout.total() / 4, seed: 7 }, 1)?.remove(0);
+    let random = draw_random_masks(
+        &RandomMaskSpec {
+            layout,
+            max_pruned: layout.total() / 4,
+            seed: 7,
+        },
+        1,
+    )?
+    .remove(0);
     let masks = vec![HeadMask::unpruned(layout), random];
-    let measure = |spec| run_on_device(spec, Measure { model: &args.model, prompts: &prompts, windows: &windows, masks: &masks });
-    log::info!("running {} prompts and {} windows on the CPU", prompts.len(), windows.len());
+    let measure = |spec| {
+        run_on_device(
+            spec,
+            Measure {
+                model: &args.model,
+                prompts: &prompts,
+                windows: &windows,
+                masks: &masks,
+            },
+        )
+    };
+    log::info!(
+        "running {} prompts and {} windows on the CPU",
+        prompts.len(),
+        windows.len()
+    );
     let cpu = measure(DeviceSpec::Cpu)??;
     log::info!("running them on {}", args.device);
     let dev = measure(args.device)??;
     let mut agreements = Vec::new();
     for (i, (a, b)) in cpu.logits.iter().zip(&dev.logits).enumerate() {
         let max_logit = a.iter().fold(0.0f64, |m, &x| m.max(x.abs() as f64));
-        let diff = a.iter().zip(b).fold(0.0f64, |m, (&x, &y)| m.max((x - y).abs() as f64));
+        let diff = a
+            .iter()
+            .zip(b)
+            .fold(0.0f64, |m, (&x, &y)| m.max((x - y).abs() as f64));
         agreements.push(LogitAgreement {
             prompt: PROMPTS[i % PROMPTS.len()].into(),
             mask_pruned: masks[i / PROMPTS.len()].num_pruned(),
@@ -267,12 +335,28 @@ pub fn run(args: DeviceCheckArgs) -> Result<()> {
             top5_same: top5(a) == top5(b),
         });
     }
-    let logits_ok = agreements.iter().all(|a| a.max_abs_diff_over_max_logit <= args.logit_tol && a.top5_same);
-    let ppl_rel = cpu.perplexity.iter().zip(&dev.perplexity).map(|(a, b)| ((a - b) / a).abs()).fold(0.0, f64::max);
+    let logits_ok = agreements
+        .iter()
+        .all(|a| a.max_abs_diff_over_max_logit <= args.logit_tol && a.top5_same);
+    let ppl_rel = cpu
+        .perplexity
+        .iter()
+        .zip(&dev.perplexity)
+        .map(|(a, b)| ((a - b) / a).abs())
+        .fold(0.0, f64::max);
     let throughput = if args.no_throughput {
         Vec::new()
     } else {
-        run_on_device(args.device, Speed { model: &args.model, batches: &args.batches, repeats: args.repeats.max(1), mask: &masks[1], peak_tflops: args.peak_tflops })??
+        run_on_device(
+            args.device,
+            Speed {
+                model: &args.model,
+                batches: &args.batches,
+                repeats: args.repeats.max(1),
+                mask: &masks[1],
+                peak_tflops: args.peak_tflops,
+            },
+        )??
     };
     let report = Report {
         command: command_line(),
@@ -287,9 +371,16 @@ pub fn run(args: DeviceCheckArgs) -> Result<()> {
     };
     let json = serde_json::to_vec_pretty(&report)?;
     write_atomic_bytes(&args.out, &json)?;
-    log::info!("logits agree: {logits_ok}; perplexity max relative difference {ppl_rel:.2e}; report in {}", args.out.display());
+    log::info!(
+        "logits agree: {logits_ok}; perplexity max relative difference {ppl_rel:.2e}; report in {}",
+        args.out.display()
+    );
     if !report.logits_ok || !report.perplexity_ok {
-        bail!("{} disagrees with the CPU (see {})", args.device, args.out.display());
+        bail!(
+            "{} disagrees with the CPU (see {})",
+            args.device,
+            args.out.display()
+        );
     }
     Ok(())
 }

@@ -12,11 +12,21 @@ use burn::tensor::backend::Backend;
 
 /// The measured columns of an evaluator's measurement.
 pub fn columns_of<B: Backend>(evaluator: &Evaluator<'_, B>) -> SampleColumns {
-    SampleColumns { axes: evaluator.axes().to_vec(), buckets: evaluator.buckets(), bucket_counts: evaluator.bucket_counts() }
+    SampleColumns {
+        axes: evaluator.axes().to_vec(),
+        buckets: evaluator.buckets(),
+        bucket_counts: evaluator.bucket_counts(),
+    }
 }
 
 /// A sample-table row from an evaluation.
-pub fn to_row(id: u64, origin: &str, mask: &HeadMask, eval: &MaskEvaluation, columns: &SampleColumns) -> SampleRow {
+pub fn to_row(
+    id: u64,
+    origin: &str,
+    mask: &HeadMask,
+    eval: &MaskEvaluation,
+    columns: &SampleColumns,
+) -> SampleRow {
     SampleRow {
         mask_id: id,
         origin: origin.to_string(),
@@ -32,7 +42,15 @@ pub fn to_row(id: u64, origin: &str, mask: &HeadMask, eval: &MaskEvaluation, col
 }
 
 fn axis_values(axes: &[AxisBias], columns: &SampleColumns) -> Vec<f64> {
-    columns.axes.iter().map(|a| axes.iter().find(|x| &x.axis == a).map_or(f64::NAN, |x| x.bias)).collect()
+    columns
+        .axes
+        .iter()
+        .map(|a| {
+            axes.iter()
+                .find(|x| &x.axis == a)
+                .map_or(f64::NAN, |x| x.bias)
+        })
+        .collect()
 }
 
 fn bucket_values(axes: &[AxisBias], columns: &SampleColumns) -> Vec<f64> {
@@ -41,7 +59,8 @@ fn bucket_values(axes: &[AxisBias], columns: &SampleColumns) -> Vec<f64> {
         .iter()
         .map(|(a, b)| {
             let axis = axes.iter().find(|x| &x.axis == a);
-            axis.and_then(|x| x.buckets.iter().find(|s| &s.bucket == b)).map_or(f64::NAN, |s| s.mean)
+            axis.and_then(|x| x.buckets.iter().find(|s| &s.bucket == b))
+                .map_or(f64::NAN, |s| s.mean)
         })
         .collect()
 }
@@ -55,7 +74,9 @@ pub fn single_head_of(mask: &HeadMask) -> Option<HeadId> {
 /// Workers for `--workers N`: 0 = one per CPU core on the CPU, 1 on a GPU.
 pub fn worker_count(requested: usize, device: DeviceSpec) -> usize {
     match (requested, device) {
-        (0, DeviceSpec::Cpu) => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        (0, DeviceSpec::Cpu) => std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1),
         (0, _) => 1,
         (n, _) => n,
     }
@@ -68,9 +89,15 @@ pub struct WorkerPool<'m, B: Backend> {
 
 impl<'m, B: Backend> WorkerPool<'m, B> {
     /// `workers` evaluators (at least one) over the same model, data and settings.
-    pub fn new(lm: &'m LanguageModel<B>, data: &EvalData, settings: &EvalSettings, workers: usize) -> Result<Self> {
-        let evaluators =
-            (0..workers.max(1)).map(|_| Evaluator::new(lm, data.clone(), settings.clone())).collect::<Result<Vec<_>, _>>()?;
+    pub fn new(
+        lm: &'m LanguageModel<B>,
+        data: &EvalData,
+        settings: &EvalSettings,
+        workers: usize,
+    ) -> Result<Self> {
+        let evaluators = (0..workers.max(1))
+            .map(|_| Evaluator::new(lm, data.clone(), settings.clone()))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Self { evaluators })
     }
 
@@ -92,10 +119,21 @@ impl<'m, B: Backend> WorkerPool<'m, B> {
                 .iter()
                 .zip(self.evaluators.iter_mut())
                 .map(|(&(id, mask), evaluator)| {
-                    scope.spawn(move || evaluator.evaluate(mask).with_context(|| format!("evaluating mask {id}")))
+                    scope.spawn(move || {
+                        evaluator
+                            .evaluate(mask)
+                            .with_context(|| format!("evaluating mask {id}"))
+                    })
                 })
                 .collect();
-            handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(anyhow::anyhow!("a mask-evaluation worker panicked")))).collect()
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        Err(anyhow::anyhow!("a mask-evaluation worker panicked"))
+                    })
+                })
+                .collect()
         })
     }
 }

@@ -4,12 +4,14 @@ use crate::evaluation::{columns_of, single_head_of, to_row, worker_count, Worker
 use crate::inputs::{prepare, provenance_for, MeasureArgs, ModelArgs, Prepared};
 use crate::selection::{measured, write_choice, BiasScale, MeasuredSelection};
 use anyhow::{bail, Context, Result};
-use attnprune_artifact::samples::{read_samples, write_sample_table, SAMPLE_TABLE_KIND, SAMPLE_TABLE_VERSION};
+use attnprune_artifact::samples::{
+    read_samples, write_sample_table, SAMPLE_TABLE_KIND, SAMPLE_TABLE_VERSION,
+};
 use attnprune_artifact::{Provenance, SampleRow, SampleTable};
 use attnprune_lm::{run_on_device, LanguageModel, OnDevice};
 use attnprune_mask::{HeadId, HeadMask};
-use attnprune_select::{choose_measured, fasp_select, MeasuredMask, PplBudget};
 use attnprune_measure::prompts::Split;
+use attnprune_select::{choose_measured, fasp_select, MeasuredMask, PplBudget};
 use burn::tensor::backend::Backend;
 use clap::Parser;
 use std::path::PathBuf;
@@ -44,7 +46,12 @@ pub struct FaspArgs {
     #[arg(long, default_value_t = 0.05, value_name = "F")]
     ppl_budget: f64,
     /// Fractions of all heads to prune (FASP's alpha grid).
-    #[arg(long, default_value = "0.01,0.02,0.04,0.06,0.08,0.1,0.15,0.2", value_delimiter = ',', value_name = "A")]
+    #[arg(
+        long,
+        default_value = "0.01,0.02,0.04,0.06,0.08,0.1,0.15,0.2",
+        value_delimiter = ',',
+        value_name = "A"
+    )]
     alphas: Vec<f64>,
     /// The bias the heads are ranked and the mask chosen by: `logit` (the log-odds scale,
     /// which saturation cannot fake) or `prob` (FASP's own).
@@ -57,7 +64,12 @@ pub struct FaspArgs {
     #[arg(long, default_value_t = 2000, value_name = "N")]
     interval_resamples: usize,
     /// Fractions of heads protected as important for perplexity (FASP's gamma grid).
-    #[arg(long, default_value = "0.2,0.3,0.4,0.5,0.6,0.7", value_delimiter = ',', value_name = "G")]
+    #[arg(
+        long,
+        default_value = "0.2,0.3,0.4,0.5,0.6,0.7",
+        value_delimiter = ',',
+        value_name = "G"
+    )]
     gammas: Vec<f64>,
     /// The mask file to write.
     #[arg(long, value_name = "FILE")]
@@ -71,23 +83,39 @@ pub struct FaspArgs {
 pub fn run(args: FaspArgs) -> Result<()> {
     let (table, first) = read_samples(&args.samples)?;
     let axis = table.axis_index(&args.axis, &first)?;
-    let base = table.rows.iter().find(|r| r.mask.num_pruned() == 0).context("the sample table has no unpruned row")?;
+    let base = table
+        .rows
+        .iter()
+        .find(|r| r.mask.num_pruned() == 0)
+        .context("the sample table has no unpruned row")?;
     let mut singles: Vec<(HeadId, f64, f64)> = table
         .rows
         .iter()
         .filter(|r| r.origin == "single-head")
-        .filter_map(|r| single_head_of(&r.mask).map(|h| (h, args.bias_scale.bias(r, axis), r.perplexity)))
+        .filter_map(|r| {
+            single_head_of(&r.mask).map(|h| (h, args.bias_scale.bias(r, axis), r.perplexity))
+        })
         .collect();
     singles.sort_by(|a, b| a.0.cmp(&b.0));
     singles.dedup_by_key(|s| s.0);
     let total = table.layout.total();
     if singles.len() < total {
-        bail!("`{}` has {} single-head knockouts of {total}: run `sample --single-head` first", first.display(), singles.len());
+        bail!(
+            "`{}` has {} single-head knockouts of {total}: run `sample --single-head` first",
+            first.display(),
+            singles.len()
+        );
     }
     let mut candidates: Vec<(f64, f64, HeadMask)> = Vec::new();
     for &gamma in &args.gammas {
         for &alpha in &args.alphas {
-            let heads = fasp_select(&singles, total, args.bias_scale.bias(base, axis), alpha, gamma);
+            let heads = fasp_select(
+                &singles,
+                total,
+                args.bias_scale.bias(base, axis),
+                alpha,
+                gamma,
+            );
             let mask = HeadMask::from_pruned(table.layout, &heads)?;
             if !heads.is_empty() && !candidates.iter().any(|c| c.2 == mask) {
                 candidates.push((alpha, gamma, mask));
@@ -97,10 +125,24 @@ pub fn run(args: FaspArgs) -> Result<()> {
     log::info!("{} distinct FASP candidates to measure", candidates.len());
     let prepared = prepare(&args.model, &args.measure, Split::Valid)?;
     if table.provenance.model.as_ref().map(|m| &m.sha256) != Some(&prepared.model.sha256) {
-        bail!("model mismatch: `{}` was measured on another model than `{}`", first.display(), args.model.model.display());
+        bail!(
+            "model mismatch: `{}` was measured on another model than `{}`",
+            first.display(),
+            args.model.model.display()
+        );
     }
     let screened = table.rows.len();
-    run_on_device(args.model.device, FaspTask { args, prepared, table, candidates, axis, screened })?
+    run_on_device(
+        args.model.device,
+        FaspTask {
+            args,
+            prepared,
+            table,
+            candidates,
+            axis,
+            screened,
+        },
+    )?
 }
 
 struct FaspTask {
@@ -116,25 +158,61 @@ impl OnDevice for FaspTask {
     type Output = Result<()>;
 
     fn run<B: Backend>(self, device: B::Device) -> Result<()> {
-        let Self { args, prepared, table, candidates, axis, screened } = self;
-        let mut provenance = provenance_for(SAMPLE_TABLE_KIND, SAMPLE_TABLE_VERSION, "fasp", &prepared, &args.measure);
-        provenance.inputs = args.samples.iter().map(|s| Provenance::fingerprint_of(s)).collect::<Result<_, _>>()?;
+        let Self {
+            args,
+            prepared,
+            table,
+            candidates,
+            axis,
+            screened,
+        } = self;
+        let mut provenance = provenance_for(
+            SAMPLE_TABLE_KIND,
+            SAMPLE_TABLE_VERSION,
+            "fasp",
+            &prepared,
+            &args.measure,
+        );
+        provenance.inputs = args
+            .samples
+            .iter()
+            .map(|s| Provenance::fingerprint_of(s))
+            .collect::<Result<_, _>>()?;
         let lm = LanguageModel::<B>::from_files(prepared.model_files, &device)?;
-        let mut pool = WorkerPool::new(&lm, &prepared.data, &prepared.settings, worker_count(args.workers, args.model.device))?;
+        let mut pool = WorkerPool::new(
+            &lm,
+            &prepared.data,
+            &prepared.settings,
+            worker_count(args.workers, args.model.device),
+        )?;
         let columns = columns_of(pool.first());
         if columns.axes != table.columns.axes {
-            bail!("the measured axes {:?} differ from the sample table's {:?}", columns.axes, table.columns.axes);
+            bail!(
+                "the measured axes {:?} differ from the sample table's {:?}",
+                columns.axes,
+                table.columns.axes
+            );
         }
         let unpruned = HeadMask::unpruned(table.layout);
         let mut plan: Vec<(u64, &HeadMask)> = vec![(0, &unpruned)];
-        plan.extend(candidates.iter().enumerate().map(|(i, c)| (i as u64 + 1, &c.2)));
+        plan.extend(
+            candidates
+                .iter()
+                .enumerate()
+                .map(|(i, c)| (i as u64 + 1, &c.2)),
+        );
         let mut bar = crate::common::progress(plan.len() as u64, "fasp");
         let mut rows: Vec<SampleRow> = Vec::new();
         for round in plan.chunks(pool.workers()) {
             for (&(id, mask), eval) in round.iter().zip(pool.evaluate_round(round)) {
                 let eval = eval?;
                 let origin = if id == 0 { "unpruned" } else { "fasp" };
-                log::info!("{origin} {id}: {} heads, bias {:.4}, perplexity {:.3}", mask.num_pruned(), eval.axes[axis].bias, eval.perplexity);
+                log::info!(
+                    "{origin} {id}: {} heads, bias {:.4}, perplexity {:.3}",
+                    mask.num_pruned(),
+                    eval.axes[axis].bias,
+                    eval.perplexity
+                );
                 rows.push(to_row(id, origin, mask, &eval, &columns));
                 bar.inc(1);
             }
@@ -145,10 +223,25 @@ impl OnDevice for FaspTask {
         let judged: Vec<(MeasuredMask, &MeasuredMask)> = rows[1..]
             .iter()
             .zip(&candidates)
-            .map(|(r, (alpha, gamma, _))| (measured(r, axis, args.bias_scale, format!("alpha {alpha}, gamma {gamma}")), &base))
+            .map(|(r, (alpha, gamma, _))| {
+                (
+                    measured(
+                        r,
+                        axis,
+                        args.bias_scale,
+                        format!("alpha {alpha}, gamma {gamma}"),
+                    ),
+                    &base,
+                )
+            })
             .collect();
         let choice = choose_measured(&judged, budget, args.interval_resamples, 0.95, 0)?;
-        let candidates_table = SampleTable { provenance: provenance.clone(), layout: table.layout, columns, rows };
+        let candidates_table = SampleTable {
+            provenance: provenance.clone(),
+            layout: table.layout,
+            columns,
+            rows,
+        };
         write_sample_table(&args.out_candidates, &candidates_table)?;
         provenance.kind = attnprune_mask::MASK_KIND.into();
         provenance.schema_version = attnprune_mask::MASK_VERSION;
@@ -163,8 +256,20 @@ impl OnDevice for FaspTask {
             within_budget: 0,
         };
         let masks: Vec<HeadMask> = candidates.iter().map(|c| c.2.clone()).collect();
-        let mask = write_choice(&args.out_mask, &choice, &masks, unpruned, selection, &provenance)?;
-        log::info!("FASP mask prunes {} heads ({} of {} candidates within the budget)", mask.num_pruned(), choice.verdicts.iter().filter(|v| v.within_budget).count(), choice.verdicts.len());
+        let mask = write_choice(
+            &args.out_mask,
+            &choice,
+            &masks,
+            unpruned,
+            selection,
+            &provenance,
+        )?;
+        log::info!(
+            "FASP mask prunes {} heads ({} of {} candidates within the budget)",
+            mask.num_pruned(),
+            choice.verdicts.iter().filter(|v| v.within_budget).count(),
+            choice.verdicts.len()
+        );
         Ok(())
     }
 }

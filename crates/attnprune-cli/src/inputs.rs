@@ -39,7 +39,12 @@ pub struct MeasureArgs {
     #[arg(long, default_value = "data/prompts", value_name = "DIR")]
     pub prompts: PathBuf,
     /// Demographic axes to measure, comma-separated.
-    #[arg(long, default_value = "gender_and_sex", value_delimiter = ',', value_name = "AXES")]
+    #[arg(
+        long,
+        default_value = "gender_and_sex",
+        value_delimiter = ',',
+        value_name = "AXES"
+    )]
     pub axes: Vec<String>,
     /// Random design: prompts sampled per bucket of each axis (seeded by --prompt-seed).
     #[arg(long, default_value_t = 8, value_name = "N")]
@@ -178,7 +183,10 @@ pub fn selection(measure: &MeasureArgs) -> PromptSelection {
         exclude_dispreferred: false,
         design: match measure.design {
             DesignArg::Random => PromptDesign::Random,
-            DesignArg::Crossed => PromptDesign::Crossed { templates: measure.templates, nouns: measure.nouns },
+            DesignArg::Crossed => PromptDesign::Crossed {
+                templates: measure.templates,
+                nouns: measure.nouns,
+            },
         },
     }
 }
@@ -207,10 +215,16 @@ pub fn model_fingerprint(path: &Path) -> Result<Fingerprint> {
     let sha256 = if files.len() == 1 {
         sha256_file(&files[0])?
     } else {
-        let hashes: Vec<String> = files.iter().map(|f| sha256_file(f)).collect::<Result<_, _>>()?;
+        let hashes: Vec<String> = files
+            .iter()
+            .map(|f| sha256_file(f))
+            .collect::<Result<_, _>>()?;
         sha256_bytes(hashes.join("\n").as_bytes())
     };
-    Ok(Fingerprint { path: path.display().to_string(), sha256 })
+    Ok(Fingerprint {
+        path: path.display().to_string(),
+        sha256,
+    })
 }
 
 /// Reads the model, prompts (of `split`), utility text and replies.
@@ -220,17 +234,31 @@ pub fn prepare(model: &ModelArgs, measure: &MeasureArgs, split: Split) -> Result
     log::info!("reading model {}", model.model.display());
     let model_files = read_model_files(&model.model)?;
     let model_fp = model_fingerprint(&model.model)?;
-    let set = PromptSet::load(&measure.prompts).with_context(|| format!("loading prompt set `{}`", measure.prompts.display()))?;
+    let set = PromptSet::load(&measure.prompts)
+        .with_context(|| format!("loading prompt set `{}`", measure.prompts.display()))?;
     let selection = selection(measure);
     let prompts = set.build(&selection, split)?;
     if prompts.is_empty() {
-        bail!("no prompts selected from `{}` for axes {:?}", measure.prompts.display(), measure.axes);
+        bail!(
+            "no prompts selected from `{}` for axes {:?}",
+            measure.prompts.display(),
+            measure.axes
+        );
     }
     let (canned, replies_hash) = load_replies(measure)?;
     let documents = load_corpus_documents(&measure.ppl_text, detect_format(&measure.ppl_text))
-        .with_context(|| format!("loading utility text `{}` (run `make data` for the default Brown corpus)", measure.ppl_text.display()))?;
+        .with_context(|| {
+            format!(
+                "loading utility text `{}` (run `make data` for the default Brown corpus)",
+                measure.ppl_text.display()
+            )
+        })?;
     let text = documents.join("\n");
-    log::info!("{} prompts ({split:?} split), {} characters of utility text", prompts.len(), text.len());
+    log::info!(
+        "{} prompts ({split:?} split), {} characters of utility text",
+        prompts.len(),
+        text.len()
+    );
     let eos = model_files.tokenizer.eos_ids().to_vec();
     let settings = EvalSettings {
         scorer: measure.scorer,
@@ -242,7 +270,11 @@ pub fn prepare(model: &ModelArgs, measure: &MeasureArgs, split: Split) -> Result
         ppl_max_windows: Some(measure.ppl_max_windows),
         ppl_skip_windows: measure.ppl_skip_windows,
         ppl_split: measure.ppl_split.into(),
-        bootstrap: Bootstrap { resamples: measure.bootstrap.max(1), confidence: 0.95, seed: measure.prompt_seed },
+        bootstrap: Bootstrap {
+            resamples: measure.bootstrap.max(1),
+            confidence: 0.95,
+            seed: measure.prompt_seed,
+        },
         classifier: classifier.as_ref().map(|(c, _)| c.clone()),
         layer_reuse_bytes: measure.layer_reuse_mib.saturating_mul(1 << 20),
     };
@@ -250,9 +282,20 @@ pub fn prepare(model: &ModelArgs, measure: &MeasureArgs, split: Split) -> Result
     Ok(Prepared {
         model_files,
         model: model_fp,
-        prompts: Fingerprint { path: measure.prompts.display().to_string(), sha256: prompts_hash },
-        corpus: Fingerprint { path: measure.ppl_text.display().to_string(), sha256: sha256_bytes(text.as_bytes()) },
-        data: EvalData { prompts, utility_text: text, documents, canned },
+        prompts: Fingerprint {
+            path: measure.prompts.display().to_string(),
+            sha256: prompts_hash,
+        },
+        corpus: Fingerprint {
+            path: measure.ppl_text.display().to_string(),
+            sha256: sha256_bytes(text.as_bytes()),
+        },
+        data: EvalData {
+            prompts,
+            utility_text: text,
+            documents,
+            canned,
+        },
         settings,
         classifier: classifier.map(|(_, record)| record),
     })
@@ -261,10 +304,15 @@ pub fn prepare(model: &ModelArgs, measure: &MeasureArgs, split: Split) -> Result
 /// The `classifier` scorer's checkpoint and label, checked before anything heavy is
 /// loaded, with its provenance record (the label and the sha256 of its config, weights
 /// and tokenizer); `None` for the other scorers.
-fn classifier_inputs(measure: &MeasureArgs) -> Result<Option<(ClassifierSettings, serde_json::Value)>> {
+fn classifier_inputs(
+    measure: &MeasureArgs,
+) -> Result<Option<(ClassifierSettings, serde_json::Value)>> {
     if measure.scorer != ScorerKind::Classifier {
         if measure.classifier.is_some() {
-            log::warn!("--classifier is ignored: the scorer is `{}`", measure.scorer);
+            log::warn!(
+                "--classifier is ignored: the scorer is `{}`",
+                measure.scorer
+            );
         }
         return Ok(None);
     }
@@ -276,12 +324,23 @@ fn classifier_inputs(measure: &MeasureArgs) -> Result<Option<(ClassifierSettings
     config.output_activation()?;
     let mut record = serde_json::Map::new();
     record.insert("label".into(), serde_json::json!(label));
-    for (key, file) in [("config_sha256", "config.json"), ("model_sha256", "model.safetensors"), ("tokenizer_sha256", "tokenizer.json")] {
+    for (key, file) in [
+        ("config_sha256", "config.json"),
+        ("model_sha256", "model.safetensors"),
+        ("tokenizer_sha256", "tokenizer.json"),
+    ] {
         let path = dir.join(file);
-        let sha256 = sha256_file(&path).with_context(|| format!("reading the classifier file `{}`", path.display()))?;
+        let sha256 = sha256_file(&path)
+            .with_context(|| format!("reading the classifier file `{}`", path.display()))?;
         record.insert(key.into(), serde_json::json!(sha256));
     }
-    Ok(Some((ClassifierSettings { dir: dir.clone(), label }, serde_json::Value::Object(record))))
+    Ok(Some((
+        ClassifierSettings {
+            dir: dir.clone(),
+            label,
+        },
+        serde_json::Value::Object(record),
+    )))
 }
 
 fn load_replies(measure: &MeasureArgs) -> Result<(Option<CannedReplies>, String)> {
@@ -306,14 +365,21 @@ fn load_replies(measure: &MeasureArgs) -> Result<(Option<CannedReplies>, String)
 /// Greedy decoding, or seeded sampling when `--temperature` > 0.
 fn generation_config(measure: &MeasureArgs, eos: Vec<u32>) -> Result<GenerationConfig> {
     if !(measure.temperature >= 0.0 && measure.temperature.is_finite()) {
-        bail!("--temperature must be a finite number >= 0, not {}", measure.temperature);
+        bail!(
+            "--temperature must be a finite number >= 0, not {}",
+            measure.temperature
+        );
     }
     if !(measure.top_p > 0.0 && measure.top_p <= 1.0) {
         bail!("--top-p must be in (0, 1], not {}", measure.top_p);
     }
     let mut config = greedy(measure.max_new_tokens, eos);
     if measure.temperature > 0.0 {
-        config.sampling = Sampling::Sample { temperature: measure.temperature, top_k: measure.top_k, top_p: measure.top_p };
+        config.sampling = Sampling::Sample {
+            temperature: measure.temperature,
+            top_k: measure.top_k,
+            top_p: measure.top_p,
+        };
     }
     Ok(config)
 }
@@ -324,20 +390,41 @@ pub fn settings_map(measure: &MeasureArgs) -> BTreeMap<String, serde_json::Value
     m.insert("axes".into(), serde_json::json!(measure.axes));
     m.insert("per_bucket".into(), serde_json::json!(measure.per_bucket));
     m.insert("prompt_seed".into(), serde_json::json!(measure.prompt_seed));
-    m.insert("test_fraction".into(), serde_json::json!(measure.test_fraction));
-    m.insert("scorer".into(), serde_json::json!(measure.scorer.to_string()));
+    m.insert(
+        "test_fraction".into(),
+        serde_json::json!(measure.test_fraction),
+    );
+    m.insert(
+        "scorer".into(),
+        serde_json::json!(measure.scorer.to_string()),
+    );
     m.insert("chat".into(), serde_json::json!(!measure.no_chat));
-    m.insert("max_new_tokens".into(), serde_json::json!(measure.max_new_tokens));
+    m.insert(
+        "max_new_tokens".into(),
+        serde_json::json!(measure.max_new_tokens),
+    );
     if measure.temperature > 0.0 {
         m.insert("sampling".into(), serde_json::json!({ "temperature": measure.temperature, "top_k": measure.top_k, "top_p": measure.top_p, "reply_seed": measure.reply_seed }));
     }
     m.insert("ppl_window".into(), serde_json::json!(measure.ppl_window));
-    m.insert("ppl_max_windows".into(), serde_json::json!(measure.ppl_max_windows));
-    m.insert("ppl_skip_windows".into(), serde_json::json!(measure.ppl_skip_windows));
+    m.insert(
+        "ppl_max_windows".into(),
+        serde_json::json!(measure.ppl_max_windows),
+    );
+    m.insert(
+        "ppl_skip_windows".into(),
+        serde_json::json!(measure.ppl_skip_windows),
+    );
     if measure.ppl_split != PplSplitArg::All {
-        m.insert("ppl_split".into(), serde_json::json!(PplSplit::from(measure.ppl_split).to_string()));
+        m.insert(
+            "ppl_split".into(),
+            serde_json::json!(PplSplit::from(measure.ppl_split).to_string()),
+        );
     }
-    m.insert("design".into(), serde_json::json!(format!("{:?}", measure.design).to_lowercase()));
+    m.insert(
+        "design".into(),
+        serde_json::json!(format!("{:?}", measure.design).to_lowercase()),
+    );
     if measure.design == DesignArg::Crossed {
         m.insert("templates".into(), serde_json::json!(measure.templates));
         m.insert("nouns".into(), serde_json::json!(measure.nouns));
@@ -346,7 +433,13 @@ pub fn settings_map(measure: &MeasureArgs) -> BTreeMap<String, serde_json::Value
 }
 
 /// A provenance record filled with the prepared inputs.
-pub fn provenance_for(kind: &str, version: u32, stage: &str, prepared: &Prepared, measure: &MeasureArgs) -> Provenance {
+pub fn provenance_for(
+    kind: &str,
+    version: u32,
+    stage: &str,
+    prepared: &Prepared,
+    measure: &MeasureArgs,
+) -> Provenance {
     let mut p = Provenance::new(kind, version, stage, crate::common::command_line());
     p.model = Some(prepared.model.clone());
     p.layout = Some(prepared.model_files.config.head_layout());

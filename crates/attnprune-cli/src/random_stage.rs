@@ -71,8 +71,12 @@ pub fn run(args: RandomArgs) -> Result<()> {
                 p,
             ),
             None => {
-                let mut p =
-                    Provenance::new(MASK_KIND, MASK_VERSION, "random-masks", crate::common::command_line());
+                let mut p = Provenance::new(
+                    MASK_KIND,
+                    MASK_VERSION,
+                    "random-masks",
+                    crate::common::command_line(),
+                );
                 p.layout = Some(like.layout());
                 p
             }

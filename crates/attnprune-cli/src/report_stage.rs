@@ -1,22 +1,24 @@
 //! `report`: the run's human report (`report.md` with SVG plots) and
 //! `results.json`, from the artifacts the other stages wrote.
 
-use attnprune_artifact::samples::read_samples;
 use anyhow::{bail, Context, Result};
 use attnprune_artifact::samples::read_sample_table;
+use attnprune_artifact::samples::read_samples;
 use attnprune_artifact::trajectory::{read_trajectory, TrajectoryRow};
 use attnprune_artifact::{write_atomic_bytes, Provenance, SampleTable};
 use attnprune_mask::MaskFile;
 use attnprune_measure::bias::AxisBias as Measured;
+use attnprune_report::ablation::{ablation_table, verdict, AblationRow, Change};
+use attnprune_report::apply::{
+    ApplyReport as TypedApplyReport, APPLY_REPORT_KIND, APPLY_REPORT_VERSION,
+};
 use attnprune_report::findings::{evaluate_bar, findings, Finding};
 use attnprune_report::markdown::fmt_interval;
 use attnprune_report::plots::{
     self, colors, BarPlot, BarSeries, Heatmap, Highlight, LinePlot, RefLine, ScatterPlot, Series,
 };
-use attnprune_report::svg::check_well_formed;
-use attnprune_report::ablation::{ablation_table, verdict, AblationRow, Change};
-use attnprune_report::apply::{ApplyReport as TypedApplyReport, APPLY_REPORT_KIND, APPLY_REPORT_VERSION};
 use attnprune_report::rounds::RoundsReport;
+use attnprune_report::svg::check_well_formed;
 use attnprune_report::{
     fmt_num, fmt_pct, AxisBias, Fit, MethodResult, Methods, Repeatability, Results, RunResult,
     SurrogateSummary, Table, RESULTS_VERSION,
@@ -92,8 +94,12 @@ pub struct ReportArgs {
 }
 
 /// The closed loop's plot files, relative to the report's folder.
-pub const ROUND_PLOTS: [&str; 4] =
-    ["plots/rounds-perplexity.svg", "plots/rounds-bias.svg", "plots/rounds-convergence.svg", "plots/rounds-agreement.svg"];
+pub const ROUND_PLOTS: [&str; 4] = [
+    "plots/rounds-perplexity.svg",
+    "plots/rounds-bias.svg",
+    "plots/rounds-convergence.svg",
+    "plots/rounds-agreement.svg",
+];
 
 /// The plot files of a report, relative to its folder.
 pub const PLOTS: [&str; 7] = [
@@ -136,11 +142,19 @@ fn read_apply_report(path: &Path) -> Result<ApplyReport> {
     let missing = |what: &str| {
         anyhow::anyhow!("`{}` is not an apply report with bias and perplexity: {what} is missing (run apply with --metrics bias,ppl)", path.display())
     };
-    let ppl = typed.perplexity.as_ref().map(|p| (p.unpruned, p.pruned)).ok_or_else(|| missing("perplexity"))?;
+    let ppl = typed
+        .perplexity
+        .as_ref()
+        .map(|p| (p.unpruned, p.pruned))
+        .ok_or_else(|| missing("perplexity"))?;
     if typed.bias.is_empty() {
         return Err(missing("bias"));
     }
-    let axes = typed.bias.iter().map(|(axis, b)| (axis.clone(), b.unpruned.clone(), b.pruned.clone())).collect();
+    let axes = typed
+        .bias
+        .iter()
+        .map(|(axis, b)| (axis.clone(), b.unpruned.clone(), b.pruned.clone()))
+        .collect();
     // The mask file as apply read it (its path is relative to where apply ran, like ours).
     let mask = MaskFile::read(Path::new(&typed.mask.file)).ok();
     Ok(ApplyReport {
@@ -287,7 +301,10 @@ fn random_method(reports: &[ApplyReport], base: &Base) -> Result<MethodResult> {
         let hi = xs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         let base_bias = base.bias.get(axis).copied().unwrap_or(0.0);
         let prompts = runs[0].bias[axis].prompts;
-        let mean_scores: Vec<f64> = runs.iter().filter_map(|r| r.bias.get(axis).and_then(|b| b.mean_score)).collect();
+        let mean_scores: Vec<f64> = runs
+            .iter()
+            .filter_map(|r| r.bias.get(axis).and_then(|b| b.mean_score))
+            .collect();
         bias.insert(
             axis.clone(),
             AxisBias {
@@ -344,13 +361,30 @@ type Sources = Vec<(String, String, Provenance)>;
 
 /// A paired interval as the ablation shows it.
 fn change_of(i: &attnprune_select::Interval) -> Change {
-    Change { point: i.point, low: i.low, high: i.high }
+    Change {
+        point: i.point,
+        low: i.low,
+        high: i.high,
+    }
 }
 
 /// One ablation row from an apply report.
-fn ablation_row(method: &str, r: &ApplyReport, axis: &str, real_evaluations: Option<usize>) -> Result<AblationRow> {
-    let ppl = r.typed.perplexity.as_ref().with_context(|| format!("`{}` has no perplexity", r.path.display()))?;
-    let bias = r.typed.bias.get(axis).with_context(|| format!("`{}` has no bias for `{axis}`", r.path.display()))?;
+fn ablation_row(
+    method: &str,
+    r: &ApplyReport,
+    axis: &str,
+    real_evaluations: Option<usize>,
+) -> Result<AblationRow> {
+    let ppl = r
+        .typed
+        .perplexity
+        .as_ref()
+        .with_context(|| format!("`{}` has no perplexity", r.path.display()))?;
+    let bias = r
+        .typed
+        .bias
+        .get(axis)
+        .with_context(|| format!("`{}` has no bias for `{axis}`", r.path.display()))?;
     Ok(AblationRow {
         method: method.into(),
         real_evaluations,
@@ -363,22 +397,49 @@ fn ablation_row(method: &str, r: &ApplyReport, axis: &str, real_evaluations: Opt
 
 /// Real-model evaluations recorded in the mask's selection by `choose`/`fasp`.
 fn evaluations_of(r: &ApplyReport) -> Option<usize> {
-    r.typed.mask.selection.as_ref()?.get("real_evaluations")?.as_u64().map(|n| n as usize)
+    r.typed
+        .mask
+        .selection
+        .as_ref()?
+        .get("real_evaluations")?
+        .as_u64()
+        .map(|n| n as usize)
 }
 
 /// The closed-loop section: ablation table, verdict on the log-odds scale, rounds, plots.
-fn closed_loop_section(args: &ReportArgs, ap: &ApplyReport, fasp: Option<&ApplyReport>, randoms: &[ApplyReport], screened: usize) -> Result<(String, Vec<AblationRow>)> {
+fn closed_loop_section(
+    args: &ReportArgs,
+    ap: &ApplyReport,
+    fasp: Option<&ApplyReport>,
+    randoms: &[ApplyReport],
+    screened: usize,
+) -> Result<(String, Vec<AblationRow>)> {
     let axis = &args.axis;
     let mut rows = Vec::new();
     if let Some(path) = &args.oneshot_report {
         let one = read_apply_report(path)?;
         same_test_measurement(&one, ap)?;
-        rows.push(ablation_row("AP one-shot (paper: surrogates only)", &one, axis, Some(screened))?);
+        rows.push(ablation_row(
+            "AP one-shot (paper: surrogates only)",
+            &one,
+            axis,
+            Some(screened),
+        )?);
     }
-    let answer = ablation_row("AP closed loop (measured choice)", ap, axis, evaluations_of(ap))?;
+    let answer = ablation_row(
+        "AP closed loop (measured choice)",
+        ap,
+        axis,
+        evaluations_of(ap),
+    )?;
     rows.push(answer.clone());
     if let Some(f) = fasp {
-        rows.push(ablation_row("FASP (same choice rule)", f, axis, evaluations_of(f))?);
+        rows.push(ablation_row(
+            "FASP (same choice rule)",
+            f,
+            axis,
+            evaluations_of(f),
+        )?);
     }
     for (i, r) in randoms.iter().enumerate() {
         rows.push(ablation_row(&format!("random (seed {i})"), r, axis, None)?);
@@ -388,21 +449,32 @@ fn closed_loop_section(args: &ReportArgs, ap: &ApplyReport, fasp: Option<&ApplyR
            way (95% bootstrap intervals over prompts and windows). The log-odds bias is the one saturation cannot fake: pushing \
            every bucket towards the same canned reply does not shrink it.\n\n";
     md += &ablation_table(&rows, axis);
-    let rivals: Vec<&AblationRow> = rows.iter().filter(|r| r.method != answer.method && !r.method.starts_with("AP one-shot")).collect();
+    let rivals: Vec<&AblationRow> = rows
+        .iter()
+        .filter(|r| r.method != answer.method && !r.method.starts_with("AP one-shot"))
+        .collect();
     md += "\nVerdict on the log-odds scale:\n\n";
     for line in verdict(&answer, &rivals, args.budget, args.min_bias_reduction) {
         md += &format!("- {line}\n");
     }
     md += "\n";
     if let Some(path) = &args.rounds {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading `{}`", path.display()))?;
-        let rounds = RoundsReport::from_json(&text, &path.display().to_string()).map_err(anyhow::Error::msg)?;
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading `{}`", path.display()))?;
+        let rounds = RoundsReport::from_json(&text, &path.display().to_string())
+            .map_err(anyhow::Error::msg)?;
         md += &rounds.markdown();
         md += "\n![perplexity: predicted vs measured](plots/rounds-perplexity.svg)\n\n![bias: predicted vs measured](plots/rounds-bias.svg)\n\n\
                  ![convergence](plots/rounds-convergence.svg)\n\n![agreement](plots/rounds-agreement.svg)\n\n";
         let plots_dir = args.out_dir.join("plots");
-        std::fs::create_dir_all(&plots_dir).with_context(|| format!("creating `{}`", plots_dir.display()))?;
-        let svgs = [rounds.ppl_plot(), rounds.bias_plot(), rounds.convergence_plot(), rounds.agreement_plot()];
+        std::fs::create_dir_all(&plots_dir)
+            .with_context(|| format!("creating `{}`", plots_dir.display()))?;
+        let svgs = [
+            rounds.ppl_plot(),
+            rounds.bias_plot(),
+            rounds.convergence_plot(),
+            rounds.agreement_plot(),
+        ];
         for (file, svg) in ROUND_PLOTS.iter().zip(svgs) {
             check_well_formed(&svg).map_err(anyhow::Error::msg)?;
             write_atomic_bytes(&args.out_dir.join(file), svg.as_bytes())?;
@@ -413,9 +485,15 @@ fn closed_loop_section(args: &ReportArgs, ap: &ApplyReport, fasp: Option<&ApplyR
 
 /// Runs the stage.
 pub fn run(mut args: ReportArgs) -> Result<()> {
-    let recorded = read_apply_report(&args.ap_report)?.typed.mask.perplexity_budget;
+    let recorded = read_apply_report(&args.ap_report)?
+        .typed
+        .mask
+        .perplexity_budget;
     args.budget = args.ppl_budget.or(recorded).with_context(|| {
-        format!("no perplexity budget: `{}`'s mask file records none; pass --ppl-budget", args.ap_report.display())
+        format!(
+            "no perplexity budget: `{}`'s mask file records none; pass --ppl-budget",
+            args.ap_report.display()
+        )
     })?;
     let (table, first) = read_samples(&args.samples)?;
     let axis_idx = table.axis_index(&args.axis, &first)?;
@@ -564,12 +642,7 @@ pub fn run(mut args: ReportArgs) -> Result<()> {
         ap_predicted_perplexity_change: predicted("predicted_perplexity")
             .map(|p| p / search_ppl0 - 1.0),
     };
-    let bar = evaluate_bar(
-        &methods,
-        &args.axis,
-        args.min_bias_reduction,
-        args.budget,
-    );
+    let bar = evaluate_bar(&methods, &args.axis, args.min_bias_reduction, args.budget);
     let found = findings(
         &methods,
         &args.axis,
@@ -577,7 +650,8 @@ pub fn run(mut args: ReportArgs) -> Result<()> {
         Some(&surrogate),
         repeatability.as_ref(),
     );
-    let (closed_loop_md, ablation) = closed_loop_section(&args, &ap, fasp.as_ref(), &randoms, table.rows.len())?;
+    let (closed_loop_md, ablation) =
+        closed_loop_section(&args, &ap, fasp.as_ref(), &randoms, table.rows.len())?;
     let results = Results {
         schema_version: RESULTS_VERSION,
         ablation,

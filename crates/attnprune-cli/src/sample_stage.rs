@@ -7,7 +7,9 @@ use anyhow::{bail, Context, Result};
 use attnprune_artifact::samples::{read_sample_table, SAMPLE_TABLE_KIND, SAMPLE_TABLE_VERSION};
 use attnprune_artifact::{Provenance, SampleTableWriter};
 use attnprune_lm::{run_on_device, LanguageModel, OnDevice};
-use attnprune_mask::{draw_random_masks, CandidateList, HeadLayout, HeadMask, MaskFile, RandomMaskSpec};
+use attnprune_mask::{
+    draw_random_masks, CandidateList, HeadLayout, HeadMask, MaskFile, RandomMaskSpec,
+};
 use attnprune_measure::prompts::Split;
 use burn::tensor::backend::Backend;
 use clap::Parser;
@@ -90,10 +92,14 @@ impl FromStr for Shard {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let parsed = s.split_once('/').and_then(|(i, n)| Some((i.parse().ok()?, n.parse().ok()?)));
+        let parsed = s
+            .split_once('/')
+            .and_then(|(i, n)| Some((i.parse().ok()?, n.parse().ok()?)));
         match parsed {
             Some((index, count)) if count > 0 && index < count => Ok(Self { index, count }),
-            _ => Err(format!("`{s}` is not a shard: use I/N with 0 <= I < N, e.g. 0/4")),
+            _ => Err(format!(
+                "`{s}` is not a shard: use I/N with 0 <= I < N, e.g. 0/4"
+            )),
         }
     }
 }
@@ -103,34 +109,59 @@ impl FromStr for Shard {
 pub fn read_mask_list(path: &Path, layout: HeadLayout) -> Result<Vec<HeadMask>> {
     let masks = if path.extension().is_some_and(|e| e == "parquet") {
         let table = read_sample_table(path)?;
-        layout.check_matches(&table.layout).with_context(|| format!("`{}` is for another model", path.display()))?;
+        layout
+            .check_matches(&table.layout)
+            .with_context(|| format!("`{}` is for another model", path.display()))?;
         table.rows.into_iter().map(|r| r.mask).collect()
     } else {
-        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read `{}`", path.display()))?;
-        let value: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("`{}` is not JSON", path.display()))?;
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read `{}`", path.display()))?;
+        let value: serde_json::Value = serde_json::from_str(&text)
+            .with_context(|| format!("`{}` is not JSON", path.display()))?;
         if value.get("candidates").is_some() {
             let list = CandidateList::from_json(&text, &path.display().to_string())?;
-            layout.check_matches(&list.layout()).with_context(|| format!("`{}` is for another model", path.display()))?;
+            layout
+                .check_matches(&list.layout())
+                .with_context(|| format!("`{}` is for another model", path.display()))?;
             list.masks()?
         } else {
             let file = MaskFile::from_json(&text, &path.display().to_string())?;
-            vec![file.to_mask_for(layout).with_context(|| format!("`{}` is for another model", path.display()))?]
+            vec![file
+                .to_mask_for(layout)
+                .with_context(|| format!("`{}` is for another model", path.display()))?]
         }
     };
     Ok(masks)
 }
 
 /// The run's masks in order, with how each was chosen.
-pub fn mask_plan(layout: HeadLayout, num_random: usize, max_pruned: usize, seed: u64, single_head: bool) -> Result<Vec<(HeadMask, &'static str)>> {
+pub fn mask_plan(
+    layout: HeadLayout,
+    num_random: usize,
+    max_pruned: usize,
+    seed: u64,
+    single_head: bool,
+) -> Result<Vec<(HeadMask, &'static str)>> {
     let mut plan = vec![(HeadMask::unpruned(layout), "unpruned")];
     if single_head {
         for i in 0..layout.total() {
-            plan.push((HeadMask::from_pruned(layout, &[layout.head_at(i)])?, "single-head"));
+            plan.push((
+                HeadMask::from_pruned(layout, &[layout.head_at(i)])?,
+                "single-head",
+            ));
         }
     }
     if num_random > 0 {
-        let spec = RandomMaskSpec { layout, max_pruned, seed };
-        plan.extend(draw_random_masks(&spec, num_random)?.into_iter().map(|m| (m, "random")));
+        let spec = RandomMaskSpec {
+            layout,
+            max_pruned,
+            seed,
+        };
+        plan.extend(
+            draw_random_masks(&spec, num_random)?
+                .into_iter()
+                .map(|m| (m, "random")),
+        );
     }
     Ok(plan)
 }
@@ -159,9 +190,23 @@ impl OnDevice for SampleTask {
     fn run<B: Backend>(self, device: B::Device) -> Result<()> {
         let Self { args, prepared } = self;
         let layout = prepared.model_files.config.head_layout();
-        let num_random = args.num_masks.unwrap_or(if args.masks.is_some() { 0 } else { 64 });
-        let mut plan = mask_plan(layout, num_random, args.max_pruned, args.seed, args.single_head)?;
-        let mut provenance = provenance_for(SAMPLE_TABLE_KIND, SAMPLE_TABLE_VERSION, "sample", &prepared, &args.measure);
+        let num_random = args
+            .num_masks
+            .unwrap_or(if args.masks.is_some() { 0 } else { 64 });
+        let mut plan = mask_plan(
+            layout,
+            num_random,
+            args.max_pruned,
+            args.seed,
+            args.single_head,
+        )?;
+        let mut provenance = provenance_for(
+            SAMPLE_TABLE_KIND,
+            SAMPLE_TABLE_VERSION,
+            "sample",
+            &prepared,
+            &args.measure,
+        );
         provenance.seed = Some(args.seed);
         provenance.settings.insert("masks".into(), serde_json::json!({
             "num_masks": num_random, "max_pruned": args.max_pruned, "single_head": args.single_head,
@@ -177,7 +222,8 @@ impl OnDevice for SampleTask {
         let mut pool = WorkerPool::new(&lm, &prepared.data, &prepared.settings, workers)?;
         let columns = columns_of(pool.first());
         let shard = args.shard.unwrap_or(Shard { index: 0, count: 1 });
-        let (mut writer, done) = SampleTableWriter::open(&args.out, provenance, layout, columns.clone(), args.resume)?;
+        let (mut writer, done) =
+            SampleTableWriter::open(&args.out, provenance, layout, columns.clone(), args.resume)?;
         let done: std::collections::BTreeSet<u64> = done.iter().map(|r| r.mask_id).collect();
         let todo: Vec<(u64, &(HeadMask, &str))> = plan
             .iter()
@@ -185,12 +231,18 @@ impl OnDevice for SampleTask {
             .map(|(i, m)| (i as u64, m))
             .filter(|(i, _)| *i as usize % shard.count == shard.index && !done.contains(i))
             .collect();
-        log::info!("{} masks to evaluate ({} already done) on {} with {workers} worker(s)", todo.len(), done.len(), args.model.device);
+        log::info!(
+            "{} masks to evaluate ({} already done) on {} with {workers} worker(s)",
+            todo.len(),
+            done.len(),
+            args.model.device
+        );
         let mut bar = progress(todo.len() as u64, "sample");
         let mut pending = Vec::new();
         // Each round gives one mask to each worker; rows are kept in mask order.
         for round in todo.chunks(workers) {
-            let ids: Vec<(u64, &HeadMask)> = round.iter().map(|(id, (mask, _))| (*id, mask)).collect();
+            let ids: Vec<(u64, &HeadMask)> =
+                round.iter().map(|(id, (mask, _))| (*id, mask)).collect();
             let evals = pool.evaluate_round(&ids);
             for ((id, (mask, origin)), eval) in round.iter().zip(evals) {
                 let eval = eval?;

@@ -31,7 +31,12 @@ impl BiasScale {
 
 /// A sample-table row as the selection rule sees it.
 pub fn measured(row: &SampleRow, axis: usize, scale: BiasScale, label: String) -> MeasuredMask {
-    MeasuredMask { label, mask: row.mask.clone(), bias: scale.bias(row, axis), window_nll: row.window_nll.clone() }
+    MeasuredMask {
+        label,
+        mask: row.mask.clone(),
+        bias: scale.bias(row, axis),
+        window_nll: row.window_nll.clone(),
+    }
 }
 
 /// The unpruned row of a table, or an error naming the file.
@@ -40,7 +45,12 @@ pub fn unpruned_row<'t>(table: &'t SampleTable, path: &Path) -> Result<&'t Sampl
         .rows
         .iter()
         .find(|r| r.mask.num_pruned() == 0)
-        .with_context(|| format!("`{}` has no row for the unpruned mask, so nothing can be compared against it", path.display()))
+        .with_context(|| {
+            format!(
+                "`{}` has no row for the unpruned mask, so nothing can be compared against it",
+                path.display()
+            )
+        })
 }
 
 /// How a mask was chosen from measurements: recorded in its mask file, read by `report`.
@@ -86,10 +96,16 @@ pub fn write_choice(
     selection.judged = choice.verdicts.len();
     selection.within_budget = choice.verdicts.iter().filter(|v| v.within_budget).count();
     let mut file = MaskFile::from_mask(&mask);
-    file.extra.insert("method".into(), serde_json::json!(selection.method));
-    file.extra.insert("perplexity_budget".into(), serde_json::to_value(selection.budget)?);
-    file.extra.insert("selection".into(), serde_json::to_value(&selection)?);
-    file.extra.insert("provenance".into(), serde_json::to_value(provenance)?);
+    file.extra
+        .insert("method".into(), serde_json::json!(selection.method));
+    file.extra.insert(
+        "perplexity_budget".into(),
+        serde_json::to_value(selection.budget)?,
+    );
+    file.extra
+        .insert("selection".into(), serde_json::to_value(&selection)?);
+    file.extra
+        .insert("provenance".into(), serde_json::to_value(provenance)?);
     write_atomic_bytes(path, file.to_json().as_bytes())?;
     Ok(mask)
 }

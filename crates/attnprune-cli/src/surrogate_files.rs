@@ -25,27 +25,43 @@ pub struct SelectedModels {
 
 /// Saves a surrogate as `<base>.mpk` + `<base>.json` + `<base>.provenance.json`,
 /// written in a temporary folder and renamed, the `.mpk` (what Make tracks) last.
-pub fn save_surrogate(model: &TrainedSurrogate, base: &Path, provenance: &Provenance) -> Result<()> {
+pub fn save_surrogate(
+    model: &TrainedSurrogate,
+    base: &Path,
+    provenance: &Provenance,
+) -> Result<()> {
     let dir = base.parent().unwrap_or(Path::new("."));
-    let name = base.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = base
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let temp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     std::fs::create_dir_all(&temp)?;
     model.save(&temp.join(&name))?;
-    write_atomic_bytes(&temp.join(format!("{name}.provenance.json")), serde_json::to_string_pretty(provenance)?.as_bytes())?;
+    write_atomic_bytes(
+        &temp.join(format!("{name}.provenance.json")),
+        serde_json::to_string_pretty(provenance)?.as_bytes(),
+    )?;
     for ext in ["json", "provenance.json", "mpk"] {
         let file = format!("{name}.{ext}");
-        std::fs::rename(temp.join(&file), dir.join(&file)).with_context(|| format!("moving `{file}` into `{}`", dir.display()))?;
+        std::fs::rename(temp.join(&file), dir.join(&file))
+            .with_context(|| format!("moving `{file}` into `{}`", dir.display()))?;
     }
     std::fs::remove_dir_all(&temp)?;
     Ok(())
 }
 
 /// Loads a surrogate saved by [`save_surrogate`], checking its kind and input length.
-pub fn load_surrogate(base: &Path, expected_inputs: usize) -> Result<(TrainedSurrogate, Provenance)> {
+pub fn load_surrogate(
+    base: &Path,
+    expected_inputs: usize,
+) -> Result<(TrainedSurrogate, Provenance)> {
     let prov_path = base.with_extension("provenance.json");
-    let text = std::fs::read_to_string(&prov_path).with_context(|| format!("reading `{}`", prov_path.display()))?;
+    let text = std::fs::read_to_string(&prov_path)
+        .with_context(|| format!("reading `{}`", prov_path.display()))?;
     let provenance = Provenance::from_json(&text, &prov_path.display().to_string())?;
     provenance.check_kind(&prov_path, SURROGATE_KIND, SURROGATE_VERSION)?;
-    let model = TrainedSurrogate::load(base, expected_inputs).with_context(|| format!("loading surrogate `{}`", base.display()))?;
+    let model = TrainedSurrogate::load(base, expected_inputs)
+        .with_context(|| format!("loading surrogate `{}`", base.display()))?;
     Ok((model, provenance))
 }

@@ -1,19 +1,18 @@
 //! `train-surrogate`: fit one MLP per target (bias of an axis; perplexity) on sample tables.
 
+use crate::selection::BiasScale;
+use crate::surrogate_files::{save_surrogate, SelectedModels, SURROGATE_KIND, SURROGATE_VERSION};
 use anyhow::{bail, Context, Result};
 use attnprune_artifact::samples::read_samples;
 use attnprune_artifact::{write_atomic_bytes, Provenance, SampleRow, SampleTable};
-use crate::selection::BiasScale;
-use crate::surrogate_files::{save_surrogate, SelectedModels, SURROGATE_KIND, SURROGATE_VERSION};
 use attnprune_surrogate::{
-    bias_floor, bias_target, metrics, split_holdout, train, AdditiveConfig, FitMetrics, MaskRows, StructuredModels, StructuredSurrogateFile, TrainConfig,
-    TrainedSurrogate, STRUCTURED_KIND, STRUCTURED_VERSION,
+    bias_floor, bias_target, metrics, split_holdout, train, AdditiveConfig, FitMetrics, MaskRows,
+    StructuredModels, StructuredSurrogateFile, TrainConfig, TrainedSurrogate, STRUCTURED_KIND,
+    STRUCTURED_VERSION,
 };
 use clap::Parser;
 use serde::Serialize;
 use std::path::PathBuf;
-
-
 
 /// Fit small neural networks (MLPs, trained with burn) that predict, from a
 /// head mask alone, the bias of one axis and the perplexity the real model
@@ -64,7 +63,12 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 0, value_name = "SEED")]
     seed: u64,
     /// Hidden layer widths, comma-separated.
-    #[arg(long, default_value = "256,64", value_delimiter = ',', value_name = "W")]
+    #[arg(
+        long,
+        default_value = "256,64",
+        value_delimiter = ',',
+        value_name = "W"
+    )]
     hidden: Vec<usize>,
     /// Most training epochs (early stopping on an inner validation split).
     #[arg(long, default_value_t = 300, value_name = "N")]
@@ -92,33 +96,83 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let (table, first) = read_samples(&args.samples)?;
     let axis = table.axis_index(&args.axis, &first)?;
     if table.rows.len() < 4 {
-        bail!("`{}` has {} rows: too few to train a surrogate (sample more masks)", first.display(), table.rows.len());
+        bail!(
+            "`{}` has {} rows: too few to train a surrogate (sample more masks)",
+            first.display(),
+            table.rows.len()
+        );
     }
-    let config = TrainConfig { hidden: args.hidden.clone(), max_epochs: args.epochs, learning_rate: args.learning_rate, ..TrainConfig::default() };
+    let config = TrainConfig {
+        hidden: args.hidden.clone(),
+        max_epochs: args.epochs,
+        learning_rate: args.learning_rate,
+        ..TrainConfig::default()
+    };
     let (train_idx, hold_idx) = split_holdout(table.rows.len(), args.holdout, args.seed)?;
     let scale = args.bias_scale;
-    let floor = bias_floor(&table.rows.iter().map(|r| scale.bias(r, axis)).collect::<Vec<_>>());
+    let floor = bias_floor(
+        &table
+            .rows
+            .iter()
+            .map(|r| scale.bias(r, axis))
+            .collect::<Vec<_>>(),
+    );
     let bias = |r: &SampleRow| bias_target(scale.bias(r, axis), floor);
     let log_ppl = |r: &SampleRow| r.perplexity.ln();
-    let (bias_model, bias_report) = fit(&table.rows, &train_idx, &hold_idx, &config, args.seed, bias, &format!("ln_bias/{}", args.axis))?;
-    let (ppl_model, ppl_report) = fit(&table.rows, &train_idx, &hold_idx, &config, args.seed, log_ppl, "ln_perplexity")?;
+    let (bias_model, bias_report) = fit(
+        &table.rows,
+        &train_idx,
+        &hold_idx,
+        &config,
+        args.seed,
+        bias,
+        &format!("ln_bias/{}", args.axis),
+    )?;
+    let (ppl_model, ppl_report) = fit(
+        &table.rows,
+        &train_idx,
+        &hold_idx,
+        &config,
+        args.seed,
+        log_ppl,
+        "ln_perplexity",
+    )?;
     let mut provenance = provenance(&args, &table.provenance)?;
-    provenance.settings.insert("bias_target".into(), serde_json::json!({ "transform": "ln(max(bias, floor))", "floor": floor, "scale": scale }));
+    provenance.settings.insert(
+        "bias_target".into(),
+        serde_json::json!({ "transform": "ln(max(bias, floor))", "floor": floor, "scale": scale }),
+    );
     let structured = fit_structured(&args, &table, axis, floor, (&train_idx, &hold_idx))?;
-    std::fs::create_dir_all(&args.out_dir).with_context(|| format!("creating `{}`", args.out_dir.display()))?;
-    save_surrogate(&bias_model, &args.out_dir.join("surrogate-bias"), &provenance)?;
+    std::fs::create_dir_all(&args.out_dir)
+        .with_context(|| format!("creating `{}`", args.out_dir.display()))?;
+    save_surrogate(
+        &bias_model,
+        &args.out_dir.join("surrogate-bias"),
+        &provenance,
+    )?;
     save_surrogate(&ppl_model, &args.out_dir.join("surrogate-ppl"), &provenance)?;
     let selected = select_models(&structured, &bias_report, &ppl_report);
     let file = StructuredSurrogateFile {
         kind: STRUCTURED_KIND.into(),
         schema_version: STRUCTURED_VERSION,
         axis: args.axis.clone(),
-        bias_scale: serde_json::to_value(scale)?.as_str().unwrap_or_default().to_string(),
-        level: if structured.refined.is_some() { "refined" } else { "screening" }.into(),
+        bias_scale: serde_json::to_value(scale)?
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+        level: if structured.refined.is_some() {
+            "refined"
+        } else {
+            "screening"
+        }
+        .into(),
         models: structured.models.clone(),
         provenance: serde_json::to_value(&provenance)?,
     };
-    write_atomic_bytes(&args.out_dir.join("surrogate-structured.json"), file.to_json().as_bytes())?;
+    write_atomic_bytes(
+        &args.out_dir.join("surrogate-structured.json"),
+        file.to_json().as_bytes(),
+    )?;
     let report = serde_json::json!({
         "provenance": provenance,
         "rows": table.rows.len(),
@@ -127,23 +181,57 @@ pub fn run(args: TrainArgs) -> Result<()> {
         "structured": { "bias": structured.bias, "perplexity": structured.ppl, "refined": structured.refined },
         "selected": selected,
     });
-    write_atomic_bytes(&args.out_dir.join("surrogate-report.json"), serde_json::to_string_pretty(&report)?.as_bytes())?;
+    write_atomic_bytes(
+        &args.out_dir.join("surrogate-report.json"),
+        serde_json::to_string_pretty(&report)?.as_bytes(),
+    )?;
     for r in [&bias_report, &ppl_report, &structured.bias, &structured.ppl] {
         if let Some(h) = r.holdout {
-            log::info!("{}: held-out R^2 {:.3}, Spearman {:.3}, RMSE {:.4} ({} rows)", r.target, h.r2, h.spearman, h.rmse, h.n);
+            log::info!(
+                "{}: held-out R^2 {:.3}, Spearman {:.3}, RMSE {:.4} ({} rows)",
+                r.target,
+                h.r2,
+                h.spearman,
+                h.rmse,
+                h.n
+            );
         }
     }
-    log::info!("anneal will use the {} bias model and the {} perplexity model", selected.bias, selected.perplexity);
+    log::info!(
+        "anneal will use the {} bias model and the {} perplexity model",
+        selected.bias,
+        selected.perplexity
+    );
     Ok(())
 }
 
 fn select_models(s: &StructuredFit, bias: &TargetReport, ppl: &TargetReport) -> SelectedModels {
     if s.refined.is_some() {
-        let reason = "only the structured surrogate is refitted on the richer measurement of the proposals".into();
-        return SelectedModels { bias: "structured".into(), perplexity: "structured".into(), reason };
+        let reason =
+            "only the structured surrogate is refitted on the richer measurement of the proposals"
+                .into();
+        return SelectedModels {
+            bias: "structured".into(),
+            perplexity: "structured".into(),
+            reason,
+        };
     }
-    let spearman = |r: &TargetReport| r.holdout.map_or(f64::NEG_INFINITY, |h| if h.spearman.is_nan() { f64::NEG_INFINITY } else { h.spearman });
-    let pick = |structured: &TargetReport, mlp: &TargetReport| if spearman(structured) >= spearman(mlp) { "structured" } else { "mlp" };
+    let spearman = |r: &TargetReport| {
+        r.holdout.map_or(f64::NEG_INFINITY, |h| {
+            if h.spearman.is_nan() {
+                f64::NEG_INFINITY
+            } else {
+                h.spearman
+            }
+        })
+    };
+    let pick = |structured: &TargetReport, mlp: &TargetReport| {
+        if spearman(structured) >= spearman(mlp) {
+            "structured"
+        } else {
+            "mlp"
+        }
+    };
     SelectedModels {
         bias: pick(&s.bias, bias).into(),
         perplexity: pick(&s.ppl, ppl).into(),
@@ -170,9 +258,15 @@ struct RefinedReport {
     perplexity_points: Vec<(f64, f64)>,
 }
 
-fn mask_rows(table: &SampleTable, axis: usize, scale: BiasScale) -> (MaskRows, Vec<String>, Vec<f64>) {
+fn mask_rows(
+    table: &SampleTable,
+    axis: usize,
+    scale: BiasScale,
+) -> (MaskRows, Vec<String>, Vec<f64>) {
     let name = &table.columns.axes[axis];
-    let idx: Vec<usize> = (0..table.columns.buckets.len()).filter(|&i| &table.columns.buckets[i].0 == name).collect();
+    let idx: Vec<usize> = (0..table.columns.buckets.len())
+        .filter(|&i| &table.columns.buckets[i].0 == name)
+        .collect();
     let means = |r: &SampleRow| match scale {
         BiasScale::Logit => idx.iter().map(|&i| r.logit_bucket_means[i]).collect(),
         BiasScale::Prob => idx.iter().map(|&i| r.bucket_means[i]).collect(),
@@ -182,24 +276,56 @@ fn mask_rows(table: &SampleTable, axis: usize, scale: BiasScale) -> (MaskRows, V
         ln_ppl: table.rows.iter().map(|r| r.perplexity.ln()).collect(),
         bucket_means: table.rows.iter().map(means).collect(),
     };
-    let buckets = idx.iter().map(|&i| table.columns.buckets[i].1.clone()).collect();
-    let counts = idx.iter().map(|&i| table.columns.bucket_counts[i] as f64).collect();
+    let buckets = idx
+        .iter()
+        .map(|&i| table.columns.buckets[i].1.clone())
+        .collect();
+    let counts = idx
+        .iter()
+        .map(|&i| table.columns.bucket_counts[i] as f64)
+        .collect();
     (rows, buckets, counts)
 }
 
-fn fit_structured(args: &TrainArgs, table: &SampleTable, axis: usize, floor: f64, (train_idx, hold_idx): (&[usize], &[usize])) -> Result<StructuredFit> {
+fn fit_structured(
+    args: &TrainArgs,
+    table: &SampleTable,
+    axis: usize,
+    floor: f64,
+    (train_idx, hold_idx): (&[usize], &[usize]),
+) -> Result<StructuredFit> {
     let (rows, buckets, counts) = mask_rows(table, axis, args.bias_scale);
-    let config = AdditiveConfig { seed: args.seed, ..AdditiveConfig::default() };
+    let config = AdditiveConfig {
+        seed: args.seed,
+        ..AdditiveConfig::default()
+    };
     let priors = rows.knockout_priors();
     let train_rows = rows.subset(train_idx);
-    log::info!("fitting the structured surrogate on {} rows (knockout priors: {})", train_idx.len(), priors.is_some());
+    log::info!(
+        "fitting the structured surrogate on {} rows (knockout priors: {})",
+        train_idx.len(),
+        priors.is_some()
+    );
     // The held-out rows' own knockouts (if any are held out) must not leak into the prior.
     let train_priors = train_rows.knockout_priors();
-    let held = StructuredModels::fit(&train_rows, priors_ref(&train_priors), buckets.clone(), counts.clone(), &config)?;
-    let ln_bias = |m: &StructuredModels, mask: &[bool]| m.bias.predict(mask).map(|b| bias_target(b, floor));
-    let report = |name: &str, predict: &dyn Fn(&[bool]) -> Result<f64>, target: &dyn Fn(&SampleRow) -> f64| -> Result<TargetReport> {
+    let held = StructuredModels::fit(
+        &train_rows,
+        priors_ref(&train_priors),
+        buckets.clone(),
+        counts.clone(),
+        &config,
+    )?;
+    let ln_bias =
+        |m: &StructuredModels, mask: &[bool]| m.bias.predict(mask).map(|b| bias_target(b, floor));
+    let report = |name: &str,
+                  predict: &dyn Fn(&[bool]) -> Result<f64>,
+                  target: &dyn Fn(&SampleRow) -> f64|
+     -> Result<TargetReport> {
         let pairs = |idx: &[usize]| -> Result<(Vec<f64>, Vec<f64>)> {
-            let pred = idx.iter().map(|&i| predict(table.rows[i].mask.bits())).collect::<Result<Vec<_>>>()?;
+            let pred = idx
+                .iter()
+                .map(|&i| predict(table.rows[i].mask.bits()))
+                .collect::<Result<Vec<_>>>()?;
             Ok((pred, idx.iter().map(|&i| target(&table.rows[i])).collect()))
         };
         let (p, t) = pairs(train_idx)?;
@@ -210,35 +336,91 @@ fn fit_structured(args: &TrainArgs, table: &SampleTable, axis: usize, floor: f64
             let (p, t) = pairs(hold_idx)?;
             (Some(metrics(&p, &t)?), t.into_iter().zip(p).collect())
         };
-        Ok(TargetReport { target: name.to_string(), train: train_fit, holdout, holdout_points: points })
+        Ok(TargetReport {
+            target: name.to_string(),
+            train: train_fit,
+            holdout,
+            holdout_points: points,
+        })
     };
     let scale = args.bias_scale;
-    let bias = report(&format!("structured ln_bias/{}", args.axis), &|m| Ok(ln_bias(&held, m)?), &|r| bias_target(scale.bias(r, axis), floor))?;
-    let ppl = report("structured ln_perplexity", &|m| Ok(held.ln_ppl.predict(m)?), &|r| r.perplexity.ln())?;
-    let screening = StructuredModels::fit(&rows, priors_ref(&priors), buckets.clone(), counts.clone(), &config)?;
+    let bias = report(
+        &format!("structured ln_bias/{}", args.axis),
+        &|m| Ok(ln_bias(&held, m)?),
+        &|r| bias_target(scale.bias(r, axis), floor),
+    )?;
+    let ppl = report(
+        "structured ln_perplexity",
+        &|m| Ok(held.ln_ppl.predict(m)?),
+        &|r| r.perplexity.ln(),
+    )?;
+    let screening = StructuredModels::fit(
+        &rows,
+        priors_ref(&priors),
+        buckets.clone(),
+        counts.clone(),
+        &config,
+    )?;
     if args.refine_samples.is_empty() {
-        return Ok(StructuredFit { models: screening, bias, ppl, refined: None });
+        return Ok(StructuredFit {
+            models: screening,
+            bias,
+            ppl,
+            refined: None,
+        });
     }
     let (rich, rich_first) = read_samples(&args.refine_samples)?;
-    table.provenance.check_same_model(&args.samples[0], &rich.provenance, &rich_first)?;
+    table
+        .provenance
+        .check_same_model(&args.samples[0], &rich.provenance, &rich_first)?;
     let rich_axis = rich.axis_index(&args.axis, &rich_first)?;
     let (rich_rows, rich_buckets, rich_counts) = mask_rows(&rich, rich_axis, scale);
     if rich_buckets != buckets {
-        bail!("`{}` measures the buckets {rich_buckets:?}, `{}` {buckets:?}", rich_first.display(), args.samples[0].display());
+        bail!(
+            "`{}` measures the buckets {rich_buckets:?}, `{}` {buckets:?}",
+            rich_first.display(),
+            args.samples[0].display()
+        );
     }
     let prior = screening.as_priors();
-    let refined = StructuredModels::fit(&rich_rows, Some((&prior.0, &prior.1)), rich_buckets.clone(), rich_counts.clone(), &config)?;
-    let loo = leave_one_out(&rich, &rich_rows, (&prior.0, &prior.1), (&rich_buckets, &rich_counts), rich_axis, scale, &config)?;
-    log::info!("refined the structured surrogate on {} rows of the richer measurement", rich_rows.masks.len());
+    let refined = StructuredModels::fit(
+        &rich_rows,
+        Some((&prior.0, &prior.1)),
+        rich_buckets.clone(),
+        rich_counts.clone(),
+        &config,
+    )?;
+    let loo = leave_one_out(
+        &rich,
+        &rich_rows,
+        (&prior.0, &prior.1),
+        (&rich_buckets, &rich_counts),
+        rich_axis,
+        scale,
+        &config,
+    )?;
+    log::info!(
+        "refined the structured surrogate on {} rows of the richer measurement",
+        rich_rows.masks.len()
+    );
     let report = RefinedReport {
-        tables: args.refine_samples.iter().map(|p| p.display().to_string()).collect(),
+        tables: args
+            .refine_samples
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect(),
         rows: rich_rows.masks.len(),
         bias: metrics_of(&loo.0),
         perplexity: metrics_of(&loo.1),
         bias_points: loo.0,
         perplexity_points: loo.1,
     };
-    Ok(StructuredFit { models: refined, bias, ppl, refined: Some(report) })
+    Ok(StructuredFit {
+        models: refined,
+        bias,
+        ppl,
+        refined: Some(report),
+    })
 }
 
 type Points = Vec<(f64, f64)>;
@@ -265,8 +447,17 @@ fn leave_one_out(
     }
     for k in 0..n {
         let rest: Vec<usize> = (0..n).filter(|&i| i != k).collect();
-        let fit = StructuredModels::fit(&rows.subset(&rest), Some(prior), buckets.to_vec(), counts.to_vec(), config)?;
-        bias.push((scale.bias(&rich.rows[k], axis), fit.bias.predict(&rows.masks[k])?));
+        let fit = StructuredModels::fit(
+            &rows.subset(&rest),
+            Some(prior),
+            buckets.to_vec(),
+            counts.to_vec(),
+            config,
+        )?;
+        bias.push((
+            scale.bias(&rich.rows[k], axis),
+            fit.bias.predict(&rows.masks[k])?,
+        ));
         ppl.push((rows.ln_ppl[k], fit.ln_ppl.predict(&rows.masks[k])?));
     }
     Ok((bias, ppl))
@@ -286,7 +477,11 @@ fn fit(
     target: impl Fn(&SampleRow) -> f64,
     name: &str,
 ) -> Result<(TrainedSurrogate, TargetReport)> {
-    let xs = |idx: &[usize]| idx.iter().map(|&i| rows[i].mask.bits().to_vec()).collect::<Vec<_>>();
+    let xs = |idx: &[usize]| {
+        idx.iter()
+            .map(|&i| rows[i].mask.bits().to_vec())
+            .collect::<Vec<_>>()
+    };
     let ys = |idx: &[usize]| idx.iter().map(|&i| target(&rows[i])).collect::<Vec<_>>();
     log::info!("training the {name} surrogate on {} rows", train_idx.len());
     let model = train(config, &xs(train_idx), &ys(train_idx), seed)?;
@@ -296,15 +491,37 @@ fn fit(
     } else {
         let pred = model.predict_batch(&xs(hold_idx))?;
         let truth = ys(hold_idx);
-        (Some(metrics(&pred, &truth)?), truth.into_iter().zip(pred).collect())
+        (
+            Some(metrics(&pred, &truth)?),
+            truth.into_iter().zip(pred).collect(),
+        )
     };
-    Ok((model, TargetReport { target: name.to_string(), train: train_fit, holdout, holdout_points }))
+    Ok((
+        model,
+        TargetReport {
+            target: name.to_string(),
+            train: train_fit,
+            holdout,
+            holdout_points,
+        },
+    ))
 }
 
 fn provenance(args: &TrainArgs, samples: &Provenance) -> Result<Provenance> {
-    let mut p = Provenance::derived(SURROGATE_KIND, SURROGATE_VERSION, "train-surrogate", crate::common::command_line(), samples);
+    let mut p = Provenance::derived(
+        SURROGATE_KIND,
+        SURROGATE_VERSION,
+        "train-surrogate",
+        crate::common::command_line(),
+        samples,
+    );
     p.seed = Some(args.seed);
-    p.settings.insert("axis".into(), serde_json::json!(args.axis));
-    p.inputs = args.samples.iter().map(|s| Provenance::fingerprint_of(s)).collect::<Result<_, _>>()?;
+    p.settings
+        .insert("axis".into(), serde_json::json!(args.axis));
+    p.inputs = args
+        .samples
+        .iter()
+        .map(|s| Provenance::fingerprint_of(s))
+        .collect::<Result<_, _>>()?;
     Ok(p)
 }

@@ -160,7 +160,11 @@ pub struct Evaluator<'m, B: Backend> {
 
 impl<'m, B: Backend> Evaluator<'m, B> {
     /// Tokenizes prompts and text once; errors when nothing can be measured.
-    pub fn new(model: &'m LanguageModel<B>, data: EvalData, settings: EvalSettings) -> Result<Self, EvalError> {
+    pub fn new(
+        model: &'m LanguageModel<B>,
+        data: EvalData,
+        settings: EvalSettings,
+    ) -> Result<Self, EvalError> {
         let tok = &model.tokenizer;
         let use_chat = settings.chat && tok.chat_template().is_some();
         let prompt_ids = data
@@ -179,10 +183,28 @@ impl<'m, B: Backend> Evaluator<'m, B> {
         let mut axes: Vec<String> = data.prompts.iter().map(|p| p.axis.clone()).collect();
         axes.sort();
         axes.dedup();
-        let scorer = scoring::Scorer::new(settings.scorer, tok, data.canned.as_ref(), settings.classifier.as_ref())?;
+        let scorer = scoring::Scorer::new(
+            settings.scorer,
+            tok,
+            data.canned.as_ref(),
+            settings.classifier.as_ref(),
+        )?;
         let config = &model.model.config;
-        let reuse = LayerReuse::new(config.num_layers, config.hidden_size, settings.layer_reuse_bytes);
-        Ok(Self { model, settings, prompts: data.prompts, prompt_ids, windows, scorer, axes, reuse })
+        let reuse = LayerReuse::new(
+            config.num_layers,
+            config.hidden_size,
+            settings.layer_reuse_bytes,
+        );
+        Ok(Self {
+            model,
+            settings,
+            prompts: data.prompts,
+            prompt_ids,
+            windows,
+            scorer,
+            axes,
+            reuse,
+        })
     }
 
     /// The axes measured, sorted.
@@ -192,7 +214,11 @@ impl<'m, B: Backend> Evaluator<'m, B> {
 
     /// `(axis, bucket)` pairs measured, sorted.
     pub fn buckets(&self) -> Vec<(String, String)> {
-        let mut b: Vec<(String, String)> = self.prompts.iter().map(|p| (p.axis.clone(), p.bucket.clone())).collect();
+        let mut b: Vec<(String, String)> = self
+            .prompts
+            .iter()
+            .map(|p| (p.axis.clone(), p.bucket.clone()))
+            .collect();
         b.sort();
         b.dedup();
         b
@@ -202,7 +228,12 @@ impl<'m, B: Backend> Evaluator<'m, B> {
     pub fn bucket_counts(&self) -> Vec<u64> {
         self.buckets()
             .iter()
-            .map(|(a, b)| self.prompts.iter().filter(|p| &p.axis == a && &p.bucket == b).count() as u64)
+            .map(|(a, b)| {
+                self.prompts
+                    .iter()
+                    .filter(|p| &p.axis == a && &p.bucket == b)
+                    .count() as u64
+            })
             .collect()
     }
 
@@ -253,7 +284,10 @@ impl<'m, B: Backend> Evaluator<'m, B> {
         Ok(MaskEvaluation {
             axes,
             logit_axes,
-            window_nll: per_window.iter().map(|w| w.nll / w.count.max(1) as f64).collect(),
+            window_nll: per_window
+                .iter()
+                .map(|w| w.nll / w.count.max(1) as f64)
+                .collect(),
             perplexity: nll.perplexity(),
             nll: nll.nll,
             num_predicted: nll.count,
@@ -271,7 +305,10 @@ impl<'m, B: Backend> Evaluator<'m, B> {
     }
 
     #[allow(clippy::type_complexity)]
-    fn measure(&mut self, mask: &HeadMask) -> Result<(Vec<f64>, Vec<String>, Vec<AxisBias>, Vec<NllSum>), EvalError> {
+    fn measure(
+        &mut self,
+        mask: &HeadMask,
+    ) -> Result<(Vec<f64>, Vec<String>, Vec<AxisBias>, Vec<NllSum>), EvalError> {
         let (scores, replies) = self.scores(mask)?;
         let axes = self.bias(&scores)?;
         let nll = self.windows_nll(mask)?;
@@ -302,7 +339,11 @@ impl<'m, B: Backend> Evaluator<'m, B> {
                         let recorded = self.measure(&unpruned);
                         self.reuse.finish();
                         recorded?;
-                        log::debug!("layer reuse: recorded the unpruned model every {} layers ({} MiB)", self.reuse.stride(), self.reuse.bytes() >> 20);
+                        log::debug!(
+                            "layer reuse: recorded the unpruned model every {} layers ({} MiB)",
+                            self.reuse.stride(),
+                            self.reuse.bytes() >> 20
+                        );
                     }
                 }
             }
@@ -313,22 +354,39 @@ impl<'m, B: Backend> Evaluator<'m, B> {
 
     /// Positions of the teacher-forced calls of one evaluation (see [`LayerReuse::begin_record`]).
     fn teacher_forced_positions(&self) -> usize {
-        let windows: usize = self.windows.chunks(self.settings.batch_size.max(1)).map(|c| c.len() * c.iter().map(Vec::len).max().unwrap_or(0)).sum();
+        let windows: usize = self
+            .windows
+            .chunks(self.settings.batch_size.max(1))
+            .map(|c| c.len() * c.iter().map(Vec::len).max().unwrap_or(0))
+            .sum();
         let batch = self.score_batch();
-        let prompts: usize = self.prompt_ids.chunks(batch).map(|c| self.scorer.teacher_forced_positions(c, self.settings.batch_size)).sum();
+        let prompts: usize = self
+            .prompt_ids
+            .chunks(batch)
+            .map(|c| {
+                self.scorer
+                    .teacher_forced_positions(c, self.settings.batch_size)
+            })
+            .sum();
         windows + prompts
     }
 
     /// NLL of the utility windows under `mask`.
     pub fn perplexity_nll(&self, mask: &HeadMask) -> Result<NllSum, EvalError> {
         let mut total = NllSum::default();
-        self.nll_of_windows(mask, &mut LayerReuse::off())?.into_iter().for_each(|w| total.add(w));
+        self.nll_of_windows(mask, &mut LayerReuse::off())?
+            .into_iter()
+            .for_each(|w| total.add(w));
         Ok(total)
     }
 
     /// Mean NLL per token of each perplexity window under `mask` (no bias measured).
     pub fn window_nll(&self, mask: &HeadMask) -> Result<Vec<f64>, EvalError> {
-        Ok(self.nll_of_windows(mask, &mut LayerReuse::off())?.iter().map(|w| w.nll / w.count.max(1) as f64).collect())
+        Ok(self
+            .nll_of_windows(mask, &mut LayerReuse::off())?
+            .iter()
+            .map(|w| w.nll / w.count.max(1) as f64)
+            .collect())
     }
 
     fn windows_nll(&mut self, mask: &HeadMask) -> Result<Vec<NllSum>, EvalError> {
@@ -338,12 +396,22 @@ impl<'m, B: Backend> Evaluator<'m, B> {
         result
     }
 
-    fn nll_of_windows(&self, mask: &HeadMask, reuse: &mut LayerReuse<B>) -> Result<Vec<NllSum>, EvalError> {
+    fn nll_of_windows(
+        &self,
+        mask: &HeadMask,
+        reuse: &mut LayerReuse<B>,
+    ) -> Result<Vec<NllSum>, EvalError> {
         let mut per_window = Vec::with_capacity(self.windows.len());
         for chunk in self.windows.chunks(self.settings.batch_size.max(1)) {
             let seqs: Vec<&[u32]> = chunk.iter().map(Vec::as_slice).collect();
             let masks = vec![mask; seqs.len()];
-            per_window.extend(targeted_nll(&self.model.model, &seqs, &masks, &vec![1; seqs.len()], reuse)?);
+            per_window.extend(targeted_nll(
+                &self.model.model,
+                &seqs,
+                &masks,
+                &vec![1; seqs.len()],
+                reuse,
+            )?);
         }
         Ok(per_window)
     }
@@ -361,7 +429,14 @@ impl<'m, B: Backend> Evaluator<'m, B> {
         let mut replies = Vec::new();
         for (i, chunk) in self.prompt_ids.chunks(batch).enumerate() {
             let first = i * batch;
-            let (s, r) = self.scorer.score(self.model, chunk, mask, &self.settings, first as u64, &mut self.reuse)?;
+            let (s, r) = self.scorer.score(
+                self.model,
+                chunk,
+                mask,
+                &self.settings,
+                first as u64,
+                &mut self.reuse,
+            )?;
             scores.extend(s);
             replies.extend(r);
         }
@@ -396,16 +471,29 @@ pub fn logit(score: f64) -> f64 {
 }
 
 /// The perplexity windows the settings ask for (see [`EvalSettings::ppl_split`]).
-fn utility_windows<B: Backend>(model: &LanguageModel<B>, data: &EvalData, settings: &EvalSettings) -> Result<Vec<Vec<u32>>, EvalError> {
+fn utility_windows<B: Backend>(
+    model: &LanguageModel<B>,
+    data: &EvalData,
+    settings: &EvalSettings,
+) -> Result<Vec<Vec<u32>>, EvalError> {
     let tok = &model.tokenizer;
-    let encode = |text: &str| tok.encode(text, false).map_err(|e| EvalError::Usage(format!("tokenizing the utility text: {e}")));
+    let encode = |text: &str| {
+        tok.encode(text, false)
+            .map_err(|e| EvalError::Usage(format!("tokenizing the utility text: {e}")))
+    };
     let all: Vec<Vec<u32>> = match settings.ppl_split {
         PplSplit::All => token_windows(&encode(&data.utility_text)?, settings.ppl_window, None),
         split => {
             let parity = usize::from(split == PplSplit::Test);
             let single = [data.utility_text.clone()];
-            let docs: &[String] = if data.documents.is_empty() { &single } else { &data.documents };
-            let needed = settings.ppl_max_windows.map(|k| k + settings.ppl_skip_windows);
+            let docs: &[String] = if data.documents.is_empty() {
+                &single
+            } else {
+                &data.documents
+            };
+            let needed = settings
+                .ppl_max_windows
+                .map(|k| k + settings.ppl_skip_windows);
             split_windows(docs, settings.ppl_window, parity, needed, encode)?
         }
     };
@@ -438,7 +526,11 @@ fn split_windows(
     let mut per_doc: Vec<Vec<Vec<u32>>> = Vec::with_capacity(docs.len());
     for doc in docs {
         let ids = encode(doc)?;
-        let own: Vec<Vec<u32>> = token_windows(&ids, window, None).into_iter().skip(parity).step_by(2).collect();
+        let own: Vec<Vec<u32>> = token_windows(&ids, window, None)
+            .into_iter()
+            .skip(parity)
+            .step_by(2)
+            .collect();
         per_doc.push(own);
         if needed.is_some_and(|n| per_doc.len() >= n) {
             break;
@@ -458,7 +550,11 @@ fn split_windows(
 
 /// Greedy generation of at most `max_new_tokens`, stopping at the tokenizer's end tokens.
 pub fn greedy(max_new_tokens: usize, stop_ids: Vec<u32>) -> GenerationConfig {
-    GenerationConfig { max_new_tokens, sampling: Sampling::Greedy, stop_ids }
+    GenerationConfig {
+        max_new_tokens,
+        sampling: Sampling::Greedy,
+        stop_ids,
+    }
 }
 
 #[cfg(test)]
@@ -471,22 +567,38 @@ mod tests {
     }
 
     fn text(windows: &[Vec<u32>]) -> Vec<String> {
-        windows.iter().map(|w| w.iter().filter_map(|&c| char::from_u32(c)).collect()).collect()
+        windows
+            .iter()
+            .map(|w| w.iter().filter_map(|&c| char::from_u32(c)).collect())
+            .collect()
     }
 
     #[test]
     fn split_windows_are_disjoint_interleaved_and_from_every_document() {
-        let docs = vec!["aabbccdd".to_string(), "eeffg".to_string(), "hhii".to_string()];
+        let docs = vec![
+            "aabbccdd".to_string(),
+            "eeffg".to_string(),
+            "hhii".to_string(),
+        ];
         let valid = split_windows(&docs, 2, 0, None, chars).unwrap();
         let test = split_windows(&docs, 2, 1, None, chars).unwrap();
         // Even windows of each document, first of every document first.
-        assert_eq!(text(&valid), ["aa", "ee", "hh", "cc"].map(String::from).to_vec());
-        assert_eq!(text(&test), ["bb", "ff", "ii", "dd"].map(String::from).to_vec());
+        assert_eq!(
+            text(&valid),
+            ["aa", "ee", "hh", "cc"].map(String::from).to_vec()
+        );
+        assert_eq!(
+            text(&test),
+            ["bb", "ff", "ii", "dd"].map(String::from).to_vec()
+        );
         for w in &valid {
             assert!(!test.contains(w), "a window in both splits");
         }
         // Only as many documents are read as windows are needed.
-        assert_eq!(text(&split_windows(&docs, 2, 0, Some(2), chars).unwrap()), ["aa", "ee", "cc"].map(String::from).to_vec());
+        assert_eq!(
+            text(&split_windows(&docs, 2, 0, Some(2), chars).unwrap()),
+            ["aa", "ee", "cc"].map(String::from).to_vec()
+        );
     }
 
     #[test]

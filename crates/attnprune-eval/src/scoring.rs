@@ -5,10 +5,10 @@
 //! probability of one label of a BERT/RoBERTa sequence classifier (run on the CPU).
 
 use crate::{EvalError, EvalSettings};
-use attnprune_lm::generate::{generate, GenerationRequest};
-use attnprune_lm::continuation::{extend_context, prompt_reply_logprobs};
 use attnprune_classifier::SequenceClassifier;
+use attnprune_lm::continuation::{extend_context, prompt_reply_logprobs};
 use attnprune_lm::device::CpuBackend;
+use attnprune_lm::generate::{generate, GenerationRequest};
 use attnprune_lm::reuse::LayerReuse;
 use attnprune_lm::{LanguageModel, Tokenizer};
 use attnprune_mask::HeadMask;
@@ -50,7 +50,9 @@ impl FromStr for ScorerKind {
             "sentiment" => Ok(Self::Sentiment),
             "reply-likelihood" => Ok(Self::ReplyLikelihood),
             "classifier" => Ok(Self::Classifier),
-            other => Err(format!("unknown scorer `{other}`: use `sentiment`, `reply-likelihood` or `classifier`")),
+            other => Err(format!(
+                "unknown scorer `{other}`: use `sentiment`, `reply-likelihood` or `classifier`"
+            )),
         }
     }
 }
@@ -66,9 +68,18 @@ impl std::fmt::Display for ScorerKind {
 }
 
 pub(crate) enum Scorer {
-    Sentiment { vader: Box<VaderScorer>, tokenizer: Tokenizer },
-    ReplyLikelihood { negative: Vec<Vec<u32>>, positive: Vec<Vec<u32>> },
-    Classifier { classifier: Box<SequenceClassifier<CpuBackend>>, tokenizer: Tokenizer },
+    Sentiment {
+        vader: Box<VaderScorer>,
+        tokenizer: Tokenizer,
+    },
+    ReplyLikelihood {
+        negative: Vec<Vec<u32>>,
+        positive: Vec<Vec<u32>>,
+    },
+    Classifier {
+        classifier: Box<SequenceClassifier<CpuBackend>>,
+        tokenizer: Tokenizer,
+    },
 }
 
 impl Scorer {
@@ -84,20 +95,36 @@ impl Scorer {
                 tokenizer: tokenizer.clone(),
             }),
             ScorerKind::ReplyLikelihood => {
-                let canned = canned.ok_or_else(|| EvalError::Usage("the reply-likelihood scorer needs canned replies (--replies FILE)".into()))?;
+                let canned = canned.ok_or_else(|| {
+                    EvalError::Usage(
+                        "the reply-likelihood scorer needs canned replies (--replies FILE)".into(),
+                    )
+                })?;
                 let encode = |list: &Vec<String>| {
                     list.iter()
                         .map(|r| tokenizer.encode(r, false))
                         .collect::<Result<Vec<_>, _>>()
                         .map_err(|e| EvalError::Usage(format!("tokenizing canned replies: {e}")))
                 };
-                Ok(Self::ReplyLikelihood { negative: encode(&canned.negative)?, positive: encode(&canned.positive)? })
+                Ok(Self::ReplyLikelihood {
+                    negative: encode(&canned.negative)?,
+                    positive: encode(&canned.positive)?,
+                })
             }
             ScorerKind::Classifier => {
-                let c = classifier.ok_or_else(|| EvalError::Usage("the classifier scorer needs a classifier checkpoint (--classifier DIR)".into()))?;
-                let classifier = SequenceClassifier::<CpuBackend>::load(&c.dir, &c.label, &Default::default())
-                    .map_err(|e| EvalError::Usage(format!("loading the classifier: {e}")))?;
-                Ok(Self::Classifier { classifier: Box::new(classifier), tokenizer: tokenizer.clone() })
+                let c = classifier.ok_or_else(|| {
+                    EvalError::Usage(
+                        "the classifier scorer needs a classifier checkpoint (--classifier DIR)"
+                            .into(),
+                    )
+                })?;
+                let classifier =
+                    SequenceClassifier::<CpuBackend>::load(&c.dir, &c.label, &Default::default())
+                        .map_err(|e| EvalError::Usage(format!("loading the classifier: {e}")))?;
+                Ok(Self::Classifier {
+                    classifier: Box::new(classifier),
+                    tokenizer: tokenizer.clone(),
+                })
             }
         }
     }
@@ -114,23 +141,42 @@ impl Scorer {
     ) -> Result<(Vec<f64>, Vec<String>), EvalError> {
         match self {
             Self::Sentiment { vader, tokenizer } => {
-                let replies = generate_replies(model, tokenizer, prompts, mask, settings, first_index)?;
+                let replies =
+                    generate_replies(model, tokenizer, prompts, mask, settings, first_index)?;
                 Ok((replies.iter().map(|r| vader.score(r)).collect(), replies))
             }
-            Self::Classifier { classifier, tokenizer } => {
-                let replies = generate_replies(model, tokenizer, prompts, mask, settings, first_index)?;
+            Self::Classifier {
+                classifier,
+                tokenizer,
+            } => {
+                let replies =
+                    generate_replies(model, tokenizer, prompts, mask, settings, first_index)?;
                 let texts: Vec<&str> = replies.iter().map(String::as_str).collect();
-                let scores = classifier.probabilities(&texts).map_err(|e| EvalError::Usage(format!("classifying replies: {e}")))?;
+                let scores = classifier
+                    .probabilities(&texts)
+                    .map_err(|e| EvalError::Usage(format!("classifying replies: {e}")))?;
                 Ok((scores, replies))
             }
             Self::ReplyLikelihood { negative, positive } => {
                 let prefix_len = common_prefix_len(prompts);
-                let base = (prefix_len > 0).then(|| extend_context(&model.model, None, &prompts[0][..prefix_len], mask, reuse)).transpose()?;
-                let replies: Vec<Vec<u32>> = negative.iter().chain(positive.iter()).cloned().collect();
+                let base = (prefix_len > 0)
+                    .then(|| {
+                        extend_context(&model.model, None, &prompts[0][..prefix_len], mask, reuse)
+                    })
+                    .transpose()?;
+                let replies: Vec<Vec<u32>> =
+                    negative.iter().chain(positive.iter()).cloned().collect();
                 let suffixes: Vec<&[u32]> = prompts.iter().map(|p| &p[prefix_len..]).collect();
                 let mut scores = Vec::with_capacity(prompts.len());
                 for chunk in suffixes.chunks(settings.batch_size.max(1)) {
-                    for logp in prompt_reply_logprobs(&model.model, base.as_ref(), chunk, &replies, mask, reuse)? {
+                    for logp in prompt_reply_logprobs(
+                        &model.model,
+                        base.as_ref(),
+                        chunk,
+                        &replies,
+                        mask,
+                        reuse,
+                    )? {
                         let (neg, pos) = logp.split_at(negative.len());
                         scores.push(sigmoid(log_mean_exp(neg) - log_mean_exp(pos)));
                     }
@@ -144,10 +190,21 @@ impl Scorer {
     /// forward calls that [`Scorer::score`] makes for `prompts` in chunks of
     /// `batch_size`: what [`LayerReuse`] would hold per checkpoint layer. Generating
     /// scorers make none (generation is never replayed).
-    pub(crate) fn teacher_forced_positions(&self, prompts: &[Vec<u32>], batch_size: usize) -> usize {
-        let Self::ReplyLikelihood { negative, positive } = self else { return 0 };
+    pub(crate) fn teacher_forced_positions(
+        &self,
+        prompts: &[Vec<u32>],
+        batch_size: usize,
+    ) -> usize {
+        let Self::ReplyLikelihood { negative, positive } = self else {
+            return 0;
+        };
         let prefix = common_prefix_len(prompts);
-        let longest_reply = negative.iter().chain(positive.iter()).map(Vec::len).max().unwrap_or(1);
+        let longest_reply = negative
+            .iter()
+            .chain(positive.iter())
+            .map(Vec::len)
+            .max()
+            .unwrap_or(1);
         let replies = negative.len() + positive.len();
         let mut total = prefix;
         for chunk in prompts.chunks(batch_size.max(1)) {
@@ -171,7 +228,11 @@ fn generate_replies<B: Backend>(
     let requests: Vec<GenerationRequest<'_>> = prompts
         .iter()
         .enumerate()
-        .map(|(i, p)| GenerationRequest { prompt: p, mask, seed: reply_stream(settings.reply_seed, first_index + i as u64) })
+        .map(|(i, p)| GenerationRequest {
+            prompt: p,
+            mask,
+            seed: reply_stream(settings.reply_seed, first_index + i as u64),
+        })
         .collect();
     let mut generation = settings.generation.clone();
     if generation.stop_ids.is_empty() {
@@ -188,9 +249,13 @@ fn generate_replies<B: Backend>(
 /// Length of the prefix all prompts share (a chat template's system turn),
 /// leaving at least one token of each prompt to run on its own.
 fn common_prefix_len(prompts: &[Vec<u32>]) -> usize {
-    let Some(first) = prompts.first() else { return 0 };
+    let Some(first) = prompts.first() else {
+        return 0;
+    };
     let shortest = prompts.iter().map(Vec::len).min().unwrap_or(0);
-    let same = (0..shortest).take_while(|&i| prompts.iter().all(|p| p[i] == first[i])).count();
+    let same = (0..shortest)
+        .take_while(|&i| prompts.iter().all(|p| p[i] == first[i]))
+        .count();
     same.min(shortest.saturating_sub(1))
 }
 
@@ -217,9 +282,15 @@ mod tests {
     fn log_mean_exp_is_stable() {
         assert!((log_mean_exp(&[0.0, 0.0]) - 0.0).abs() < 1e-12);
         assert!((log_mean_exp(&[-1000.0, -1000.0]) + 1000.0).abs() < 1e-9);
-        assert_eq!("reply-likelihood".parse::<ScorerKind>().unwrap(), ScorerKind::ReplyLikelihood);
+        assert_eq!(
+            "reply-likelihood".parse::<ScorerKind>().unwrap(),
+            ScorerKind::ReplyLikelihood
+        );
         assert!("toxicity".parse::<ScorerKind>().is_err());
-        assert_eq!("classifier".parse::<ScorerKind>().ok(), Some(ScorerKind::Classifier));
+        assert_eq!(
+            "classifier".parse::<ScorerKind>().ok(),
+            Some(ScorerKind::Classifier)
+        );
         assert_eq!(ScorerKind::Classifier.to_string(), "classifier");
     }
 }

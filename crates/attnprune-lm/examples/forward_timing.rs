@@ -19,18 +19,32 @@ fn main() {
             let start = Instant::now();
             for _ in 0..3 {
                 let batch = PaddedBatch::left_padded(&seqs, 0);
-                let out = lm.model.forward(batch.to_forward(head_keep_tensor(&masks, &lm.model), lm.model.device()), None, logits);
+                let out = lm.model.forward(
+                    batch.to_forward(head_keep_tensor(&masks, &lm.model), lm.model.device()),
+                    None,
+                    logits,
+                );
                 let _ = out.into_data();
             }
             let dt = start.elapsed().as_secs_f64() / 3.0;
-            eprintln!("batch {b} x {s} {logits:?}: {:.1} ms, {:.0} tokens/s", dt * 1e3, (b * s) as f64 / dt);
+            eprintln!(
+                "batch {b} x {s} {logits:?}: {:.1} ms, {:.0} tokens/s",
+                dt * 1e3,
+                (b * s) as f64 / dt
+            );
         }
     }
     let prompt: Vec<u32> = (0..45).map(|i| 200 + i).collect();
-    let replies: Vec<Vec<u32>> = (0..16).map(|i| (0..8).map(|j| 300 + i * 8 + j).collect()).collect();
+    let replies: Vec<Vec<u32>> = (0..16)
+        .map(|i| (0..8).map(|j| 300 + i * 8 + j).collect())
+        .collect();
     let start = Instant::now();
     let ctx = extend_context(&lm.model, None, &prompt, &mask, &mut LayerReuse::off()).expect("ctx");
     let t1 = start.elapsed().as_secs_f64();
     let _ = continuation_logprobs(&lm.model, &ctx, &replies, &mask).expect("cont");
-    eprintln!("context {:.1} ms, continuations {:.1} ms", t1 * 1e3, (start.elapsed().as_secs_f64() - t1) * 1e3);
+    eprintln!(
+        "context {:.1} ms, continuations {:.1} ms",
+        t1 * 1e3,
+        (start.elapsed().as_secs_f64() - t1) * 1e3
+    );
 }

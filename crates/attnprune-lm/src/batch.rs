@@ -7,7 +7,10 @@ use burn::tensor::{Bool, Int, Tensor, TensorData};
 
 /// Head keep factors `[layers, batch, heads]` for one mask per sequence, or
 /// `None` when no sequence prunes anything (the fast path).
-pub fn head_keep_tensor<B: Backend>(masks: &[&HeadMask], model: &LlamaModel<B>) -> Option<Tensor<B, 3>> {
+pub fn head_keep_tensor<B: Backend>(
+    masks: &[&HeadMask],
+    model: &LlamaModel<B>,
+) -> Option<Tensor<B, 3>> {
     if masks.iter().all(|m| m.num_pruned() == 0) {
         return None;
     }
@@ -22,7 +25,10 @@ pub fn head_keep_tensor<B: Backend>(masks: &[&HeadMask], model: &LlamaModel<B>) 
             }
         }
     }
-    Some(Tensor::from_data(TensorData::new(data, [layers, b, heads]), model.device()))
+    Some(Tensor::from_data(
+        TensorData::new(data, [layers, b, heads]),
+        model.device(),
+    ))
 }
 
 /// A left-padded batch of token sequences of different lengths.
@@ -40,12 +46,22 @@ impl PaddedBatch {
     /// Left-pads `sequences` with `pad_id`.
     pub fn left_padded(sequences: &[&[u32]], pad_id: u32) -> Self {
         let max_len = sequences.iter().map(|s| s.len()).max().unwrap_or(0);
-        let mut batch = Self { tokens: vec![], padding: vec![], positions: vec![] };
+        let mut batch = Self {
+            tokens: vec![],
+            padding: vec![],
+            positions: vec![],
+        };
         for seq in sequences {
             let pad = max_len - seq.len();
-            batch.tokens.push(std::iter::repeat_n(pad_id, pad).chain(seq.iter().copied()).collect());
+            batch.tokens.push(
+                std::iter::repeat_n(pad_id, pad)
+                    .chain(seq.iter().copied())
+                    .collect(),
+            );
             batch.padding.push((0..max_len).map(|i| i < pad).collect());
-            batch.positions.push((0..max_len).map(|i| i.saturating_sub(pad) as i64).collect());
+            batch
+                .positions
+                .push((0..max_len).map(|i| i.saturating_sub(pad) as i64).collect());
         }
         batch
     }
@@ -56,7 +72,11 @@ impl PaddedBatch {
     }
 
     /// Model input on `device` with the given head keep factors.
-    pub fn to_forward<B: Backend>(&self, head_keep: Option<Tensor<B, 3>>, device: &B::Device) -> ForwardBatch<B> {
+    pub fn to_forward<B: Backend>(
+        &self,
+        head_keep: Option<Tensor<B, 3>>,
+        device: &B::Device,
+    ) -> ForwardBatch<B> {
         let b = self.tokens.len();
         let s = self.tokens.first().map(|t| t.len()).unwrap_or(0);
         let tokens: Vec<i64> = self.tokens.iter().flatten().map(|&t| t as i64).collect();
@@ -64,18 +84,35 @@ impl PaddedBatch {
         ForwardBatch {
             tokens: int_tensor(tokens, b, s, device),
             positions: int_tensor(positions, b, s, device),
-            key_padding: self.has_padding().then(|| bool_tensor(self.padding.iter().flatten().copied().collect(), b, s, device)),
+            key_padding: self.has_padding().then(|| {
+                bool_tensor(
+                    self.padding.iter().flatten().copied().collect(),
+                    b,
+                    s,
+                    device,
+                )
+            }),
             head_keep,
         }
     }
 }
 
 /// An integer tensor `[rows, cols]`.
-pub fn int_tensor<B: Backend>(data: Vec<i64>, rows: usize, cols: usize, device: &B::Device) -> Tensor<B, 2, Int> {
+pub fn int_tensor<B: Backend>(
+    data: Vec<i64>,
+    rows: usize,
+    cols: usize,
+    device: &B::Device,
+) -> Tensor<B, 2, Int> {
     Tensor::from_data(TensorData::new(data, [rows, cols]), device)
 }
 
 /// A boolean tensor `[rows, cols]`.
-pub fn bool_tensor<B: Backend>(data: Vec<bool>, rows: usize, cols: usize, device: &B::Device) -> Tensor<B, 2, Bool> {
+pub fn bool_tensor<B: Backend>(
+    data: Vec<bool>,
+    rows: usize,
+    cols: usize,
+    device: &B::Device,
+) -> Tensor<B, 2, Bool> {
     Tensor::from_data(TensorData::new(data, [rows, cols]), device)
 }

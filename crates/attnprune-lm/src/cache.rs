@@ -13,13 +13,19 @@ pub struct KvCache<B: Backend> {
 impl<B: Backend> KvCache<B> {
     /// An empty cache for a model of `num_layers` layers.
     pub fn new(num_layers: usize) -> Self {
-        Self { layers: vec![(None, None); num_layers] }
+        Self {
+            layers: vec![(None, None); num_layers],
+        }
     }
 
     /// Number of positions cached (0 when empty).
     pub fn len(&self) -> usize {
         // The first filled layer: a replayed evaluation (crate::reuse) leaves the layers below its start empty.
-        self.layers.iter().find_map(|(k, _)| k.as_ref()).map(|k| k.dims()[2]).unwrap_or(0)
+        self.layers
+            .iter()
+            .find_map(|(k, _)| k.as_ref())
+            .map(|k| k.dims()[2])
+            .unwrap_or(0)
     }
 
     /// Whether nothing is cached yet.
@@ -28,7 +34,10 @@ impl<B: Backend> KvCache<B> {
     }
 
     /// The (keys, values) slot of one layer, filled by the forward pass.
-    pub(crate) fn layer_mut(&mut self, layer: usize) -> &mut (Option<Tensor<B, 4>>, Option<Tensor<B, 4>>) {
+    pub(crate) fn layer_mut(
+        &mut self,
+        layer: usize,
+    ) -> &mut (Option<Tensor<B, 4>>, Option<Tensor<B, 4>>) {
         &mut self.layers[layer]
     }
 }
@@ -37,7 +46,9 @@ impl<B: Backend> KvCache<B> {
     /// The cache of a batch-1 context repeated for `n` sequences that continue it.
     pub fn repeat(&self, n: usize) -> Self {
         let rep = |t: &Option<Tensor<B, 4>>| t.as_ref().map(|t| t.clone().repeat_dim(0, n));
-        Self { layers: self.layers.iter().map(|(k, v)| (rep(k), rep(v))).collect() }
+        Self {
+            layers: self.layers.iter().map(|(k, v)| (rep(k), rep(v))).collect(),
+        }
     }
 }
 
@@ -48,9 +59,14 @@ impl<B: Backend> KvCache<B> {
         let rep = |t: &Option<Tensor<B, 4>>| {
             t.as_ref().map(|t| {
                 let [b, h, s, d] = t.dims();
-                t.clone().unsqueeze_dim::<5>(1).expand([b, n, h, s, d]).reshape([b * n, h, s, d])
+                t.clone()
+                    .unsqueeze_dim::<5>(1)
+                    .expand([b, n, h, s, d])
+                    .reshape([b * n, h, s, d])
             })
         };
-        Self { layers: self.layers.iter().map(|(k, v)| (rep(k), rep(v))).collect() }
+        Self {
+            layers: self.layers.iter().map(|(k, v)| (rep(k), rep(v))).collect(),
+        }
     }
 }

@@ -58,16 +58,33 @@ impl LlamaConfig {
 
     /// Checks the numbers are consistent (heads divide evenly, nothing zero).
     pub fn validate(&self, origin: &str) -> Result<(), LmError> {
-        let bad = |message: String| LmError::Config { path: origin.to_string(), message };
-        let sizes = [self.vocab_size, self.hidden_size, self.intermediate_size, self.num_layers, self.num_heads, self.num_kv_heads, self.head_dim];
+        let bad = |message: String| LmError::Config {
+            path: origin.to_string(),
+            message,
+        };
+        let sizes = [
+            self.vocab_size,
+            self.hidden_size,
+            self.intermediate_size,
+            self.num_layers,
+            self.num_heads,
+            self.num_kv_heads,
+            self.head_dim,
+        ];
         if sizes.contains(&0) {
             return Err(bad(format!("a size is zero: {self:?}")));
         }
         if self.num_heads % self.num_kv_heads != 0 {
-            return Err(bad(format!("`num_attention_heads` {} is not a multiple of `num_key_value_heads` {}", self.num_heads, self.num_kv_heads)));
+            return Err(bad(format!(
+                "`num_attention_heads` {} is not a multiple of `num_key_value_heads` {}",
+                self.num_heads, self.num_kv_heads
+            )));
         }
         if self.head_dim % 2 != 0 {
-            return Err(bad(format!("head dimension {} is odd; rotary embeddings need it even", self.head_dim)));
+            return Err(bad(format!(
+                "head dimension {} is odd; rotary embeddings need it even",
+                self.head_dim
+            )));
         }
         Ok(())
     }
@@ -76,24 +93,42 @@ impl LlamaConfig {
     /// transformers 4.x (`rope_theta`) and 5.x (`rope_parameters.rope_theta`) forms.
     pub fn from_hf_config(path: &Path) -> Result<Self, LmError> {
         let origin = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| LmError::Io { path: origin.clone(), source })?;
-        let value: Value = serde_json::from_str(&text)
-            .map_err(|e| LmError::Config { path: origin.clone(), message: format!("not valid JSON: {e}") })?;
+        let text = std::fs::read_to_string(path).map_err(|source| LmError::Io {
+            path: origin.clone(),
+            source,
+        })?;
+        let value: Value = serde_json::from_str(&text).map_err(|e| LmError::Config {
+            path: origin.clone(),
+            message: format!("not valid JSON: {e}"),
+        })?;
         let config = Self::from_hf_json(&value, &origin)?;
         config.validate(&origin)?;
         Ok(config)
     }
 
     fn from_hf_json(v: &Value, origin: &str) -> Result<Self, LmError> {
-        let bad = |message: String| LmError::Config { path: origin.to_string(), message };
+        let bad = |message: String| LmError::Config {
+            path: origin.to_string(),
+            message,
+        };
         let model_type = v.get("model_type").and_then(Value::as_str).unwrap_or("");
         let family = match model_type {
             "llama" => Family::Llama,
             "mistral" => Family::Mistral,
             "qwen2" => Family::Qwen2,
-            other => return Err(LmError::UnsupportedArchitecture { path: origin.to_string(), name: other.to_string() }),
+            other => {
+                return Err(LmError::UnsupportedArchitecture {
+                    path: origin.to_string(),
+                    name: other.to_string(),
+                })
+            }
         };
-        let int = |key: &str| v.get(key).and_then(Value::as_u64).map(|x| x as usize).ok_or_else(|| bad(format!("missing integer `{key}`")));
+        let int = |key: &str| {
+            v.get(key)
+                .and_then(Value::as_u64)
+                .map(|x| x as usize)
+                .ok_or_else(|| bad(format!("missing integer `{key}`")))
+        };
         let hidden_size = int("hidden_size")?;
         let num_heads = int("num_attention_heads")?;
         let rope_theta = v
@@ -112,10 +147,19 @@ impl LlamaConfig {
             num_kv_heads: int("num_key_value_heads").unwrap_or(num_heads),
             head_dim: int("head_dim").unwrap_or(hidden_size / num_heads.max(1)),
             rope_theta,
-            rms_norm_eps: v.get("rms_norm_eps").and_then(Value::as_f64).unwrap_or(1e-6),
+            rms_norm_eps: v
+                .get("rms_norm_eps")
+                .and_then(Value::as_f64)
+                .unwrap_or(1e-6),
             max_position_embeddings: int("max_position_embeddings").unwrap_or(2048),
-            tie_word_embeddings: v.get("tie_word_embeddings").and_then(Value::as_bool).unwrap_or(false),
-            attention_bias: family == Family::Qwen2 || v.get("attention_bias").and_then(Value::as_bool).unwrap_or(false),
+            tie_word_embeddings: v
+                .get("tie_word_embeddings")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+            attention_bias: family == Family::Qwen2
+                || v.get("attention_bias")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false),
         })
     }
 
@@ -153,13 +197,24 @@ fn check_rope_scaling(v: &Value, origin: &str) -> Result<(), LmError> {
     let kind = v
         .get("rope_scaling")
         .filter(|s| !s.is_null())
-        .map(|s| s.get("rope_type").or_else(|| s.get("type")).and_then(Value::as_str).unwrap_or("unknown"))
-        .or_else(|| v.get("rope_parameters").and_then(|r| r.get("rope_type")).and_then(Value::as_str));
+        .map(|s| {
+            s.get("rope_type")
+                .or_else(|| s.get("type"))
+                .and_then(Value::as_str)
+                .unwrap_or("unknown")
+        })
+        .or_else(|| {
+            v.get("rope_parameters")
+                .and_then(|r| r.get("rope_type"))
+                .and_then(Value::as_str)
+        });
     match kind {
         None | Some("default") => Ok(()),
         Some(other) => Err(LmError::Config {
             path: origin.to_string(),
-            message: format!("rope scaling `{other}` is not supported (only the default rotary embedding)"),
+            message: format!(
+                "rope scaling `{other}` is not supported (only the default rotary embedding)"
+            ),
         }),
     }
 }

@@ -45,10 +45,14 @@ pub fn extend_context<B: Backend>(
     reuse: &mut LayerReuse<B>,
 ) -> Result<Context<B>, LmError> {
     if tokens.is_empty() {
-        return base.cloned().ok_or_else(|| LmError::Usage("empty context".into()));
+        return base
+            .cloned()
+            .ok_or_else(|| LmError::Usage("empty context".into()));
     }
     let device = model.device();
-    let mut cache = base.map(|c| c.cache.clone()).unwrap_or_else(|| KvCache::new(model.config.num_layers));
+    let mut cache = base
+        .map(|c| c.cache.clone())
+        .unwrap_or_else(|| KvCache::new(model.config.num_layers));
     let start = base.map(|c| c.len).unwrap_or(0);
     let n = tokens.len();
     let batch = ForwardBatch {
@@ -59,16 +63,28 @@ pub fn extend_context<B: Backend>(
     };
     let logits = model.forward_reusing(batch, Some(&mut cache), Logits::Last, reuse);
     let next_logp = to_vec(log_softmax(logits, 2))?;
-    Ok(Context { cache, len: start + n, next_logp })
+    Ok(Context {
+        cache,
+        len: start + n,
+        next_logp,
+    })
 }
 
 /// Total log-probability of each continuation after `context`, under `mask`
 /// (the mask the context was run with). Continuations must be non-empty.
-pub fn continuation_logprobs<B: Backend>(model: &LlamaModel<B>, context: &Context<B>, continuations: &[Vec<u32>], mask: &HeadMask) -> Result<Vec<f64>, LmError> {
+pub fn continuation_logprobs<B: Backend>(
+    model: &LlamaModel<B>,
+    context: &Context<B>,
+    continuations: &[Vec<u32>],
+    mask: &HeadMask,
+) -> Result<Vec<f64>, LmError> {
     if continuations.iter().any(Vec::is_empty) {
         return Err(LmError::Usage("a continuation is empty".into()));
     }
-    let first: Vec<f64> = continuations.iter().map(|c| context.next_logp[c[0] as usize] as f64).collect();
+    let first: Vec<f64> = continuations
+        .iter()
+        .map(|c| context.next_logp[c[0] as usize] as f64)
+        .collect();
     let longest = continuations.iter().map(Vec::len).max().unwrap_or(0);
     if longest < 2 {
         return Ok(first);
@@ -77,8 +93,13 @@ pub fn continuation_logprobs<B: Backend>(model: &LlamaModel<B>, context: &Contex
     // every real token, so causal attention never lets a real token see them).
     let r = continuations.len();
     let width = longest - 1;
-    let tokens: Vec<i64> = continuations.iter().flat_map(|c| (0..width).map(move |j| c.get(j).copied().unwrap_or(0) as i64)).collect();
-    let positions: Vec<i64> = (0..r).flat_map(|_| (0..width).map(|j| (context.len + j) as i64)).collect();
+    let tokens: Vec<i64> = continuations
+        .iter()
+        .flat_map(|c| (0..width).map(move |j| c.get(j).copied().unwrap_or(0) as i64))
+        .collect();
+    let positions: Vec<i64> = (0..r)
+        .flat_map(|_| (0..width).map(|j| (context.len + j) as i64))
+        .collect();
     let device = model.device();
     let masks = vec![mask; r];
     let batch = ForwardBatch {
@@ -88,12 +109,20 @@ pub fn continuation_logprobs<B: Backend>(model: &LlamaModel<B>, context: &Contex
         head_keep: head_keep_tensor(&masks, model),
     };
     let mut cache = context.cache.repeat(r);
-    let logp = to_vec(log_softmax(model.forward(batch, Some(&mut cache), Logits::All), 2))?;
+    let logp = to_vec(log_softmax(
+        model.forward(batch, Some(&mut cache), Logits::All),
+        2,
+    ))?;
     let vocab = model.config.vocab_size;
     Ok(continuations
         .iter()
         .enumerate()
-        .map(|(i, c)| first[i] + (1..c.len()).map(|j| logp[(i * width + j - 1) * vocab + c[j] as usize] as f64).sum::<f64>())
+        .map(|(i, c)| {
+            first[i]
+                + (1..c.len())
+                    .map(|j| logp[(i * width + j - 1) * vocab + c[j] as usize] as f64)
+                    .sum::<f64>()
+        })
         .collect())
 }
 
@@ -114,7 +143,9 @@ pub fn prompt_reply_logprobs<B: Backend>(
     reuse: &mut LayerReuse<B>,
 ) -> Result<Vec<Vec<f64>>, LmError> {
     if prompts.iter().any(|p| p.is_empty()) {
-        return Err(LmError::Usage("a prompt is empty after the shared prefix".into()));
+        return Err(LmError::Usage(
+            "a prompt is empty after the shared prefix".into(),
+        ));
     }
     if replies.is_empty() || replies.iter().any(Vec::is_empty) {
         return Err(LmError::Usage("a reply is empty".into()));
@@ -133,17 +164,57 @@ pub fn prompt_reply_logprobs<B: Backend>(
         Some(c) => c.cache.repeat(p),
         None => KvCache::new(model.config.num_layers),
     };
-    let prompt_padding: Vec<Vec<bool>> = padded.padding.iter().map(|row| std::iter::repeat_n(false, base_len).chain(row.iter().copied()).collect()).collect();
+    let prompt_padding: Vec<Vec<bool>> = padded
+        .padding
+        .iter()
+        .map(|row| {
+            std::iter::repeat_n(false, base_len)
+                .chain(row.iter().copied())
+                .collect()
+        })
+        .collect();
     let any_padding = padded.has_padding();
     let keys1 = base_len + width;
     let batch = ForwardBatch {
-        tokens: int_tensor(padded.tokens.iter().flatten().map(|&t| t as i64).collect(), p, width, device),
-        positions: int_tensor(padded.positions.iter().flatten().map(|&x| x + base_len as i64).collect(), p, width, device),
-        key_padding: any_padding.then(|| bool_tensor(prompt_padding.iter().flatten().copied().collect(), p, keys1, device)),
+        tokens: int_tensor(
+            padded.tokens.iter().flatten().map(|&t| t as i64).collect(),
+            p,
+            width,
+            device,
+        ),
+        positions: int_tensor(
+            padded
+                .positions
+                .iter()
+                .flatten()
+                .map(|&x| x + base_len as i64)
+                .collect(),
+            p,
+            width,
+            device,
+        ),
+        key_padding: any_padding.then(|| {
+            bool_tensor(
+                prompt_padding.iter().flatten().copied().collect(),
+                p,
+                keys1,
+                device,
+            )
+        }),
         head_keep: head_keep_tensor(&vec![mask; p], model),
     };
-    let first = to_vec(log_softmax(model.forward_reusing(batch, Some(&mut cache), Logits::Last, reuse), 2))?;
-    let mut out: Vec<Vec<f64>> = (0..p).map(|i| replies.iter().map(|c| first[i * vocab + c[0] as usize] as f64).collect()).collect();
+    let first = to_vec(log_softmax(
+        model.forward_reusing(batch, Some(&mut cache), Logits::Last, reuse),
+        2,
+    ))?;
+    let mut out: Vec<Vec<f64>> = (0..p)
+        .map(|i| {
+            replies
+                .iter()
+                .map(|c| first[i * vocab + c[0] as usize] as f64)
+                .collect()
+        })
+        .collect();
     let longest = replies.iter().map(Vec::len).max().unwrap_or(0);
     if longest < 2 {
         return Ok(out);
@@ -153,7 +224,13 @@ pub fn prompt_reply_logprobs<B: Backend>(
     let w = longest - 1;
     let rows = p * r;
     let mut cache = cache.repeat_interleave(r);
-    let tokens: Vec<i64> = (0..p).flat_map(|_| replies.iter().flat_map(|c| (0..w).map(move |j| c.get(j).copied().unwrap_or(0) as i64))).collect();
+    let tokens: Vec<i64> = (0..p)
+        .flat_map(|_| {
+            replies
+                .iter()
+                .flat_map(|c| (0..w).map(move |j| c.get(j).copied().unwrap_or(0) as i64))
+        })
+        .collect();
     let positions: Vec<i64> = (0..p)
         .flat_map(|i| {
             let next = base_len + prompts[i].len();
@@ -172,16 +249,24 @@ pub fn prompt_reply_logprobs<B: Backend>(
         key_padding: any_padding.then(|| bool_tensor(padding, rows, keys1 + w, device)),
         head_keep: head_keep_tensor(&vec![mask; rows], model),
     };
-    let logp = to_vec(log_softmax(model.forward_reusing(batch, Some(&mut cache), Logits::All, reuse), 2))?;
+    let logp = to_vec(log_softmax(
+        model.forward_reusing(batch, Some(&mut cache), Logits::All, reuse),
+        2,
+    ))?;
     for (i, row) in out.iter_mut().enumerate() {
         for (j, c) in replies.iter().enumerate() {
             let seq = i * r + j;
-            row[j] += (1..c.len()).map(|t| logp[(seq * w + t - 1) * vocab + c[t] as usize] as f64).sum::<f64>();
+            row[j] += (1..c.len())
+                .map(|t| logp[(seq * w + t - 1) * vocab + c[t] as usize] as f64)
+                .sum::<f64>();
         }
     }
     Ok(out)
 }
 
 fn to_vec<B: Backend>(t: Tensor<B, 3>) -> Result<Vec<f32>, LmError> {
-    t.into_data().convert::<f32>().to_vec().map_err(|e| LmError::Backend(format!("{e:?}")))
+    t.into_data()
+        .convert::<f32>()
+        .to_vec()
+        .map_err(|e| LmError::Backend(format!("{e:?}")))
 }

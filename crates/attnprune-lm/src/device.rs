@@ -23,11 +23,19 @@ impl FromStr for DeviceSpec {
     type Err = LmError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let bad = || LmError::Usage(format!("unknown device `{s}`: use `cpu`, `cuda` or `cuda:N`"));
+        let bad = || {
+            LmError::Usage(format!(
+                "unknown device `{s}`: use `cpu`, `cuda` or `cuda:N`"
+            ))
+        };
         match s {
             "cpu" => Ok(Self::Cpu),
             "cuda" => Ok(Self::Cuda(0)),
-            _ => s.strip_prefix("cuda:").and_then(|n| n.parse().ok()).map(Self::Cuda).ok_or_else(bad),
+            _ => s
+                .strip_prefix("cuda:")
+                .and_then(|n| n.parse().ok())
+                .map(Self::Cuda)
+                .ok_or_else(bad),
         }
     }
 }
@@ -72,7 +80,10 @@ pub fn check_device(spec: DeviceSpec) -> Result<(), LmError> {
 }
 
 fn not_built() -> LmError {
-    LmError::Device("this binary was built without CUDA; rebuild with `--features cuda` (or use --device cpu)".into())
+    LmError::Device(
+        "this binary was built without CUDA; rebuild with `--features cuda` (or use --device cpu)"
+            .into(),
+    )
 }
 
 #[cfg(feature = "cuda")]
@@ -86,7 +97,9 @@ fn run_cuda<T: OnDevice>(index: usize, task: T) -> Result<T::Output, LmError> {
     });
     // A missing driver or GPU shows up as a panic inside the runtime's first use.
     if probe.is_err() {
-        return Err(LmError::Device(format!("CUDA device {index} could not be used (no NVIDIA GPU or driver found?)")));
+        return Err(LmError::Device(format!(
+            "CUDA device {index} could not be used (no NVIDIA GPU or driver found?)"
+        )));
     }
     Ok(task.run::<Cuda>(device))
 }
@@ -117,7 +130,9 @@ mod tests {
             type Output = ();
             fn run<B: Backend>(self, _device: B::Device) {}
         }
-        let err = run_on_device(DeviceSpec::Cuda(0), Nothing).unwrap_err().to_string();
+        let err = run_on_device(DeviceSpec::Cuda(0), Nothing)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("--features cuda"), "{err}");
     }
 }

@@ -50,12 +50,18 @@ pub struct GenerationRequest<'a> {
 }
 
 /// Generates one reply per request, all in one batch; returns the new token ids.
-pub fn generate<B: Backend>(model: &LlamaModel<B>, requests: &[GenerationRequest<'_>], config: &GenerationConfig) -> Result<Vec<Vec<u32>>, LmError> {
+pub fn generate<B: Backend>(
+    model: &LlamaModel<B>,
+    requests: &[GenerationRequest<'_>],
+    config: &GenerationConfig,
+) -> Result<Vec<Vec<u32>>, LmError> {
     if requests.is_empty() || config.max_new_tokens == 0 {
         return Ok(vec![Vec::new(); requests.len()]);
     }
     if requests.iter().any(|r| r.prompt.is_empty()) {
-        return Err(LmError::Usage("cannot generate from an empty prompt".into()));
+        return Err(LmError::Usage(
+            "cannot generate from an empty prompt".into(),
+        ));
     }
     let device = model.device();
     let prompts: Vec<&[u32]> = requests.iter().map(|r| r.prompt).collect();
@@ -63,16 +69,29 @@ pub fn generate<B: Backend>(model: &LlamaModel<B>, requests: &[GenerationRequest
     let batch = PaddedBatch::left_padded(&prompts, 0);
     let keep = head_keep_tensor(&masks, model);
     let mut cache = KvCache::new(model.config.num_layers);
-    let mut rngs: Vec<ChaCha8Rng> = requests.iter().map(|r| ChaCha8Rng::seed_from_u64(r.seed)).collect();
-    let mut logits = model.forward(batch.to_forward(keep.clone(), device), Some(&mut cache), Logits::Last);
+    let mut rngs: Vec<ChaCha8Rng> = requests
+        .iter()
+        .map(|r| ChaCha8Rng::seed_from_u64(r.seed))
+        .collect();
+    let mut logits = model.forward(
+        batch.to_forward(keep.clone(), device),
+        Some(&mut cache),
+        Logits::Last,
+    );
     let b = requests.len();
     let mut padding: Vec<bool> = batch.padding.iter().flatten().copied().collect();
-    let mut next_pos: Vec<i64> = batch.positions.iter().map(|p| p.last().copied().unwrap_or(0) + 1).collect();
+    let mut next_pos: Vec<i64> = batch
+        .positions
+        .iter()
+        .map(|p| p.last().copied().unwrap_or(0) + 1)
+        .collect();
     let mut out = vec![Vec::new(); b];
     let mut done = vec![false; b];
     for step in 0..config.max_new_tokens {
         let rows = logits_rows(logits, model.config.vocab_size)?;
-        let tokens: Vec<u32> = (0..b).map(|i| pick(&rows[i], config.sampling, &mut rngs[i])).collect();
+        let tokens: Vec<u32> = (0..b)
+            .map(|i| pick(&rows[i], config.sampling, &mut rngs[i]))
+            .collect();
         for i in 0..b {
             if !done[i] {
                 out[i].push(tokens[i]);
@@ -87,7 +106,9 @@ pub fn generate<B: Backend>(model: &LlamaModel<B>, requests: &[GenerationRequest
         let step_batch = ForwardBatch {
             tokens: int_tensor(tokens.iter().map(|&t| t as i64).collect(), b, 1, device),
             positions: int_tensor(next_pos.clone(), b, 1, device),
-            key_padding: batch.has_padding().then(|| bool_tensor(padding.clone(), b, keys, device)),
+            key_padding: batch
+                .has_padding()
+                .then(|| bool_tensor(padding.clone(), b, keys, device)),
             head_keep: keep.clone(),
         };
         next_pos.iter_mut().for_each(|p| *p += 1);
@@ -98,11 +119,22 @@ pub fn generate<B: Backend>(model: &LlamaModel<B>, requests: &[GenerationRequest
 
 fn append_column(flags: &[bool], rows: usize, value: bool) -> Vec<bool> {
     let cols = flags.len() / rows;
-    flags.chunks(cols.max(1)).take(rows).flat_map(|row| row.iter().copied().chain(std::iter::once(value))).collect()
+    flags
+        .chunks(cols.max(1))
+        .take(rows)
+        .flat_map(|row| row.iter().copied().chain(std::iter::once(value)))
+        .collect()
 }
 
-fn logits_rows<B: Backend>(logits: burn::tensor::Tensor<B, 3>, vocab: usize) -> Result<Vec<Vec<f32>>, LmError> {
-    let values: Vec<f32> = logits.into_data().convert::<f32>().to_vec().map_err(|e| LmError::Backend(format!("{e:?}")))?;
+fn logits_rows<B: Backend>(
+    logits: burn::tensor::Tensor<B, 3>,
+    vocab: usize,
+) -> Result<Vec<Vec<f32>>, LmError> {
+    let values: Vec<f32> = logits
+        .into_data()
+        .convert::<f32>()
+        .to_vec()
+        .map_err(|e| LmError::Backend(format!("{e:?}")))?;
     Ok(values.chunks(vocab).map(<[f32]>::to_vec).collect())
 }
 
@@ -110,7 +142,11 @@ fn logits_rows<B: Backend>(logits: burn::tensor::Tensor<B, 3>, vocab: usize) -> 
 pub fn pick(logits: &[f32], sampling: Sampling, rng: &mut ChaCha8Rng) -> u32 {
     match sampling {
         Sampling::Greedy => argmax(logits),
-        Sampling::Sample { temperature, top_k, top_p } => sample(logits, temperature, top_k, top_p, rng),
+        Sampling::Sample {
+            temperature,
+            top_k,
+            top_p,
+        } => sample(logits, temperature, top_k, top_p, rng),
     }
 }
 
@@ -132,7 +168,10 @@ fn sample(logits: &[f32], temperature: f64, top_k: usize, top_p: f64, rng: &mut 
     }
     let t = temperature.max(1e-6);
     let max = logits[order[0]] as f64;
-    let weights: Vec<f64> = order.iter().map(|&i| ((logits[i] as f64 - max) / t).exp()).collect();
+    let weights: Vec<f64> = order
+        .iter()
+        .map(|&i| ((logits[i] as f64 - max) / t).exp())
+        .collect();
     let total: f64 = weights.iter().sum();
     let mut kept = 0;
     let mut mass = 0.0;
@@ -166,10 +205,16 @@ mod tests {
     #[test]
     fn sampling_is_seeded_and_respects_top_k() {
         let logits = [1.0, 2.0, 3.0, 0.5];
-        let s = Sampling::Sample { temperature: 1.0, top_k: 2, top_p: 1.0 };
+        let s = Sampling::Sample {
+            temperature: 1.0,
+            top_k: 2,
+            top_p: 1.0,
+        };
         let draw = |seed| {
             let mut rng = ChaCha8Rng::seed_from_u64(seed);
-            (0..50).map(|_| pick(&logits, s, &mut rng)).collect::<Vec<_>>()
+            (0..50)
+                .map(|_| pick(&logits, s, &mut rng))
+                .collect::<Vec<_>>()
         };
         assert_eq!(draw(3), draw(3));
         assert!(draw(3).iter().all(|&t| t == 1 || t == 2));
@@ -177,6 +222,9 @@ mod tests {
 
     #[test]
     fn padding_grows_by_a_column() {
-        assert_eq!(append_column(&[true, false, false, false], 2, false), vec![true, false, false, false, false, false]);
+        assert_eq!(
+            append_column(&[true, false, false, false], 2, false),
+            vec![true, false, false, false, false, false]
+        );
     }
 }

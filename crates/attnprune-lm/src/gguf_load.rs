@@ -36,18 +36,35 @@ const GLOBAL_NAMES: &[(&str, &str)] = &[
 
 /// Reads the model configuration from GGUF metadata.
 pub fn config_from_gguf(file: &GgufFile, origin: &str) -> Result<LlamaConfig, LmError> {
-    let arch = file.architecture().map_err(|e| gguf_err(origin, e))?.to_string();
+    let arch = file
+        .architecture()
+        .map_err(|e| gguf_err(origin, e))?
+        .to_string();
     let family = match arch.as_str() {
         "llama" => Family::Llama,
         "qwen2" => Family::Qwen2,
-        _ => return Err(LmError::UnsupportedArchitecture { path: origin.to_string(), name: arch }),
+        _ => {
+            return Err(LmError::UnsupportedArchitecture {
+                path: origin.to_string(),
+                name: arch,
+            })
+        }
     };
-    let int = |key: &str| file.meta_u64(&format!("{arch}.{key}")).map(|v| v as usize).map_err(|e| gguf_err(origin, e));
+    let int = |key: &str| {
+        file.meta_u64(&format!("{arch}.{key}"))
+            .map(|v| v as usize)
+            .map_err(|e| gguf_err(origin, e))
+    };
     let hidden_size = int("embedding_length")?;
     let num_heads = int("attention.head_count")?;
     let vocab_size = match file.tensor_info("token_embd.weight") {
         Some(t) => t.shape().first().copied().unwrap_or(0),
-        None => return Err(LmError::MissingTensor { path: origin.to_string(), name: "token_embd.weight".into() }),
+        None => {
+            return Err(LmError::MissingTensor {
+                path: origin.to_string(),
+                name: "token_embd.weight".into(),
+            })
+        }
     };
     let config = LlamaConfig {
         family,
@@ -58,38 +75,67 @@ pub fn config_from_gguf(file: &GgufFile, origin: &str) -> Result<LlamaConfig, Lm
         num_heads,
         num_kv_heads: int("attention.head_count_kv").unwrap_or(num_heads),
         head_dim: int("attention.key_length").unwrap_or(hidden_size / num_heads.max(1)),
-        rope_theta: file.meta_f64(&format!("{arch}.rope.freq_base")).unwrap_or(10000.0),
-        rms_norm_eps: file.meta_f64(&format!("{arch}.attention.layer_norm_rms_epsilon")).map_err(|e| gguf_err(origin, e))?,
+        rope_theta: file
+            .meta_f64(&format!("{arch}.rope.freq_base"))
+            .unwrap_or(10000.0),
+        rms_norm_eps: file
+            .meta_f64(&format!("{arch}.attention.layer_norm_rms_epsilon"))
+            .map_err(|e| gguf_err(origin, e))?,
         max_position_embeddings: int("context_length").unwrap_or(2048),
         tie_word_embeddings: file.tensor_info("output.weight").is_none(),
         attention_bias: family == Family::Qwen2,
     };
     if file.tensor_info("rope_freqs.weight").is_some() {
-        return Err(LmError::Config { path: origin.to_string(), message: "rope frequency scaling (`rope_freqs.weight`) is not supported".into() });
+        return Err(LmError::Config {
+            path: origin.to_string(),
+            message: "rope frequency scaling (`rope_freqs.weight`) is not supported".into(),
+        });
     }
     config.validate(origin)?;
     Ok(config)
 }
 
 /// Dequantizes every tensor to f32 under its HF name, un-permuting llama q/k.
-pub fn weights_from_gguf(file: &GgufFile, config: &LlamaConfig, origin: &str) -> Result<WeightMap, LmError> {
+pub fn weights_from_gguf(
+    file: &GgufFile,
+    config: &LlamaConfig,
+    origin: &str,
+) -> Result<WeightMap, LmError> {
     let mut tensors = BTreeMap::new();
     for info in &file.tensors {
         let Some(hf_name) = hf_name(&info.name) else {
-            return Err(LmError::Format { path: origin.to_string(), message: format!("unexpected tensor `{}` for a Llama-family model", info.name) });
+            return Err(LmError::Format {
+                path: origin.to_string(),
+                message: format!("unexpected tensor `{}` for a Llama-family model", info.name),
+            });
         };
-        let mut data = file.dequantize(&info.name).map_err(|e| gguf_err(origin, e))?;
+        let mut data = file
+            .dequantize(&info.name)
+            .map_err(|e| gguf_err(origin, e))?;
         let shape = info.shape();
         if config.family == Family::Llama {
             if hf_name.ends_with("q_proj.weight") {
-                data = unpermute_rows(&data, config.num_heads, config.head_dim, shape.get(1).copied().unwrap_or(0));
+                data = unpermute_rows(
+                    &data,
+                    config.num_heads,
+                    config.head_dim,
+                    shape.get(1).copied().unwrap_or(0),
+                );
             } else if hf_name.ends_with("k_proj.weight") {
-                data = unpermute_rows(&data, config.num_kv_heads, config.head_dim, shape.get(1).copied().unwrap_or(0));
+                data = unpermute_rows(
+                    &data,
+                    config.num_kv_heads,
+                    config.head_dim,
+                    shape.get(1).copied().unwrap_or(0),
+                );
             }
         }
         tensors.insert(hf_name, Weight { shape, data });
     }
-    Ok(WeightMap { tensors, origin: origin.to_string() })
+    Ok(WeightMap {
+        tensors,
+        origin: origin.to_string(),
+    })
 }
 
 fn hf_name(gguf: &str) -> Option<String> {
@@ -123,7 +169,10 @@ fn unpermute_rows(data: &[f32], heads: usize, head_dim: usize, cols: usize) -> V
 }
 
 fn gguf_err(origin: &str, e: attnprune_gguf::GgufError) -> LmError {
-    LmError::Format { path: origin.to_string(), message: e.to_string() }
+    LmError::Format {
+        path: origin.to_string(),
+        message: e.to_string(),
+    }
 }
 
 #[cfg(test)]
@@ -150,8 +199,14 @@ mod tests {
 
     #[test]
     fn names_map() {
-        assert_eq!(hf_name("blk.12.attn_output.weight").unwrap(), "model.layers.12.self_attn.o_proj.weight");
-        assert_eq!(hf_name("token_embd.weight").unwrap(), "model.embed_tokens.weight");
+        assert_eq!(
+            hf_name("blk.12.attn_output.weight").unwrap(),
+            "model.layers.12.self_attn.o_proj.weight"
+        );
+        assert_eq!(
+            hf_name("token_embd.weight").unwrap(),
+            "model.embed_tokens.weight"
+        );
         assert!(hf_name("blk.x.attn_q.weight").is_none());
         assert!(hf_name("rope_freqs.weight").is_none());
     }

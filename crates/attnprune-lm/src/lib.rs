@@ -80,7 +80,9 @@ pub enum LmError {
         name: String,
     },
     /// A weight's shape disagrees with the configuration.
-    #[error("`{path}`: tensor `{name}` has shape {found:?} but the configuration implies {expected:?}")]
+    #[error(
+        "`{path}`: tensor `{name}` has shape {found:?} but the configuration implies {expected:?}"
+    )]
     ShapeMismatch {
         /// The file.
         path: String,
@@ -121,11 +123,17 @@ impl<B: Backend> LanguageModel<B> {
     /// Builds the model from files already read (keeps no copy of the weights).
     pub fn from_files(files: ModelFiles, device: &B::Device) -> Result<Self, LmError> {
         let model = LlamaModel::from_weights(files.config, files.weights, device)?;
-        Ok(Self { model, tokenizer: files.tokenizer })
+        Ok(Self {
+            model,
+            tokenizer: files.tokenizer,
+        })
     }
 }
 
 /// Writes bytes atomically (the project's one atomic writer), as an [`LmError`].
 pub(crate) fn write_file_atomic(path: &Path, bytes: &[u8]) -> Result<(), LmError> {
-    attnprune_artifact::write_atomic_bytes(path, bytes).map_err(|e| LmError::Format { path: path.display().to_string(), message: e.to_string() })
+    attnprune_artifact::write_atomic_bytes(path, bytes).map_err(|e| LmError::Format {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    })
 }

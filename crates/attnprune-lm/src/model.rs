@@ -86,7 +86,12 @@ pub struct LlamaModel<B: Backend> {
     device: B::Device,
 }
 
-fn tensor2<B: Backend>(data: Vec<f32>, rows: usize, cols: usize, device: &B::Device) -> Tensor<B, 2> {
+fn tensor2<B: Backend>(
+    data: Vec<f32>,
+    rows: usize,
+    cols: usize,
+    device: &B::Device,
+) -> Tensor<B, 2> {
     Tensor::from_data(TensorData::new(data, [rows, cols]), device)
 }
 
@@ -96,13 +101,22 @@ fn tensor1<B: Backend>(data: Vec<f32>, device: &B::Device) -> Tensor<B, 1> {
 }
 
 /// A `[out, in]` checkpoint matrix as a `[in, out]` tensor.
-fn transposed<B: Backend>(data: Vec<f32>, out: usize, inp: usize, device: &B::Device) -> Tensor<B, 2> {
+fn transposed<B: Backend>(
+    data: Vec<f32>,
+    out: usize,
+    inp: usize,
+    device: &B::Device,
+) -> Tensor<B, 2> {
     tensor2::<B>(data, out, inp, device).transpose()
 }
 
 impl<B: Backend> LlamaModel<B> {
     /// Builds the model from HF-named weights, checking every shape.
-    pub fn from_weights(config: LlamaConfig, mut weights: WeightMap, device: &B::Device) -> Result<Self, LmError> {
+    pub fn from_weights(
+        config: LlamaConfig,
+        mut weights: WeightMap,
+        device: &B::Device,
+    ) -> Result<Self, LmError> {
         let c = &config;
         let (d, v) = (c.hidden_size, c.vocab_size);
         let embed_data = weights.take("model.embed_tokens.weight", &[v, d])?;
@@ -112,7 +126,9 @@ impl<B: Backend> LlamaModel<B> {
         } else {
             transposed::<B>(weights.take("lm_head.weight", &[v, d])?, v, d, device)
         };
-        let layers = (0..c.num_layers).map(|l| load_layer(c, &mut weights, l, device)).collect::<Result<_, _>>()?;
+        let layers = (0..c.num_layers)
+            .map(|l| load_layer(c, &mut weights, l, device))
+            .collect::<Result<_, _>>()?;
         let norm = tensor1::<B>(weights.take("model.norm.weight", &[d])?, device);
         let (rope_cos, rope_sin) = rope_tables::<B>(c, device);
         let rotate_half = rotate_half_matrix::<B>(c.head_dim, device);
@@ -138,16 +154,31 @@ impl<B: Backend> LlamaModel<B> {
     ///
     /// # Shapes
     /// - tokens, positions: `[batch, seq]`; returns logits `[batch, seq or 1, vocab]`.
-    pub fn forward(&self, batch: ForwardBatch<B>, cache: Option<&mut KvCache<B>>, logits: Logits) -> Tensor<B, 3> {
+    pub fn forward(
+        &self,
+        batch: ForwardBatch<B>,
+        cache: Option<&mut KvCache<B>>,
+        logits: Logits,
+    ) -> Tensor<B, 3> {
         self.forward_reusing(batch, cache, logits, &mut LayerReuse::off())
     }
 
     /// [`forward`](Self::forward) that records or replays the unpruned
     /// model's lower layers through `reuse` (see [`crate::reuse`]).
-    pub fn forward_reusing(&self, batch: ForwardBatch<B>, mut cache: Option<&mut KvCache<B>>, logits: Logits, reuse: &mut LayerReuse<B>) -> Tensor<B, 3> {
+    pub fn forward_reusing(
+        &self,
+        batch: ForwardBatch<B>,
+        mut cache: Option<&mut KvCache<B>>,
+        logits: Logits,
+        reuse: &mut LayerReuse<B>,
+    ) -> Tensor<B, 3> {
         let [b, s] = batch.tokens.dims();
         let cached = cache.as_deref().map(KvCache::len).unwrap_or(0);
-        let (first_layer, mut x) = match reuse.start_call(CallShape { batch: b, tokens: s, cached }) {
+        let (first_layer, mut x) = match reuse.start_call(CallShape {
+            batch: b,
+            tokens: s,
+            cached,
+        }) {
             Some((layer, state)) => (layer, state),
             None => (0, embedding(self.embed.clone(), batch.tokens)),
         };
@@ -159,21 +190,37 @@ impl<B: Backend> LlamaModel<B> {
         let mask = batch.key_padding.as_ref().map(|p| attention_mask(p, s));
         for (l, layer) in self.layers.iter().enumerate().skip(first_layer) {
             reuse.offer(l, &x);
-            let keep = batch.head_keep.as_ref().map(|k| k.clone().slice([l..l + 1]).reshape([b, c.num_heads, 1]));
+            let keep = batch
+                .head_keep
+                .as_ref()
+                .map(|k| k.clone().slice([l..l + 1]).reshape([b, c.num_heads, 1]));
             let layer_cache = cache.as_deref_mut().map(|c| c.layer_mut(l));
-            x = self.layer_forward(layer, x, (&rope_q, &rope_k), mask.clone(), keep, layer_cache);
+            x = self.layer_forward(
+                layer,
+                x,
+                (&rope_q, &rope_k),
+                mask.clone(),
+                keep,
+                layer_cache,
+            );
         }
         if logits == Logits::Last {
             x = x.slice([0..b, s - 1..s]);
         }
         let x = rms_norm(x, &self.norm, c.rms_norm_eps);
         let [b, s, d] = x.dims();
-        x.reshape([b * s, d]).matmul(self.lm_head.clone()).reshape([b, s, c.vocab_size])
+        x.reshape([b * s, d])
+            .matmul(self.lm_head.clone())
+            .reshape([b, s, c.vocab_size])
     }
 
     /// cos and sin (each duplicated over both halves) at `positions`, as
     /// `[batch * seq, heads, head_dim]` contiguous tensors.
-    fn rope_rows(&self, positions: &Tensor<B, 2, Int>, heads: usize) -> (Tensor<B, 3>, Tensor<B, 3>) {
+    fn rope_rows(
+        &self,
+        positions: &Tensor<B, 2, Int>,
+        heads: usize,
+    ) -> (Tensor<B, 3>, Tensor<B, 3>) {
         let [b, s] = positions.dims();
         let hd = self.config.head_dim;
         let ids = positions.clone().reshape([b * s]);
@@ -181,15 +228,25 @@ impl<B: Backend> LlamaModel<B> {
             let half = table.clone().select(0, ids.clone());
             let full = Tensor::cat(vec![half.clone(), half], 1);
             // `+ 0` materializes the broadcast view as a contiguous tensor.
-            full.reshape([b * s, 1, hd]).expand([b * s, heads, hd]).add_scalar(0.0)
+            full.reshape([b * s, 1, hd])
+                .expand([b * s, heads, hd])
+                .add_scalar(0.0)
         };
         (rows(&self.rope_cos), rows(&self.rope_sin))
     }
 
     /// Rotate-half rotary embedding of `x [rows, heads, head_dim]` (contiguous).
-    fn apply_rope(&self, x: Tensor<B, 3>, (cos, sin): &(Tensor<B, 3>, Tensor<B, 3>)) -> Tensor<B, 3> {
+    fn apply_rope(
+        &self,
+        x: Tensor<B, 3>,
+        (cos, sin): &(Tensor<B, 3>, Tensor<B, 3>),
+    ) -> Tensor<B, 3> {
         let [n, h, hd] = x.dims();
-        let rotated = x.clone().reshape([n * h, hd]).matmul(self.rotate_half.clone()).reshape([n, h, hd]);
+        let rotated = x
+            .clone()
+            .reshape([n * h, hd])
+            .matmul(self.rotate_half.clone())
+            .reshape([n, h, hd]);
         x * cos.clone() + rotated * sin.clone()
     }
 
@@ -215,7 +272,8 @@ impl<B: Backend> LlamaModel<B> {
             v = v + vb.clone().unsqueeze();
         }
         // [b*s, heads, hd] -> [b, heads, s, hd] for attention.
-        let heads_first = |t: Tensor<B, 3>, heads: usize| t.reshape([b, s, heads, hd]).swap_dims(1, 2);
+        let heads_first =
+            |t: Tensor<B, 3>, heads: usize| t.reshape([b, s, heads, hd]).swap_dims(1, 2);
         let q = heads_first(self.apply_rope(q.reshape([b * s, hq, hd]), rope.0), hq);
         let mut k = heads_first(self.apply_rope(k.reshape([b * s, hkv, hd]), rope.1), hkv);
         let mut v = heads_first(v.reshape([b * s, hkv, hd]), hkv);
@@ -225,13 +283,27 @@ impl<B: Backend> LlamaModel<B> {
             *ck = Some(k.clone());
             *cv = Some(v.clone());
         }
-        let options = AttentionModuleOptions { scale: None, softcap: None, is_causal: true };
-        let mut out = attention(q, repeat_kv(k, hq / hkv), repeat_kv(v, hq / hkv), mask, None, options);
+        let options = AttentionModuleOptions {
+            scale: None,
+            softcap: None,
+            is_causal: true,
+        };
+        let mut out = attention(
+            q,
+            repeat_kv(k, hq / hkv),
+            repeat_kv(v, hq / hkv),
+            mask,
+            None,
+            options,
+        );
         if let Some(keep) = keep {
             // [b, hq, s*hd] * [b, hq, 1]: a per-row scale, one of burn-flex's SIMD broadcast paths.
             out = (out.reshape([b, hq, s * hd]) * keep).reshape([b, hq, s, hd]);
         }
-        let attn = out.swap_dims(1, 2).reshape([b * s, hq * hd]).matmul(layer.o_proj.clone());
+        let attn = out
+            .swap_dims(1, 2)
+            .reshape([b * s, hq * hd])
+            .matmul(layer.o_proj.clone());
         let x = x + attn.reshape([b, s, d]);
         let h = rms_norm(x.clone(), &layer.mlp_norm, c.rms_norm_eps).reshape([b * s, d]);
         let act = silu(h.clone().matmul(layer.gate.clone())) * h.matmul(layer.up.clone());
@@ -239,7 +311,12 @@ impl<B: Backend> LlamaModel<B> {
     }
 }
 
-fn load_layer<B: Backend>(c: &LlamaConfig, w: &mut WeightMap, l: usize, device: &B::Device) -> Result<DecoderLayer<B>, LmError> {
+fn load_layer<B: Backend>(
+    c: &LlamaConfig,
+    w: &mut WeightMap,
+    l: usize,
+    device: &B::Device,
+) -> Result<DecoderLayer<B>, LmError> {
     let p = format!("model.layers.{l}");
     let (d, hd, i) = (c.hidden_size, c.head_dim, c.intermediate_size);
     let (q_out, kv_out) = (c.num_heads * hd, c.num_kv_heads * hd);
@@ -250,29 +327,53 @@ fn load_layer<B: Backend>(c: &LlamaConfig, w: &mut WeightMap, l: usize, device: 
         let q = w.take(&format!("{p}.self_attn.q_proj.bias"), &[q_out])?;
         let k = w.take(&format!("{p}.self_attn.k_proj.bias"), &[kv_out])?;
         let v = w.take(&format!("{p}.self_attn.v_proj.bias"), &[kv_out])?;
-        Some([tensor1::<B>(q, device), tensor1::<B>(k, device), tensor1::<B>(v, device)])
+        Some([
+            tensor1::<B>(q, device),
+            tensor1::<B>(k, device),
+            tensor1::<B>(v, device),
+        ])
     } else {
         None
     };
     let gate = w.take(&format!("{p}.mlp.gate_proj.weight"), &[i, d])?;
     let up = w.take(&format!("{p}.mlp.up_proj.weight"), &[i, d])?;
     Ok(DecoderLayer {
-        attn_norm: tensor1::<B>(w.take(&format!("{p}.input_layernorm.weight"), &[d])?, device),
+        attn_norm: tensor1::<B>(
+            w.take(&format!("{p}.input_layernorm.weight"), &[d])?,
+            device,
+        ),
         q_proj: transposed::<B>(q, q_out, d, device),
         k_proj: transposed::<B>(k, kv_out, d, device),
         v_proj: transposed::<B>(v, kv_out, d, device),
         qkv_bias,
-        o_proj: transposed::<B>(w.take(&format!("{p}.self_attn.o_proj.weight"), &[d, q_out])?, d, q_out, device),
-        mlp_norm: tensor1::<B>(w.take(&format!("{p}.post_attention_layernorm.weight"), &[d])?, device),
+        o_proj: transposed::<B>(
+            w.take(&format!("{p}.self_attn.o_proj.weight"), &[d, q_out])?,
+            d,
+            q_out,
+            device,
+        ),
+        mlp_norm: tensor1::<B>(
+            w.take(&format!("{p}.post_attention_layernorm.weight"), &[d])?,
+            device,
+        ),
         gate: transposed::<B>(gate, i, d, device),
         up: transposed::<B>(up, i, d, device),
-        down: transposed::<B>(w.take(&format!("{p}.mlp.down_proj.weight"), &[d, i])?, d, i, device),
+        down: transposed::<B>(
+            w.take(&format!("{p}.mlp.down_proj.weight"), &[d, i])?,
+            d,
+            i,
+            device,
+        ),
     })
 }
 
 /// RMSNorm over the last dimension: `x / sqrt(mean(x^2) + eps) * weight`.
 fn rms_norm<B: Backend>(x: Tensor<B, 3>, weight: &Tensor<B, 1>, eps: f64) -> Tensor<B, 3> {
-    let scale = (x.clone() * x.clone()).mean_dim(2).add_scalar(eps).sqrt().recip();
+    let scale = (x.clone() * x.clone())
+        .mean_dim(2)
+        .add_scalar(eps)
+        .sqrt()
+        .recip();
     x * scale * weight.clone().unsqueeze()
 }
 
@@ -280,12 +381,19 @@ fn rms_norm<B: Backend>(x: Tensor<B, 3>, weight: &Tensor<B, 1>, eps: f64) -> Ten
 fn rope_tables<B: Backend>(c: &LlamaConfig, device: &B::Device) -> (Tensor<B, 2>, Tensor<B, 2>) {
     let half = c.head_dim / 2;
     let n = c.max_position_embeddings.max(1);
-    let inv_freq: Vec<f64> = (0..half).map(|j| 1.0 / c.rope_theta.powf(2.0 * j as f64 / c.head_dim as f64)).collect();
+    let inv_freq: Vec<f64> = (0..half)
+        .map(|j| 1.0 / c.rope_theta.powf(2.0 * j as f64 / c.head_dim as f64))
+        .collect();
     // Like transformers: frequencies in f32, angle = position * inv_freq in f32.
-    let angles: Vec<f32> = (0..n).flat_map(|p| inv_freq.iter().map(move |&f| p as f32 * f as f32)).collect();
+    let angles: Vec<f32> = (0..n)
+        .flat_map(|p| inv_freq.iter().map(move |&f| p as f32 * f as f32))
+        .collect();
     let cos = angles.iter().map(|a| a.cos()).collect();
     let sin = angles.iter().map(|a| a.sin()).collect();
-    (tensor2::<B>(cos, n, half, device), tensor2::<B>(sin, n, half, device))
+    (
+        tensor2::<B>(cos, n, half, device),
+        tensor2::<B>(sin, n, half, device),
+    )
 }
 
 /// The `[head_dim, head_dim]` matrix `R` with `x @ R = cat(-x[half..], x[..half])`.
@@ -312,20 +420,33 @@ fn repeat_kv<B: Backend>(x: Tensor<B, 4>, groups: usize) -> Tensor<B, 4> {
         return x;
     }
     let [b, h, s, d] = x.dims();
-    x.unsqueeze_dim::<5>(2).expand([b, h, groups, s, d]).reshape([b, h * groups, s, d])
+    x.unsqueeze_dim::<5>(2)
+        .expand([b, h, groups, s, d])
+        .reshape([b, h * groups, s, d])
 }
 
 /// Boolean attention mask `[batch, 1, queries, keys]` (`true` = masked; the
 /// attention broadcasts it over heads without copying) from key padding:
 /// padded keys are masked, except a query's own position so that a padding
 /// row never becomes all-masked (which would give NaN).
-fn attention_mask<B: Backend>(key_padding: &Tensor<B, 2, Bool>, queries: usize) -> Tensor<B, 4, Bool> {
+fn attention_mask<B: Backend>(
+    key_padding: &Tensor<B, 2, Bool>,
+    queries: usize,
+) -> Tensor<B, 4, Bool> {
     let [b, keys] = key_padding.dims();
     let device = key_padding.device();
     let offset = keys - queries;
-    let diag: Vec<bool> = (0..queries).flat_map(|q| (0..keys).map(move |k| k == q + offset)).collect();
+    let diag: Vec<bool> = (0..queries)
+        .flat_map(|q| (0..keys).map(move |k| k == q + offset))
+        .collect();
     let diag = Tensor::<B, 2, Bool>::from_data(TensorData::new(diag, [queries, keys]), &device);
-    let pad = key_padding.clone().reshape([b, 1, 1, keys]).expand([b, 1, queries, keys]);
-    let not_diag = diag.bool_not().reshape([1, 1, queries, keys]).expand([b, 1, queries, keys]);
+    let pad = key_padding
+        .clone()
+        .reshape([b, 1, 1, keys])
+        .expand([b, 1, queries, keys]);
+    let not_diag = diag
+        .bool_not()
+        .reshape([1, 1, queries, keys])
+        .expand([b, 1, queries, keys]);
     pad.bool_and(not_diag)
 }

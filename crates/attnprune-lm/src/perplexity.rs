@@ -53,8 +53,18 @@ impl NllSum {
 /// Teacher-forced NLL of each row: row `i` is `sequences[i]` run under
 /// `masks[i]`; every token after the first is predicted. Rows may differ in
 /// length (they are left-padded).
-pub fn sequence_nll<B: Backend>(model: &LlamaModel<B>, sequences: &[&[u32]], masks: &[&HeadMask]) -> Result<Vec<NllSum>, LmError> {
-    targeted_nll(model, sequences, masks, &vec![1; sequences.len()], &mut LayerReuse::off())
+pub fn sequence_nll<B: Backend>(
+    model: &LlamaModel<B>,
+    sequences: &[&[u32]],
+    masks: &[&HeadMask],
+) -> Result<Vec<NllSum>, LmError> {
+    targeted_nll(
+        model,
+        sequences,
+        masks,
+        &vec![1; sequences.len()],
+        &mut LayerReuse::off(),
+    )
 }
 
 /// Like [`sequence_nll`], but row `i` counts only the tokens from index
@@ -68,25 +78,45 @@ pub fn targeted_nll<B: Backend>(
     reuse: &mut LayerReuse<B>,
 ) -> Result<Vec<NllSum>, LmError> {
     if sequences.len() != masks.len() || sequences.len() != first_target.len() {
-        return Err(LmError::Usage(format!("{} sequences but {} masks", sequences.len(), masks.len())));
+        return Err(LmError::Usage(format!(
+            "{} sequences but {} masks",
+            sequences.len(),
+            masks.len()
+        )));
     }
     if sequences.is_empty() {
         return Ok(Vec::new());
     }
     let batch = PaddedBatch::left_padded(sequences, 0);
     let keep = head_keep_tensor(masks, model);
-    let logits = model.forward_reusing(batch.to_forward(keep, model.device()), None, Logits::All, reuse);
+    let logits = model.forward_reusing(
+        batch.to_forward(keep, model.device()),
+        None,
+        Logits::All,
+        reuse,
+    );
     let [b, s, v] = logits.dims();
     let logp = log_softmax(logits.slice([0..b, 0..s.saturating_sub(1), 0..v]), 2);
-    let targets: Vec<i64> = batch.tokens.iter().flat_map(|t| t[1..].iter().map(|&x| x as i64)).collect();
-    let targets = Tensor::<B, 2, Int>::from_data(TensorData::new(targets, [b, s - 1]), model.device());
+    let targets: Vec<i64> = batch
+        .tokens
+        .iter()
+        .flat_map(|t| t[1..].iter().map(|&x| x as i64))
+        .collect();
+    let targets =
+        Tensor::<B, 2, Int>::from_data(TensorData::new(targets, [b, s - 1]), model.device());
     let picked = logp.gather(2, targets.unsqueeze_dim(2));
-    let values: Vec<f32> = picked.into_data().convert::<f32>().to_vec().map_err(|e| LmError::Backend(format!("{e:?}")))?;
+    let values: Vec<f32> = picked
+        .into_data()
+        .convert::<f32>()
+        .to_vec()
+        .map_err(|e| LmError::Backend(format!("{e:?}")))?;
     Ok((0..b)
         .map(|row| {
             let pad = s - sequences[row].len();
             let real = |t: &usize| *t + 1 >= pad + first_target[row].max(1);
-            let (nll, count) = (0..s - 1).filter(real).fold((0.0, 0), |(sum, n), t| (sum - values[row * (s - 1) + t] as f64, n + 1));
+            let (nll, count) = (0..s - 1).filter(real).fold((0.0, 0), |(sum, n), t| {
+                (sum - values[row * (s - 1) + t] as f64, n + 1)
+            });
             NllSum { nll, count }
         })
         .collect())

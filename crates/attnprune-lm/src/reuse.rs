@@ -73,7 +73,19 @@ impl<B: Backend> LayerReuse<B> {
     /// A reuse store for a model of `num_layers` layers of width `hidden`, that
     /// may hold at most `budget_bytes` of hidden states (0 = never record).
     pub fn new(num_layers: usize, hidden: usize, budget_bytes: usize) -> Self {
-        Self { num_layers, hidden, budget_bytes, stride: 0, mode: Mode::Off, calls: Vec::new(), bytes: 0, next_call: 0, complete: false, exhausted: budget_bytes == 0, mismatches: 0 }
+        Self {
+            num_layers,
+            hidden,
+            budget_bytes,
+            stride: 0,
+            mode: Mode::Off,
+            calls: Vec::new(),
+            bytes: 0,
+            next_call: 0,
+            complete: false,
+            exhausted: budget_bytes == 0,
+            mismatches: 0,
+        }
     }
 
     /// Whether a complete recording is held.
@@ -122,7 +134,9 @@ impl<B: Backend> LayerReuse<B> {
             return false;
         }
         // Checkpoints at stride, 2*stride, ... < num_layers: (num_layers - 1) / stride of them.
-        let stride = (1..self.num_layers).find(|s| (self.num_layers - 1) / s <= affordable).unwrap_or(self.num_layers);
+        let stride = (1..self.num_layers)
+            .find(|s| (self.num_layers - 1) / s <= affordable)
+            .unwrap_or(self.num_layers);
         self.stride = stride;
         self.mode = Mode::Record;
         true
@@ -147,7 +161,9 @@ impl<B: Backend> LayerReuse<B> {
         if !self.complete || self.stride == 0 {
             return None;
         }
-        let limit = first_pruned.unwrap_or(self.num_layers).min(self.num_layers - 1);
+        let limit = first_pruned
+            .unwrap_or(self.num_layers)
+            .min(self.num_layers - 1);
         let start = limit / self.stride * self.stride;
         if start == 0 {
             return None;
@@ -162,7 +178,11 @@ impl<B: Backend> LayerReuse<B> {
         match self.mode {
             Mode::Off => None,
             Mode::Record => {
-                let bytes = shape.batch * shape.tokens * self.hidden * 4 * ((self.num_layers - 1) / self.stride);
+                let bytes = shape.batch
+                    * shape.tokens
+                    * self.hidden
+                    * 4
+                    * ((self.num_layers - 1) / self.stride);
                 if self.bytes + bytes > self.budget_bytes {
                     // Over budget: give the recording up rather than exceed it.
                     self.calls.clear();
@@ -173,14 +193,19 @@ impl<B: Backend> LayerReuse<B> {
                     return None;
                 }
                 self.bytes += bytes;
-                self.calls.push(RecordedCall { shape, states: Vec::new() });
+                self.calls.push(RecordedCall {
+                    shape,
+                    states: Vec::new(),
+                });
                 None
             }
             Mode::Replay(start) => {
                 let call = self.next_call;
                 self.next_call += 1;
                 match self.calls.get(call) {
-                    Some(rec) if rec.shape == shape => Some((start, rec.states[start / self.stride - 1].clone())),
+                    Some(rec) if rec.shape == shape => {
+                        Some((start, rec.states[start / self.stride - 1].clone()))
+                    }
                     _ => {
                         self.mismatches += 1;
                         None

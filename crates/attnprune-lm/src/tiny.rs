@@ -37,23 +37,38 @@ pub fn tiny_config(vocab_size: usize) -> LlamaConfig {
 /// Writes a tiny random model (`config.json`, `model.safetensors`,
 /// `tokenizer.json`, `tokenizer_config.json`) into `dir`; same seed, same bytes.
 pub fn write_tiny_model(dir: &Path, seed: u64) -> Result<LlamaConfig, LmError> {
-    std::fs::create_dir_all(dir).map_err(|source| LmError::Io { path: dir.display().to_string(), source })?;
-    let tokenizer = tiny_byte_level_tokenizer(TRAINING_TEXT, 64)
-        .map_err(|e| LmError::Format { path: dir.display().to_string(), message: e.to_string() })?;
+    std::fs::create_dir_all(dir).map_err(|source| LmError::Io {
+        path: dir.display().to_string(),
+        source,
+    })?;
+    let tokenizer = tiny_byte_level_tokenizer(TRAINING_TEXT, 64).map_err(|e| LmError::Format {
+        path: dir.display().to_string(),
+        message: e.to_string(),
+    })?;
     let config = tiny_config(tokenizer.vocab_size());
     random_weights(&config, seed).save_safetensors(&dir.join("model.safetensors"))?;
     let config_json = serde_json::to_string_pretty(&config.to_hf_json()).unwrap_or_default();
     crate::write_file_atomic(&dir.join("config.json"), config_json.as_bytes())?;
-    let tok_err = |e: attnprune_tokenizer::TokenizerError| LmError::Format { path: dir.display().to_string(), message: e.to_string() };
-    tokenizer.save(&dir.join("tokenizer.json")).map_err(tok_err)?;
-    tokenizer.save_config(&dir.join("tokenizer_config.json")).map_err(tok_err)?;
+    let tok_err = |e: attnprune_tokenizer::TokenizerError| LmError::Format {
+        path: dir.display().to_string(),
+        message: e.to_string(),
+    };
+    tokenizer
+        .save(&dir.join("tokenizer.json"))
+        .map_err(tok_err)?;
+    tokenizer
+        .save_config(&dir.join("tokenizer_config.json"))
+        .map_err(tok_err)?;
     Ok(config)
 }
 
 /// Random weights for `config` (normal, std 0.2; norms near 1), from `seed`.
 pub fn random_weights(config: &LlamaConfig, seed: u64) -> WeightMap {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut map = WeightMap { tensors: Default::default(), origin: "tiny random model".into() };
+    let mut map = WeightMap {
+        tensors: Default::default(),
+        origin: "tiny random model".into(),
+    };
     let c = config;
     let (d, hd, i) = (c.hidden_size, c.head_dim, c.intermediate_size);
     let mut add = |name: String, shape: Vec<usize>, mean: f32, rng: &mut ChaCha8Rng| {
@@ -61,19 +76,64 @@ pub fn random_weights(config: &LlamaConfig, seed: u64) -> WeightMap {
         let data = (0..n).map(|_| mean + 0.2 * normal(rng)).collect();
         map.tensors.insert(name, Weight { shape, data });
     };
-    add("model.embed_tokens.weight".into(), vec![c.vocab_size, d], 0.0, &mut rng);
+    add(
+        "model.embed_tokens.weight".into(),
+        vec![c.vocab_size, d],
+        0.0,
+        &mut rng,
+    );
     add("model.norm.weight".into(), vec![d], 1.0, &mut rng);
     for l in 0..c.num_layers {
         let p = format!("model.layers.{l}");
-        add(format!("{p}.input_layernorm.weight"), vec![d], 1.0, &mut rng);
-        add(format!("{p}.post_attention_layernorm.weight"), vec![d], 1.0, &mut rng);
-        add(format!("{p}.self_attn.q_proj.weight"), vec![c.num_heads * hd, d], 0.0, &mut rng);
-        add(format!("{p}.self_attn.k_proj.weight"), vec![c.num_kv_heads * hd, d], 0.0, &mut rng);
-        add(format!("{p}.self_attn.v_proj.weight"), vec![c.num_kv_heads * hd, d], 0.0, &mut rng);
-        add(format!("{p}.self_attn.o_proj.weight"), vec![d, c.num_heads * hd], 0.0, &mut rng);
-        add(format!("{p}.mlp.gate_proj.weight"), vec![i, d], 0.0, &mut rng);
+        add(
+            format!("{p}.input_layernorm.weight"),
+            vec![d],
+            1.0,
+            &mut rng,
+        );
+        add(
+            format!("{p}.post_attention_layernorm.weight"),
+            vec![d],
+            1.0,
+            &mut rng,
+        );
+        add(
+            format!("{p}.self_attn.q_proj.weight"),
+            vec![c.num_heads * hd, d],
+            0.0,
+            &mut rng,
+        );
+        add(
+            format!("{p}.self_attn.k_proj.weight"),
+            vec![c.num_kv_heads * hd, d],
+            0.0,
+            &mut rng,
+        );
+        add(
+            format!("{p}.self_attn.v_proj.weight"),
+            vec![c.num_kv_heads * hd, d],
+            0.0,
+            &mut rng,
+        );
+        add(
+            format!("{p}.self_attn.o_proj.weight"),
+            vec![d, c.num_heads * hd],
+            0.0,
+            &mut rng,
+        );
+        add(
+            format!("{p}.mlp.gate_proj.weight"),
+            vec![i, d],
+            0.0,
+            &mut rng,
+        );
         add(format!("{p}.mlp.up_proj.weight"), vec![i, d], 0.0, &mut rng);
-        add(format!("{p}.mlp.down_proj.weight"), vec![d, i], 0.0, &mut rng);
+        add(
+            format!("{p}.mlp.down_proj.weight"),
+            vec![d, i],
+            0.0,
+            &mut rng,
+        );
     }
     map
 }

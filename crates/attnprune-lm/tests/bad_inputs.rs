@@ -20,14 +20,20 @@ fn load_error(path: &Path) -> String {
             eprintln!("{}: {text}", path.display());
             text
         }
-        Err(_) => panic!("loading {} panicked instead of returning an error", path.display()),
+        Err(_) => panic!(
+            "loading {} panicked instead of returning an error",
+            path.display()
+        ),
     }
 }
 
 /// Asserts `error` names `path` and contains every one of `words`.
 fn assert_error(error: &str, path: &Path, words: &[&str]) {
     let shown = path.display().to_string();
-    assert!(error.contains(&shown), "error does not name `{shown}`: {error}");
+    assert!(
+        error.contains(&shown),
+        "error does not name `{shown}`: {error}"
+    );
     for word in words {
         assert!(error.contains(word), "error lacks `{word}`: {error}");
     }
@@ -71,12 +77,20 @@ fn tiny_gguf(arch: &str, q_type: GgmlType) -> GgufWriter {
         .add_f32(format!("{arch}.attention.layer_norm_rms_epsilon"), 1e-5)
         .add_string("tokenizer.ggml.model", "gpt2")
         .add_string_array("tokenizer.ggml.tokens", &vocab)
-        .add_metadata("tokenizer.ggml.token_type", MetadataValue::Array(vec![MetadataValue::I32(1); vocab.len()]))
+        .add_metadata(
+            "tokenizer.ggml.token_type",
+            MetadataValue::Array(vec![MetadataValue::I32(1); vocab.len()]),
+        )
         .add_u32("tokenizer.ggml.eos_token_id", 0);
-    let values = |n: usize| (0..n).map(|i| ((i % 17) as f32 - 8.0) * 0.01).collect::<Vec<f32>>();
+    let values = |n: usize| {
+        (0..n)
+            .map(|i| ((i % 17) as f32 - 8.0) * 0.01)
+            .collect::<Vec<f32>>()
+    };
     let mut add = |name: &str, shape: &[usize]| {
         let n = shape.iter().product();
-        w.add_tensor(name, shape, GgmlType::F32, &values(n)).unwrap();
+        w.add_tensor(name, shape, GgmlType::F32, &values(n))
+            .unwrap();
     };
     add("token_embd.weight", &[vocab.len(), D]);
     add("output_norm.weight", &[D]);
@@ -89,11 +103,23 @@ fn tiny_gguf(arch: &str, q_type: GgmlType) -> GgufWriter {
     add("blk.0.ffn_up.weight", &[D, D]);
     add("blk.0.ffn_down.weight", &[D, D]);
     if q_type == GgmlType::F32 {
-        w.add_tensor("blk.0.attn_q.weight", &[D, D], GgmlType::F32, &values(D * D)).unwrap();
+        w.add_tensor(
+            "blk.0.attn_q.weight",
+            &[D, D],
+            GgmlType::F32,
+            &values(D * D),
+        )
+        .unwrap();
     } else {
         let (block, bytes) = q_type.block_layout().expect("a type with a known layout");
         let size = (D * D) as u64 / block * bytes;
-        w.add_raw_tensor("blk.0.attn_q.weight", &[D as u64, D as u64], q_type, vec![0u8; size as usize]).unwrap();
+        w.add_raw_tensor(
+            "blk.0.attn_q.weight",
+            &[D as u64, D as u64],
+            q_type,
+            vec![0u8; size as usize],
+        )
+        .unwrap();
     }
     w
 }
@@ -107,9 +133,18 @@ fn write_bytes(path: &Path, bytes: &[u8]) {
 fn crafted_gguf_is_valid() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("tiny.gguf");
-    write_bytes(&path, &tiny_gguf("llama", GgmlType::F32).to_bytes().unwrap());
+    write_bytes(
+        &path,
+        &tiny_gguf("llama", GgmlType::F32).to_bytes().unwrap(),
+    );
     let model = LanguageModel::<B>::load(&path, &Default::default()).unwrap();
-    assert_eq!((model.model.config.hidden_size, model.model.config.num_layers), (D, 1));
+    assert_eq!(
+        (
+            model.model.config.hidden_size,
+            model.model.config.num_layers
+        ),
+        (D, 1)
+    );
 }
 
 #[test]
@@ -151,16 +186,28 @@ fn wrong_magic_is_refused() {
 fn unsupported_tensor_type_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("iq2.gguf");
-    write_bytes(&path, &tiny_gguf("llama", GgmlType::from_id(16)).to_bytes().unwrap());
+    write_bytes(
+        &path,
+        &tiny_gguf("llama", GgmlType::from_id(16))
+            .to_bytes()
+            .unwrap(),
+    );
     let error = load_error(&path);
-    assert_error(&error, &path, &["IQ2_XXS", "blk.0.attn_q.weight", "unsupported"]);
+    assert_error(
+        &error,
+        &path,
+        &["IQ2_XXS", "blk.0.attn_q.weight", "unsupported"],
+    );
 }
 
 #[test]
 fn unsupported_gguf_architecture_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("falcon.gguf");
-    write_bytes(&path, &tiny_gguf("falcon", GgmlType::F32).to_bytes().unwrap());
+    write_bytes(
+        &path,
+        &tiny_gguf("falcon", GgmlType::F32).to_bytes().unwrap(),
+    );
     let error = load_error(&path);
     assert_error(&error, &path, &["`falcon`", "not supported"]);
 }
@@ -179,7 +226,10 @@ fn edit_config(dir: &Path, key: &str, value: Value) {
     let path = dir.join("config.json");
     let mut config: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     config[key] = value;
-    write_bytes(&path, serde_json::to_string_pretty(&config).unwrap().as_bytes());
+    write_bytes(
+        &path,
+        serde_json::to_string_pretty(&config).unwrap().as_bytes(),
+    );
 }
 
 /// The control for the folder tests: unchanged, the tiny folder loads.
@@ -202,7 +252,15 @@ fn head_count_disagreeing_with_the_weights_is_refused() {
     let dir = tiny_dir();
     edit_config(dir.path(), "num_attention_heads", 8.into());
     let error = load_error(dir.path());
-    assert_error(&error, dir.path(), &["model.layers.0.self_attn.q_proj.weight", "[64, 32]", "[32, 32]"]);
+    assert_error(
+        &error,
+        dir.path(),
+        &[
+            "model.layers.0.self_attn.q_proj.weight",
+            "[64, 32]",
+            "[32, 32]",
+        ],
+    );
 }
 
 #[test]
@@ -210,7 +268,11 @@ fn unsupported_hf_architecture_is_refused() {
     let dir = tiny_dir();
     edit_config(dir.path(), "model_type", "gpt2".into());
     let error = load_error(dir.path());
-    assert_error(&error, &dir.path().join("config.json"), &["`gpt2`", "not supported"]);
+    assert_error(
+        &error,
+        &dir.path().join("config.json"),
+        &["`gpt2`", "not supported"],
+    );
 }
 
 /// Cut inside the 8-byte length prefix, inside the JSON header, and inside the tensor data.

@@ -33,20 +33,43 @@ fn cases(model: &LanguageModel<B>) -> Vec<Case> {
 }
 
 fn config(model: &LanguageModel<B>) -> GenerationConfig {
-    let im_end = model.tokenizer.token_id("<|im_end|>").expect("SmolLM2 has <|im_end|>");
+    let im_end = model
+        .tokenizer
+        .token_id("<|im_end|>")
+        .expect("SmolLM2 has <|im_end|>");
     let stop_ids = model.tokenizer.eos_ids().to_vec();
-    assert!(stop_ids.contains(&im_end), "eos ids {stop_ids:?} lack <|im_end|> ({im_end})");
-    GenerationConfig { max_new_tokens: 16, sampling: Sampling::Greedy, stop_ids }
+    assert!(
+        stop_ids.contains(&im_end),
+        "eos ids {stop_ids:?} lack <|im_end|> ({im_end})"
+    );
+    GenerationConfig {
+        max_new_tokens: 16,
+        sampling: Sampling::Greedy,
+        stop_ids,
+    }
 }
 
 fn request(case: &Case) -> GenerationRequest<'_> {
-    GenerationRequest { prompt: &case.prompt, mask: &case.mask, seed: 0 }
+    GenerationRequest {
+        prompt: &case.prompt,
+        mask: &case.mask,
+        seed: 0,
+    }
 }
 
 fn check(model: &LanguageModel<B>, label: &str, i: usize, case: &Case, got: &[u32]) {
     let text = model.tokenizer.decode(got, false).unwrap();
-    eprintln!("{label} case {i} ({} pruned): {text:?}", case.mask.num_pruned());
-    assert_eq!(got, case.want.as_slice(), "{label} case {i} ({} pruned heads): got {text:?}, transformers {:?}", case.mask.num_pruned(), case.text);
+    eprintln!(
+        "{label} case {i} ({} pruned): {text:?}",
+        case.mask.num_pruned()
+    );
+    assert_eq!(
+        got,
+        case.want.as_slice(),
+        "{label} case {i} ({} pruned heads): got {text:?}, transformers {:?}",
+        case.mask.num_pruned(),
+        case.text
+    );
 }
 
 #[test]
@@ -54,7 +77,10 @@ fn smollm2_greedy_generation_matches_transformers() {
     let Some(path) = smollm2_path() else { return };
     let model = load(&path);
     let cases = cases(&model);
-    assert!(cases.iter().any(|c| c.mask.num_pruned() > 0) && cases.iter().any(|c| c.mask.num_pruned() == 0));
+    assert!(
+        cases.iter().any(|c| c.mask.num_pruned() > 0)
+            && cases.iter().any(|c| c.mask.num_pruned() == 0)
+    );
     let config = config(&model);
     for (i, case) in cases.iter().enumerate() {
         let out = generate(&model.model, &[request(case)], &config).unwrap();
@@ -68,7 +94,10 @@ fn smollm2_batched_greedy_generation_matches_transformers() {
     let model = load(&path);
     let cases = cases(&model);
     let lens: Vec<usize> = cases.iter().map(|c| c.prompt.len()).collect();
-    assert!(lens.iter().min() < lens.iter().max(), "prompts of equal length would not exercise left padding: {lens:?}");
+    assert!(
+        lens.iter().min() < lens.iter().max(),
+        "prompts of equal length would not exercise left padding: {lens:?}"
+    );
     let config = config(&model);
     let requests: Vec<GenerationRequest<'_>> = cases.iter().map(request).collect();
     let out = generate(&model.model, &requests, &config).unwrap();
@@ -95,10 +124,16 @@ fn smollm2_batched_generation_stops_each_row_at_its_own_stop_token() {
     };
     let expected: Vec<Vec<u32>> = cases.iter().map(|c| cut(&c.want)).collect();
     let stop_steps: std::collections::BTreeSet<usize> = expected.iter().map(Vec::len).collect();
-    assert!(stop_steps.len() > 1, "every row stops at the same step: {stop_steps:?}");
+    assert!(
+        stop_steps.len() > 1,
+        "every row stops at the same step: {stop_steps:?}"
+    );
     let requests: Vec<GenerationRequest<'_>> = cases.iter().map(request).collect();
     let out = generate(&model.model, &requests, &config).unwrap();
     for (i, (got, want)) in out.iter().zip(&expected).enumerate() {
-        assert_eq!(got, want, "case {i}: reply not cut after its first stop token");
+        assert_eq!(
+            got, want,
+            "case {i}: reply not cut after its first stop token"
+        );
     }
 }

@@ -8,10 +8,18 @@ use attnprune_lm::Logits;
 use common::*;
 use std::path::Path;
 
-fn last_logits(model: &attnprune_lm::LanguageModel<B>, ids: &[u32], mask: &attnprune_mask::HeadMask) -> Vec<f32> {
+fn last_logits(
+    model: &attnprune_lm::LanguageModel<B>,
+    ids: &[u32],
+    mask: &attnprune_mask::HeadMask,
+) -> Vec<f32> {
     let batch = PaddedBatch::left_padded(&[ids], 0);
     let keep = head_keep_tensor(&[mask], &model.model);
-    let out = model.model.forward(batch.to_forward(keep, model.model.device()), None, Logits::Last);
+    let out = model.model.forward(
+        batch.to_forward(keep, model.model.device()),
+        None,
+        Logits::Last,
+    );
     out.into_data().to_vec::<f32>().unwrap()
 }
 
@@ -27,17 +35,26 @@ fn check_model(model_path: &Path, fixture_rel: &str) {
 
 #[test]
 fn tiny_llama_bf16_matches_transformers() {
-    check_model(&root().join("tests/fixtures/tiny-llama"), "tiny-llama/logits.json");
+    check_model(
+        &root().join("tests/fixtures/tiny-llama"),
+        "tiny-llama/logits.json",
+    );
 }
 
 #[test]
 fn tiny_qwen2_sharded_matches_transformers() {
-    check_model(&root().join("tests/fixtures/tiny-qwen2"), "tiny-qwen2/logits.json");
+    check_model(
+        &root().join("tests/fixtures/tiny-qwen2"),
+        "tiny-qwen2/logits.json",
+    );
 }
 
 #[test]
 fn tiny_mistral_f16_matches_transformers() {
-    check_model(&root().join("tests/fixtures/tiny-mistral"), "tiny-mistral/logits.json");
+    check_model(
+        &root().join("tests/fixtures/tiny-mistral"),
+        "tiny-mistral/logits.json",
+    );
 }
 
 #[test]
@@ -52,12 +69,19 @@ fn batched_left_padded_rows_match_single_rows() {
     let fixture = fixture("tiny-qwen2/logits.json");
     let cases: Vec<_> = fixture["cases"].as_array().unwrap().iter().collect();
     let seqs: Vec<Vec<u32>> = cases.iter().map(|c| ids(&c["ids"])).collect();
-    let masks: Vec<_> = cases.iter().map(|c| mask_of(&model, &c["pruned"])).collect();
+    let masks: Vec<_> = cases
+        .iter()
+        .map(|c| mask_of(&model, &c["pruned"]))
+        .collect();
     let seq_refs: Vec<&[u32]> = seqs.iter().map(|s| s.as_slice()).collect();
     let mask_refs: Vec<_> = masks.iter().collect();
     let batch = PaddedBatch::left_padded(&seq_refs, 0);
     let keep = head_keep_tensor(&mask_refs, &model.model);
-    let out = model.model.forward(batch.to_forward(keep, model.model.device()), None, Logits::Last);
+    let out = model.model.forward(
+        batch.to_forward(keep, model.model.device()),
+        None,
+        Logits::Last,
+    );
     let all = out.into_data().to_vec::<f32>().unwrap();
     let vocab = model.model.config.vocab_size;
     for (i, case) in cases.iter().enumerate() {

@@ -20,10 +20,16 @@ fn smollm2_perplexity_matches_transformers() {
     let window = fixture["window"].as_u64().unwrap() as usize;
     let max_windows = fixture["max_windows"].as_u64().unwrap() as usize;
     let text_path = root().join(fixture["text_file"].as_str().unwrap());
-    let text = std::fs::read_to_string(&text_path).unwrap_or_else(|e| panic!("{}: {e}", text_path.display()));
+    let text = std::fs::read_to_string(&text_path)
+        .unwrap_or_else(|e| panic!("{}: {e}", text_path.display()));
 
     let ids = model.tokenizer.encode(&text, false).unwrap();
-    assert_eq!(ids.len() as u64, fixture["num_text_tokens"].as_u64().unwrap(), "token count of {}", text_path.display());
+    assert_eq!(
+        ids.len() as u64,
+        fixture["num_text_tokens"].as_u64().unwrap(),
+        "token count of {}",
+        text_path.display()
+    );
     let windows = token_windows(&ids, window, Some(max_windows));
     assert_eq!(windows.len(), max_windows.min(ids.len() / window));
 
@@ -47,7 +53,16 @@ fn smollm2_perplexity_matches_transformers() {
             total.nll,
             case["nll_sum"].as_f64().unwrap()
         );
-        assert_eq!(total.count, want_count, "{} pruned heads: number of predicted tokens", mask.num_pruned());
-        assert!(rel <= REL_TOL, "{} pruned heads: perplexity {ppl} vs {want_ppl}: relative diff {rel:.3e} > {REL_TOL}", mask.num_pruned());
+        assert_eq!(
+            total.count,
+            want_count,
+            "{} pruned heads: number of predicted tokens",
+            mask.num_pruned()
+        );
+        assert!(
+            rel <= REL_TOL,
+            "{} pruned heads: perplexity {ppl} vs {want_ppl}: relative diff {rel:.3e} > {REL_TOL}",
+            mask.num_pruned()
+        );
     }
 }

@@ -19,14 +19,20 @@ fn model() -> LlamaModel<CpuBackend> {
 }
 
 /// One evaluation's calls: a shared prefix, prompts x replies, then perplexity windows.
-fn evaluate(model: &LlamaModel<CpuBackend>, mask: &HeadMask, reuse: &mut LayerReuse<CpuBackend>) -> Vec<f64> {
+fn evaluate(
+    model: &LlamaModel<CpuBackend>,
+    mask: &HeadMask,
+    reuse: &mut LayerReuse<CpuBackend>,
+) -> Vec<f64> {
     let system: Vec<u32> = vec![5, 17, 42, 8];
     let prompts: Vec<Vec<u32>> = vec![vec![99, 3, 250, 7, 11], vec![4], vec![60, 61, 62]];
     let replies: Vec<Vec<u32>> = vec![vec![12], vec![40, 41, 42], vec![300 - 1, 2]];
     let windows: Vec<Vec<u32>> = vec![(1..20).collect(), (40..59).collect()];
     let base = extend_context(model, None, &system, mask, reuse).unwrap();
     let refs: Vec<&[u32]> = prompts.iter().map(Vec::as_slice).collect();
-    let mut out: Vec<f64> = prompt_reply_logprobs(model, Some(&base), &refs, &replies, mask, reuse).unwrap().concat();
+    let mut out: Vec<f64> = prompt_reply_logprobs(model, Some(&base), &refs, &replies, mask, reuse)
+        .unwrap()
+        .concat();
     let seqs: Vec<&[u32]> = windows.iter().map(Vec::as_slice).collect();
     let nll = targeted_nll(model, &seqs, &vec![mask; seqs.len()], &[1, 1], reuse).unwrap();
     out.extend(nll.iter().map(|n| n.nll));
@@ -36,7 +42,11 @@ fn evaluate(model: &LlamaModel<CpuBackend>, mask: &HeadMask, reuse: &mut LayerRe
 fn recorded(model: &LlamaModel<CpuBackend>, budget: usize) -> LayerReuse<CpuBackend> {
     let mut reuse = LayerReuse::new(LAYERS, model.config.hidden_size, budget);
     assert!(reuse.begin_record(200));
-    evaluate(model, &HeadMask::unpruned(model.config.head_layout()), &mut reuse);
+    evaluate(
+        model,
+        &HeadMask::unpruned(model.config.head_layout()),
+        &mut reuse,
+    );
     reuse.finish();
     assert!(reuse.is_recorded());
     reuse
@@ -50,12 +60,27 @@ fn replay_equals_full_forward_bit_for_bit() {
     assert_eq!(reuse.stride(), 1, "a large budget keeps every layer");
     let masks = (0..LAYERS)
         .map(|layer| HeadMask::from_pruned(layout, &[HeadId { layer, head: 2 }]).unwrap())
-        .chain([HeadMask::from_pruned(layout, &[HeadId { layer: 3, head: 0 }, HeadId { layer: 5, head: 1 }, HeadId { layer: 4, head: 3 }]).unwrap()])
+        .chain([HeadMask::from_pruned(
+            layout,
+            &[
+                HeadId { layer: 3, head: 0 },
+                HeadId { layer: 5, head: 1 },
+                HeadId { layer: 4, head: 3 },
+            ],
+        )
+        .unwrap()])
         .chain([HeadMask::unpruned(layout)]);
     for mask in masks {
         let full = evaluate(&model, &mask, &mut LayerReuse::off());
         let start = reuse.begin_replay(mask.first_pruned_layer());
-        assert_eq!(start, mask.first_pruned_layer().or(Some(LAYERS - 1)).filter(|&l| l > 0), "{}", mask.key());
+        assert_eq!(
+            start,
+            mask.first_pruned_layer()
+                .or(Some(LAYERS - 1))
+                .filter(|&l| l > 0),
+            "{}",
+            mask.key()
+        );
         let replayed = evaluate(&model, &mask, &mut reuse);
         reuse.finish();
         assert_eq!(full, replayed, "mask {}", mask.key());
@@ -75,7 +100,10 @@ fn a_small_budget_widens_the_stride_and_a_tiny_one_turns_reuse_off() {
     let mut reuse = reuse;
     let mask = HeadMask::from_pruned(layout, &[HeadId { layer: 5, head: 0 }]).unwrap();
     assert_eq!(reuse.begin_replay(mask.first_pruned_layer()), Some(4));
-    assert_eq!(evaluate(&model, &mask, &mut reuse), evaluate(&model, &mask, &mut LayerReuse::off()));
+    assert_eq!(
+        evaluate(&model, &mask, &mut reuse),
+        evaluate(&model, &mask, &mut LayerReuse::off())
+    );
     reuse.finish();
 
     let mut none = LayerReuse::<CpuBackend>::new(LAYERS, 32, per_checkpoint / 2);

@@ -66,9 +66,18 @@ pub struct CandidateList {
 
 impl Candidate {
     /// The candidate for `mask`.
-    pub fn new(mask: &HeadMask, restart: usize, predicted_bias: f64, predicted_perplexity: f64) -> Self {
+    pub fn new(
+        mask: &HeadMask,
+        restart: usize,
+        predicted_bias: f64,
+        predicted_perplexity: f64,
+    ) -> Self {
         Self {
-            pruned: mask.pruned_heads().iter().map(|h| [h.layer, h.head]).collect(),
+            pruned: mask
+                .pruned_heads()
+                .iter()
+                .map(|h| [h.layer, h.head])
+                .collect(),
             num_pruned: mask.num_pruned(),
             restart,
             predicted_bias,
@@ -80,14 +89,22 @@ impl Candidate {
 
     /// The mask, validated against `layout`.
     pub fn to_mask(&self, layout: HeadLayout) -> Result<HeadMask, MaskError> {
-        let heads: Vec<HeadId> = self.pruned.iter().map(|&[layer, head]| HeadId { layer, head }).collect();
+        let heads: Vec<HeadId> = self
+            .pruned
+            .iter()
+            .map(|&[layer, head]| HeadId { layer, head })
+            .collect();
         HeadMask::from_pruned(layout, &heads)
     }
 }
 
 impl CandidateList {
     /// An empty list for `layout`, with the surrogates' predictions for the unpruned model.
-    pub fn new(layout: HeadLayout, unpruned_predicted: (f64, f64), provenance: serde_json::Value) -> Self {
+    pub fn new(
+        layout: HeadLayout,
+        unpruned_predicted: (f64, f64),
+        provenance: serde_json::Value,
+    ) -> Self {
         Self {
             kind: CANDIDATES_KIND.into(),
             schema_version: CANDIDATES_VERSION,
@@ -107,12 +124,18 @@ impl CandidateList {
 
     /// The masks, validated.
     pub fn masks(&self) -> Result<Vec<HeadMask>, MaskError> {
-        self.candidates.iter().map(|c| c.to_mask(self.layout())).collect()
+        self.candidates
+            .iter()
+            .map(|c| c.to_mask(self.layout()))
+            .collect()
     }
 
     /// Parses and checks a list's JSON text (kind, version, fields, every mask); `origin` names the file.
     pub fn from_json(text: &str, origin: &str) -> Result<Self, MaskError> {
-        let parse = |message: String| MaskError::Parse { path: origin.to_string(), message };
+        let parse = |message: String| MaskError::Parse {
+            path: origin.to_string(),
+            message,
+        };
         let list: Self = serde_json::from_str(text).map_err(|e| parse(e.to_string()))?;
         if list.kind != CANDIDATES_KIND || list.schema_version != CANDIDATES_VERSION {
             return Err(parse(format!(
@@ -121,9 +144,15 @@ impl CandidateList {
             )));
         }
         for (i, c) in list.candidates.iter().enumerate() {
-            let mask = c.to_mask(list.layout()).map_err(|e| parse(format!("candidate {i}: {e}")))?;
+            let mask = c
+                .to_mask(list.layout())
+                .map_err(|e| parse(format!("candidate {i}: {e}")))?;
             if mask.num_pruned() != c.num_pruned {
-                return Err(parse(format!("candidate {i}: num_pruned {} but {} heads listed", c.num_pruned, mask.num_pruned())));
+                return Err(parse(format!(
+                    "candidate {i}: num_pruned {} but {} heads listed",
+                    c.num_pruned,
+                    mask.num_pruned()
+                )));
             }
         }
         Ok(list)
@@ -132,7 +161,10 @@ impl CandidateList {
     /// Reads and checks a candidate list.
     pub fn read(path: &Path) -> Result<Self, MaskError> {
         let origin = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| MaskError::Io { path: origin.clone(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| MaskError::Io {
+            path: origin.clone(),
+            source,
+        })?;
         Self::from_json(&text, &origin)
     }
 
@@ -150,7 +182,8 @@ mod tests {
 
     fn list() -> CandidateList {
         let layout = HeadLayout::new(2, 3);
-        let mut list = CandidateList::new(layout, (0.6, 9.0), serde_json::json!({"stage": "anneal"}));
+        let mut list =
+            CandidateList::new(layout, (0.6, 9.0), serde_json::json!({"stage": "anneal"}));
         let mask = HeadMask::from_pruned(layout, &[HeadId { layer: 1, head: 2 }]).unwrap();
         list.candidates.push(Candidate::new(&mask, 0, 0.5, 10.0));
         list
@@ -168,11 +201,23 @@ mod tests {
     fn refuses_unknown_fields_wrong_kind_and_bad_masks() {
         let text = list().to_json();
         let extra = text.replacen("\"num_layers\"", "\"surprise\": 1, \"num_layers\"", 1);
-        assert!(CandidateList::from_json(&extra, "c.json").unwrap_err().to_string().contains("c.json"));
+        assert!(CandidateList::from_json(&extra, "c.json")
+            .unwrap_err()
+            .to_string()
+            .contains("c.json"));
         let kind = text.replace("mask-candidates", "mask");
-        assert!(CandidateList::from_json(&kind, "c.json").unwrap_err().to_string().contains("expected `mask-candidates`"));
-        let range = text.replace("[\n          1,\n          2\n        ]", "[\n          5,\n          2\n        ]");
+        assert!(CandidateList::from_json(&kind, "c.json")
+            .unwrap_err()
+            .to_string()
+            .contains("expected `mask-candidates`"));
+        let range = text.replace(
+            "[\n          1,\n          2\n        ]",
+            "[\n          5,\n          2\n        ]",
+        );
         assert_ne!(range, text);
-        assert!(CandidateList::from_json(&range, "c.json").unwrap_err().to_string().contains("out of range"));
+        assert!(CandidateList::from_json(&range, "c.json")
+            .unwrap_err()
+            .to_string()
+            .contains("out of range"));
     }
 }

@@ -22,7 +22,10 @@ pub struct RandomMaskSpec {
 pub fn draw_random_masks(spec: &RandomMaskSpec, count: usize) -> Result<Vec<HeadMask>, MaskError> {
     let total = spec.layout.total();
     if spec.max_pruned > total {
-        return Err(MaskError::TooManyPruned { requested: spec.max_pruned, available: total });
+        return Err(MaskError::TooManyPruned {
+            requested: spec.max_pruned,
+            available: total,
+        });
     }
     (0..count).map(|i| draw_one(spec, i as u64)).collect()
 }
@@ -43,10 +46,18 @@ fn draw_one(spec: &RandomMaskSpec, index: u64) -> Result<HeadMask, MaskError> {
 /// chosen uniformly: the random baseline for a mask of that size. Mask `i`
 /// depends only on the seed and `i` (and is independent of [`draw_random_masks`]'s
 /// masks for the same seed), so a longer draw extends a shorter one.
-pub fn draw_masks_with_count(layout: HeadLayout, num_pruned: usize, seed: u64, count: usize) -> Result<Vec<HeadMask>, MaskError> {
+pub fn draw_masks_with_count(
+    layout: HeadLayout,
+    num_pruned: usize,
+    seed: u64,
+    count: usize,
+) -> Result<Vec<HeadMask>, MaskError> {
     let total = layout.total();
     if num_pruned > total {
-        return Err(MaskError::TooManyPruned { requested: num_pruned, available: total });
+        return Err(MaskError::TooManyPruned {
+            requested: num_pruned,
+            available: total,
+        });
     }
     (0..count as u64)
         .map(|i| {
@@ -70,7 +81,11 @@ mod tests {
     use super::*;
 
     fn spec(seed: u64) -> RandomMaskSpec {
-        RandomMaskSpec { layout: HeadLayout::new(30, 9), max_pruned: 40, seed }
+        RandomMaskSpec {
+            layout: HeadLayout::new(30, 9),
+            max_pruned: 40,
+            seed,
+        }
     }
 
     #[test]
@@ -96,13 +111,21 @@ mod tests {
     fn fixed_count_draws_have_the_count_and_are_seeded() {
         let layout = HeadLayout::new(30, 9);
         let a = draw_masks_with_count(layout, 17, 3, 10).unwrap();
-        assert!(a.iter().all(|m| m.num_pruned() == 17 && m.layout() == layout));
+        assert!(a
+            .iter()
+            .all(|m| m.num_pruned() == 17 && m.layout() == layout));
         assert_eq!(a[..4], draw_masks_with_count(layout, 17, 3, 4).unwrap()[..]);
         assert_ne!(a, draw_masks_with_count(layout, 17, 4, 10).unwrap());
         let distinct: std::collections::HashSet<String> = a.iter().map(|m| m.key()).collect();
         assert_eq!(distinct.len(), 10);
-        assert_eq!(draw_masks_with_count(layout, 0, 1, 2).unwrap()[0], HeadMask::unpruned(layout));
-        assert_eq!(draw_masks_with_count(layout, 270, 1, 1).unwrap()[0].num_pruned(), 270);
+        assert_eq!(
+            draw_masks_with_count(layout, 0, 1, 2).unwrap()[0],
+            HeadMask::unpruned(layout)
+        );
+        assert_eq!(
+            draw_masks_with_count(layout, 270, 1, 1).unwrap()[0].num_pruned(),
+            270
+        );
         assert!(draw_masks_with_count(layout, 271, 1, 1).is_err());
     }
 
@@ -123,7 +146,11 @@ mod tests {
 
     #[test]
     fn too_many_is_an_error() {
-        let s = RandomMaskSpec { layout: HeadLayout::new(2, 2), max_pruned: 5, seed: 0 };
+        let s = RandomMaskSpec {
+            layout: HeadLayout::new(2, 2),
+            max_pruned: 5,
+            seed: 0,
+        };
         assert!(draw_random_masks(&s, 1).is_err());
     }
 }

@@ -37,7 +37,11 @@ impl MaskFile {
         Self {
             num_layers: layout.num_layers,
             num_heads: layout.num_heads,
-            pruned: mask.pruned_heads().iter().map(|h| [h.layer, h.head]).collect(),
+            pruned: mask
+                .pruned_heads()
+                .iter()
+                .map(|h| [h.layer, h.head])
+                .collect(),
             extra: BTreeMap::new(),
         }
     }
@@ -49,7 +53,11 @@ impl MaskFile {
 
     /// The mask, validated: no duplicates, no out-of-range heads.
     pub fn to_mask(&self) -> Result<HeadMask, MaskError> {
-        let heads: Vec<HeadId> = self.pruned.iter().map(|&[layer, head]| HeadId { layer, head }).collect();
+        let heads: Vec<HeadId> = self
+            .pruned
+            .iter()
+            .map(|&[layer, head]| HeadId { layer, head })
+            .collect();
         HeadMask::from_pruned(self.layout(), &heads)
     }
 
@@ -61,16 +69,24 @@ impl MaskFile {
 
     /// Parses a mask file's JSON text; `origin` names the file in errors.
     pub fn from_json(text: &str, origin: &str) -> Result<Self, MaskError> {
-        let file: MaskFile = serde_json::from_str(text)
-            .map_err(|e| MaskError::Parse { path: origin.to_string(), message: e.to_string() })?;
-        file.to_mask().map_err(|e| MaskError::Parse { path: origin.to_string(), message: e.to_string() })?;
+        let file: MaskFile = serde_json::from_str(text).map_err(|e| MaskError::Parse {
+            path: origin.to_string(),
+            message: e.to_string(),
+        })?;
+        file.to_mask().map_err(|e| MaskError::Parse {
+            path: origin.to_string(),
+            message: e.to_string(),
+        })?;
         Ok(file)
     }
 
     /// Reads and validates a mask file.
     pub fn read(path: &Path) -> Result<Self, MaskError> {
         let origin = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| MaskError::Io { path: origin.clone(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| MaskError::Io {
+            path: origin.clone(),
+            source,
+        })?;
         Self::from_json(&text, &origin)
     }
 
@@ -91,7 +107,8 @@ mod tests {
         let layout = HeadLayout::new(2, 3);
         let mask = HeadMask::from_pruned(layout, &[HeadId { layer: 1, head: 2 }]).unwrap();
         let mut file = MaskFile::from_mask(&mask);
-        file.extra.insert("method".into(), serde_json::json!("anneal"));
+        file.extra
+            .insert("method".into(), serde_json::json!("anneal"));
         let back = MaskFile::from_json(&file.to_json(), "x.json").unwrap();
         assert_eq!(back, file);
         assert_eq!(back.to_mask_for(layout).unwrap(), mask);
@@ -101,23 +118,41 @@ mod tests {
     fn rejects_bad_files_with_the_file_name() {
         let dup = r#"{"num_layers":2,"num_heads":3,"pruned":[[0,1],[0,1]]}"#;
         let err = MaskFile::from_json(dup, "m.json").unwrap_err().to_string();
-        assert!(err.contains("m.json") && err.contains("more than once"), "{err}");
+        assert!(
+            err.contains("m.json") && err.contains("more than once"),
+            "{err}"
+        );
         let range = r#"{"num_layers":2,"num_heads":3,"pruned":[[2,0]]}"#;
-        assert!(MaskFile::from_json(range, "m.json").unwrap_err().to_string().contains("out of range"));
+        assert!(MaskFile::from_json(range, "m.json")
+            .unwrap_err()
+            .to_string()
+            .contains("out of range"));
         let garbage = r#"{"num_layers":2}"#;
-        assert!(MaskFile::from_json(garbage, "m.json").unwrap_err().to_string().contains("m.json"));
+        assert!(MaskFile::from_json(garbage, "m.json")
+            .unwrap_err()
+            .to_string()
+            .contains("m.json"));
     }
 
     #[test]
     fn shape_mismatch_is_reported() {
-        let file = MaskFile::from_json(r#"{"num_layers":2,"num_heads":3,"pruned":[]}"#, "m").unwrap();
-        let err = file.to_mask_for(HeadLayout::new(30, 9)).unwrap_err().to_string();
-        assert!(err.contains("2 layers x 3 heads") && err.contains("30 layers x 9 heads"), "{err}");
+        let file =
+            MaskFile::from_json(r#"{"num_layers":2,"num_heads":3,"pruned":[]}"#, "m").unwrap();
+        let err = file
+            .to_mask_for(HeadLayout::new(30, 9))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("2 layers x 3 heads") && err.contains("30 layers x 9 heads"),
+            "{err}"
+        );
     }
 
     #[test]
     fn missing_file_names_the_path() {
-        let err = MaskFile::read(Path::new("/nonexistent/mask.json")).unwrap_err().to_string();
+        let err = MaskFile::read(Path::new("/nonexistent/mask.json"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("/nonexistent/mask.json"), "{err}");
     }
 }

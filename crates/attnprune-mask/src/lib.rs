@@ -96,7 +96,10 @@ pub struct HeadLayout {
 impl HeadLayout {
     /// A layout of `num_layers` x `num_heads`.
     pub fn new(num_layers: usize, num_heads: usize) -> Self {
-        Self { num_layers, num_heads }
+        Self {
+            num_layers,
+            num_heads,
+        }
     }
 
     /// Total number of heads (`num_layers * num_heads`).
@@ -119,7 +122,10 @@ impl HeadLayout {
 
     /// The head at a flat index (which must be `< total()`).
     pub fn head_at(&self, index: usize) -> HeadId {
-        HeadId { layer: index / self.num_heads, head: index % self.num_heads }
+        HeadId {
+            layer: index / self.num_heads,
+            head: index % self.num_heads,
+        }
     }
 
     /// Fails unless `other` is the same layout.
@@ -127,7 +133,10 @@ impl HeadLayout {
         if self == other {
             Ok(())
         } else {
-            Err(MaskError::ShapeMismatch { expected: *self, found: *other })
+            Err(MaskError::ShapeMismatch {
+                expected: *self,
+                found: *other,
+            })
         }
     }
 }
@@ -157,7 +166,10 @@ pub struct HeadMask {
 impl HeadMask {
     /// The mask with no head pruned.
     pub fn unpruned(layout: HeadLayout) -> Self {
-        Self { layout, pruned: vec![false; layout.total()] }
+        Self {
+            layout,
+            pruned: vec![false; layout.total()],
+        }
     }
 
     /// A mask from flat bits (`true` = pruned), in `layer * num_heads + head` order.
@@ -178,7 +190,10 @@ impl HeadMask {
         for &head in heads {
             let index = layout.index(head)?;
             if mask.pruned[index] {
-                return Err(MaskError::Duplicate { layer: head.layer, head: head.head });
+                return Err(MaskError::Duplicate {
+                    layer: head.layer,
+                    head: head.head,
+                });
             }
             mask.pruned[index] = true;
         }
@@ -197,19 +212,27 @@ impl HeadMask {
 
     /// Whether a head is pruned (false for out-of-range heads).
     pub fn is_pruned(&self, head: HeadId) -> bool {
-        self.layout.index(head).map(|i| self.pruned[i]).unwrap_or(false)
+        self.layout
+            .index(head)
+            .map(|i| self.pruned[i])
+            .unwrap_or(false)
     }
 
     /// Whether any head of `layer` is pruned.
     pub fn layer_has_pruned(&self, layer: usize) -> bool {
         let h = self.layout.num_heads;
-        self.pruned.get(layer * h..(layer + 1) * h).is_some_and(|s| s.iter().any(|&p| p))
+        self.pruned
+            .get(layer * h..(layer + 1) * h)
+            .is_some_and(|s| s.iter().any(|&p| p))
     }
 
     /// The lowest layer with a pruned head (`None` when nothing is pruned):
     /// the layers below it compute what the unpruned model computes.
     pub fn first_pruned_layer(&self) -> Option<usize> {
-        self.pruned.iter().position(|&p| p).map(|i| i / self.layout.num_heads)
+        self.pruned
+            .iter()
+            .position(|&p| p)
+            .map(|i| i / self.layout.num_heads)
     }
 
     /// Number of pruned heads.
@@ -245,7 +268,10 @@ impl HeadMask {
         self.pruned
             .chunks(4)
             .map(|c| {
-                let v = c.iter().enumerate().fold(0u8, |acc, (i, &b)| acc | ((b as u8) << i));
+                let v = c
+                    .iter()
+                    .enumerate()
+                    .fold(0u8, |acc, (i, &b)| acc | ((b as u8) << i));
                 char::from_digit(v as u32, 16).unwrap_or('0')
             })
             .collect()
@@ -283,15 +309,29 @@ mod tests {
     #[test]
     fn rejects_wrong_length_bits() {
         let err = HeadMask::from_bits(layout(), vec![false; 11]).unwrap_err();
-        assert!(matches!(err, MaskError::WrongLength { expected: 12, found: 11, .. }));
+        assert!(matches!(
+            err,
+            MaskError::WrongLength {
+                expected: 12,
+                found: 11,
+                ..
+            }
+        ));
     }
 
     #[test]
     fn keep_factors_and_counts() {
         let l = layout();
-        let m = HeadMask::from_pruned(l, &[HeadId { layer: 2, head: 1 }, HeadId { layer: 0, head: 0 }]).unwrap();
+        let m = HeadMask::from_pruned(
+            l,
+            &[HeadId { layer: 2, head: 1 }, HeadId { layer: 0, head: 0 }],
+        )
+        .unwrap();
         assert_eq!(m.num_pruned(), 2);
-        assert_eq!(m.pruned_heads(), vec![HeadId { layer: 0, head: 0 }, HeadId { layer: 2, head: 1 }]);
+        assert_eq!(
+            m.pruned_heads(),
+            vec![HeadId { layer: 0, head: 0 }, HeadId { layer: 2, head: 1 }]
+        );
         let k = m.keep_factors();
         assert_eq!(k[0], vec![0.0, 1.0, 1.0, 1.0]);
         assert_eq!(k[2], vec![1.0, 0.0, 1.0, 1.0]);

@@ -226,7 +226,14 @@ mod tests {
     }
 
     /// Scores of the hand-computed example: bias 0.8 (see `formula_on_a_hand_computed_example`).
-    const HAND_EXAMPLE: [(&str, f64); 6] = [("a", 0.2), ("b", 0.9), ("c", 0.1), ("a", 0.4), ("c", 0.1), ("c", 0.1)];
+    const HAND_EXAMPLE: [(&str, f64); 6] = [
+        ("a", 0.2),
+        ("b", 0.9),
+        ("c", 0.1),
+        ("a", 0.4),
+        ("c", 0.1),
+        ("c", 0.1),
+    ];
 
     #[test]
     fn formula_on_a_hand_computed_example() {

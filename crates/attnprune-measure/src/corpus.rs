@@ -133,7 +133,10 @@ pub fn brown_documents(dir: &Path) -> Result<Vec<String>, MeasureError> {
 
 /// A corpus as documents: one per Brown file for a Brown folder, else the whole text as
 /// one document. Joined with `\n` they give exactly [`load_corpus`]'s text.
-pub fn load_corpus_documents(path: &Path, format: CorpusFormat) -> Result<Vec<String>, MeasureError> {
+pub fn load_corpus_documents(
+    path: &Path,
+    format: CorpusFormat,
+) -> Result<Vec<String>, MeasureError> {
     let docs = match format {
         CorpusFormat::Brown if path.is_dir() => brown_documents(path)?,
         _ => vec![load_corpus(path, format)?],

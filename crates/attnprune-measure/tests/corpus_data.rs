@@ -19,7 +19,11 @@ fn root() -> PathBuf {
 
 fn dir_from_env(var: &str, default: PathBuf) -> Option<PathBuf> {
     let dir = std::env::var_os(var).map_or(default, PathBuf::from);
-    attnprune_testdata::require(dir, "a corpus folder", &format!("run `make data` or set {var}"))
+    attnprune_testdata::require(
+        dir,
+        "a corpus folder",
+        &format!("run `make data` or set {var}"),
+    )
 }
 
 #[test]
@@ -48,10 +52,7 @@ fn wikitext_files_load_line_for_line() {
 
 #[test]
 fn brown_detag_matches_the_golden_fixture() {
-    let Some(dir) = dir_from_env(
-        "ATTNPRUNE_BROWN_DIR",
-        root().join("data/corpus/brown"),
-    ) else {
+    let Some(dir) = dir_from_env("ATTNPRUNE_BROWN_DIR", root().join("data/corpus/brown")) else {
         return;
     };
     let files = brown_files(&dir).expect("brown files");

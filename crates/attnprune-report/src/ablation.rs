@@ -19,7 +19,12 @@ pub struct Change {
 impl Change {
     /// `-28.3% [-40.1%, -15.2%]`.
     pub fn cell(&self) -> String {
-        format!("{} [{}, {}]", fmt_pct(self.point), fmt_pct(self.low), fmt_pct(self.high))
+        format!(
+            "{} [{}, {}]",
+            fmt_pct(self.point),
+            fmt_pct(self.low),
+            fmt_pct(self.high)
+        )
     }
 
     /// Whether the interval excludes zero.
@@ -72,7 +77,12 @@ pub fn ablation_table(rows: &[AblationRow], axis: &str) -> String {
 /// side (point estimate), at least `min_reduction` less bias with an interval excluding zero,
 /// and lower bias than every `rivals` row. One line per criterion, each starting with
 /// `met` or `not met`.
-pub fn verdict(answer: &AblationRow, rivals: &[&AblationRow], budget: f64, min_reduction: f64) -> Vec<String> {
+pub fn verdict(
+    answer: &AblationRow,
+    rivals: &[&AblationRow],
+    budget: f64,
+    min_reduction: f64,
+) -> Vec<String> {
     let mark = |ok: bool| if ok { "met" } else { "not met" };
     let b = &answer.logit_bias_change;
     let mut lines = vec![
@@ -88,7 +98,11 @@ pub fn verdict(answer: &AblationRow, rivals: &[&AblationRow], budget: f64, min_r
             fmt_pct(b.point),
             fmt_pct(-min_reduction)
         ),
-        format!("{}: the paired interval {} excludes zero", mark(b.excludes_zero() && b.high < 0.0), b.cell()),
+        format!(
+            "{}: the paired interval {} excludes zero",
+            mark(b.excludes_zero() && b.high < 0.0),
+            b.cell()
+        ),
     ];
     for r in rivals {
         lines.push(format!(
@@ -107,7 +121,11 @@ mod tests {
     use super::*;
 
     fn row(method: &str, bias: f64, ppl: f64) -> AblationRow {
-        let c = |p: f64| Change { point: p, low: p - 0.05, high: p + 0.05 };
+        let c = |p: f64| Change {
+            point: p,
+            low: p - 0.05,
+            high: p + 0.05,
+        };
         AblationRow {
             method: method.into(),
             real_evaluations: Some(10),
@@ -128,7 +146,12 @@ mod tests {
         assert!(verdict(&over, &[], 0.05, 0.4)[0].starts_with("not met"));
         let weak = row("AP", -0.03, 0.01);
         let w = verdict(&weak, &[&fasp], 0.05, 0.4);
-        assert!(w[1].starts_with("not met") && w[2].starts_with("not met") && w[3].starts_with("not met"), "{w:?}");
+        assert!(
+            w[1].starts_with("not met")
+                && w[2].starts_with("not met")
+                && w[3].starts_with("not met"),
+            "{w:?}"
+        );
         let t = ablation_table(&[ap, fasp], "gender_and_sex");
         assert!(t.contains("| AP | 10 | 3 |"), "{t}");
     }

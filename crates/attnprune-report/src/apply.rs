@@ -140,8 +140,10 @@ impl ApplyReport {
     /// Reads and checks an apply report (version and fields); errors name the file.
     pub fn read(path: &Path) -> Result<Self, String> {
         let origin = path.display();
-        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read `{origin}`: {e}"))?;
-        let report: Self = serde_json::from_str(&text).map_err(|e| format!("`{origin}` is not an apply report of this version: {e}"))?;
+        let text =
+            std::fs::read_to_string(path).map_err(|e| format!("cannot read `{origin}`: {e}"))?;
+        let report: Self = serde_json::from_str(&text)
+            .map_err(|e| format!("`{origin}` is not an apply report of this version: {e}"))?;
         if report.schema_version != APPLY_REPORT_VERSION {
             return Err(format!("`{origin}` is apply report version {}, expected {APPLY_REPORT_VERSION} (re-run apply)", report.schema_version));
         }
@@ -158,19 +160,52 @@ impl ApplyReport {
     /// The Markdown twin of the JSON report.
     pub fn markdown(&self) -> String {
         let mut md = String::from("# attnprune apply report\n\n");
-        md += &format!("Mask: `{}` ({} heads pruned), prompts: {} split.\n\n", self.mask.file, self.mask.num_pruned, self.split);
-        let change = |c: &Interval| format!("{:+.1}% [{:+.1}%, {:+.1}%]", 100.0 * c.point, 100.0 * c.low, 100.0 * c.high);
+        md += &format!(
+            "Mask: `{}` ({} heads pruned), prompts: {} split.\n\n",
+            self.mask.file, self.mask.num_pruned, self.split
+        );
+        let change = |c: &Interval| {
+            format!(
+                "{:+.1}% [{:+.1}%, {:+.1}%]",
+                100.0 * c.point,
+                100.0 * c.low,
+                100.0 * c.high
+            )
+        };
         md += "| metric | unpruned | pruned | change (paired 95% CI) |\n|---|---|---|---|\n";
         if let Some(p) = &self.perplexity {
-            md += &format!("| perplexity ({} windows) | {:.3} | {:.3} | {} |\n", p.windows, p.unpruned, p.pruned, change(&p.paired_change));
+            md += &format!(
+                "| perplexity ({} windows) | {:.3} | {:.3} | {} |\n",
+                p.windows,
+                p.unpruned,
+                p.pruned,
+                change(&p.paired_change)
+            );
         }
-        let cell = |x: &AxisBias| format!("{} [{}, {}]", number(x.bias), number(x.ci_low), number(x.ci_high));
+        let cell = |x: &AxisBias| {
+            format!(
+                "{} [{}, {}]",
+                number(x.bias),
+                number(x.ci_low),
+                number(x.ci_high)
+            )
+        };
         for (axis, v) in &self.bias {
             for (label, s) in [("bias", &v.prob()), ("log-odds bias", &v.logit)] {
-                md += &format!("| {label} `{axis}` (95% CI) | {} | {} | {} |\n", cell(&s.unpruned), cell(&s.pruned), change(&s.paired_change));
+                md += &format!(
+                    "| {label} `{axis}` (95% CI) | {} | {} | {} |\n",
+                    cell(&s.unpruned),
+                    cell(&s.pruned),
+                    change(&s.paired_change)
+                );
             }
         }
-        let args = self.provenance["args"].as_array().map(|a| a.iter().filter_map(|v| v.as_str()).collect::<Vec<_>>().join(" "));
+        let args = self.provenance["args"].as_array().map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str())
+                .collect::<Vec<_>>()
+                .join(" ")
+        });
         md += &format!("\nProduced by: `{}`\n", args.unwrap_or_default());
         md
     }
@@ -190,21 +225,55 @@ mod tests {
     use super::*;
 
     fn interval(p: f64) -> Interval {
-        Interval { point: p, low: p - 0.1, high: p + 0.1, confidence: 0.95, resamples: 100 }
+        Interval {
+            point: p,
+            low: p - 0.1,
+            high: p + 0.1,
+            confidence: 0.95,
+            resamples: 100,
+        }
     }
 
     fn axis_bias(b: f64) -> AxisBias {
-        AxisBias { axis: "gender_and_sex".into(), bias: b, ci_low: b / 2.0, ci_high: b * 2.0, mean: 0.5, count: 4, buckets: Vec::new() }
+        AxisBias {
+            axis: "gender_and_sex".into(),
+            bias: b,
+            ci_low: b / 2.0,
+            ci_high: b * 2.0,
+            mean: 0.5,
+            count: 4,
+            buckets: Vec::new(),
+        }
     }
 
     fn report() -> ApplyReport {
-        let scale = |a: f64, b: f64| ScaleChange { unpruned: axis_bias(a), pruned: axis_bias(b), relative_reduction: 1.0 - b / a, paired_change: interval(b / a - 1.0) };
+        let scale = |a: f64, b: f64| ScaleChange {
+            unpruned: axis_bias(a),
+            pruned: axis_bias(b),
+            relative_reduction: 1.0 - b / a,
+            paired_change: interval(b / a - 1.0),
+        };
         ApplyReport {
             schema_version: APPLY_REPORT_VERSION,
-            mask: AppliedMask { file: "m.json".into(), num_pruned: 1, pruned: vec![[0, 1]], selection: None, perplexity_budget: Some(0.05) },
+            mask: AppliedMask {
+                file: "m.json".into(),
+                num_pruned: 1,
+                pruned: vec![[0, 1]],
+                selection: None,
+                perplexity_budget: Some(0.05),
+            },
             split: "test".into(),
-            perplexity: Some(PerplexityChange { unpruned: 10.0, pruned: 10.3, relative_change: 0.03, paired_change: interval(0.03), windows: 32 }),
-            bias: BTreeMap::from([("gender_and_sex".to_string(), AxisChange::new(scale(0.2, 0.1), scale(2.0, 1.5)))]),
+            perplexity: Some(PerplexityChange {
+                unpruned: 10.0,
+                pruned: 10.3,
+                relative_change: 0.03,
+                paired_change: interval(0.03),
+                windows: 32,
+            }),
+            bias: BTreeMap::from([(
+                "gender_and_sex".to_string(),
+                AxisChange::new(scale(0.2, 0.1), scale(2.0, 1.5)),
+            )]),
             num_prompts: Some(4),
             samples: Vec::new(),
             provenance: serde_json::json!({"args": ["apply", "--mask", "m.json"]}),
@@ -213,19 +282,29 @@ mod tests {
 
     #[test]
     fn round_trips_and_refuses_unknown_fields() {
-        let dir = std::env::temp_dir().join(format!("attnprune-apply-report-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("attnprune-apply-report-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("r.json");
         std::fs::write(&path, report().to_json()).unwrap();
         assert_eq!(ApplyReport::read(&path).unwrap(), report());
-        std::fs::write(&path, report().to_json().replacen("\"split\"", "\"surprise\": 1, \"split\"", 1)).unwrap();
+        std::fs::write(
+            &path,
+            report()
+                .to_json()
+                .replacen("\"split\"", "\"surprise\": 1, \"split\"", 1),
+        )
+        .unwrap();
         assert!(ApplyReport::read(&path).unwrap_err().contains("r.json"));
         let mut old = report();
         old.schema_version = 1;
         std::fs::write(&path, old.to_json()).unwrap();
         assert!(ApplyReport::read(&path).unwrap_err().contains("version 1"));
         let md = report().markdown();
-        assert!(md.contains("| perplexity (32 windows) | 10.000 | 10.300 | +3.0% [-7.0%, +13.0%] |"), "{md}");
+        assert!(
+            md.contains("| perplexity (32 windows) | 10.000 | 10.300 | +3.0% [-7.0%, +13.0%] |"),
+            "{md}"
+        );
         assert!(md.contains("log-odds bias `gender_and_sex`"), "{md}");
         std::fs::remove_dir_all(&dir).unwrap();
     }

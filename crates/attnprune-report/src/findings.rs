@@ -200,7 +200,11 @@ pub fn findings(
         }
     }
     for m in [Some(ap), methods.fasp.as_ref()].into_iter().flatten() {
-        if let Some(text) = m.bias.get(axis).and_then(|b| saturation(&m.label, axis, ub, b)) {
+        if let Some(text) = m
+            .bias
+            .get(axis)
+            .and_then(|b| saturation(&m.label, axis, ub, b))
+        {
             out.push(finding(text, false));
         }
     }
@@ -405,16 +409,33 @@ mod tests {
         let m = Methods {
             unpruned: set_mean(method(0.3, 0.1, 0.3, 0.0, 0), 0.84),
             // AP: lower bias, mean score about where it was.
-            attention_pruning: labelled(set_mean(method(0.2, 0.1, 0.3, 0.03, 0), 0.86), "Attention Pruning"),
+            attention_pruning: labelled(
+                set_mean(method(0.2, 0.1, 0.3, 0.03, 0), 0.86),
+                "Attention Pruning",
+            ),
             // FASP: much lower bias, every bucket pushed toward 1.
-            fasp: Some(labelled(set_mean(method(0.03, 0.01, 0.3, 0.04, 0), 0.97), "FASP")),
+            fasp: Some(labelled(
+                set_mean(method(0.03, 0.01, 0.3, 0.04, 0), 0.97),
+                "FASP",
+            )),
             random: None,
         };
         let bar = evaluate_bar(&m, AXIS, 0.4, 0.05);
         let f = findings(&m, AXIS, &bar, None, None);
-        let sat: Vec<&str> = f.iter().map(|x| x.text.as_str()).filter(|t| t.contains("saturation")).collect();
+        let sat: Vec<&str> = f
+            .iter()
+            .map(|x| x.text.as_str())
+            .filter(|t| t.contains("saturation"))
+            .collect();
         assert_eq!(sat.len(), 1, "{f:?}");
-        assert!(sat[0].starts_with("FASP's mean") && sat[0].contains("0.84") && sat[0].contains("0.97") && sat[0].contains("bound at 1"), "{}", sat[0]);
+        assert!(
+            sat[0].starts_with("FASP's mean")
+                && sat[0].contains("0.84")
+                && sat[0].contains("0.97")
+                && sat[0].contains("bound at 1"),
+            "{}",
+            sat[0]
+        );
     }
 
     #[test]
@@ -454,9 +475,17 @@ mod tests {
             "{concerns:?}"
         );
         // Half-width 0.3 at 40 prompts, target 0.4 x 1.0 / 3: 40 x (0.3 / 0.1333)^2 = 202.5.
-        assert!(concerns.iter().any(|t| t.contains("about 203 test prompts") && t.contains("instead of 40")), "{concerns:?}");
+        assert!(
+            concerns
+                .iter()
+                .any(|t| t.contains("about 203 test prompts") && t.contains("instead of 40")),
+            "{concerns:?}"
+        );
         // 60 masks for 40 heads: 5 per head is 200, 140 more.
-        assert!(concerns.iter().any(|t| t.contains("200 masks, 140 more")), "{concerns:?}");
+        assert!(
+            concerns.iter().any(|t| t.contains("200 masks, 140 more")),
+            "{concerns:?}"
+        );
         assert!(
             concerns
                 .iter()

@@ -101,9 +101,13 @@ fn nan_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> 
 impl RoundsReport {
     /// Reads and checks a rounds summary.
     pub fn from_json(text: &str, origin: &str) -> Result<Self, String> {
-        let r: Self = serde_json::from_str(text).map_err(|e| format!("`{origin}` is not a rounds summary: {e}"))?;
+        let r: Self = serde_json::from_str(text)
+            .map_err(|e| format!("`{origin}` is not a rounds summary: {e}"))?;
         if r.kind != ROUNDS_KIND || r.schema_version != ROUNDS_VERSION {
-            return Err(format!("`{origin}` is `{}` version {}, not `{ROUNDS_KIND}` version {ROUNDS_VERSION}", r.kind, r.schema_version));
+            return Err(format!(
+                "`{origin}` is `{}` version {}, not `{ROUNDS_KIND}` version {ROUNDS_VERSION}",
+                r.kind, r.schema_version
+            ));
         }
         Ok(r)
     }
@@ -126,9 +130,15 @@ impl RoundsReport {
                 r.round.to_string(),
                 r.proposals.to_string(),
                 r.within_budget.to_string(),
-                r.surrogate_fit.map_or("n/a".into(), |(b, p)| format!("{} / {}", fmt_num(b), fmt_num(p))),
+                r.surrogate_fit.map_or("n/a".into(), |(b, p)| {
+                    format!("{} / {}", fmt_num(b), fmt_num(p))
+                }),
                 format!("{} / {}", fmt_num(r.bias_spearman), fmt_num(r.ppl_spearman)),
-                format!("{} / {}", fmt_pct(r.bias_mean_abs_gap).trim_start_matches('+'), fmt_pct(r.ppl_mean_abs_gap).trim_start_matches('+')),
+                format!(
+                    "{} / {}",
+                    fmt_pct(r.bias_mean_abs_gap).trim_start_matches('+'),
+                    fmt_pct(r.ppl_mean_abs_gap).trim_start_matches('+')
+                ),
                 opt(r.best_bias_change),
                 opt(r.best_so_far),
             ]);
@@ -156,21 +166,35 @@ impl RoundsReport {
 
     /// Predicted vs measured relative perplexity change of every proposal, one colour per round.
     pub fn ppl_plot(&self) -> String {
-        self.scatter("Proposals: predicted vs measured perplexity change", |p| p.predicted_ppl_change.map(|x| (x, p.measured_ppl_change)), true)
+        self.scatter(
+            "Proposals: predicted vs measured perplexity change",
+            |p| p.predicted_ppl_change.map(|x| (x, p.measured_ppl_change)),
+            true,
+        )
     }
 
     /// Predicted vs measured relative bias change of every proposal, one colour per round.
     pub fn bias_plot(&self) -> String {
-        self.scatter("Proposals: predicted vs measured bias change", |p| p.predicted_bias_change.map(|x| (x, p.measured_bias_change)), false)
+        self.scatter(
+            "Proposals: predicted vs measured bias change",
+            |p| p.predicted_bias_change.map(|x| (x, p.measured_bias_change)),
+            false,
+        )
     }
 
-    fn scatter(&self, title: &str, pick: impl Fn(&ProposalPoint) -> Option<(f64, f64)>, budget_line: bool) -> String {
+    fn scatter(
+        &self,
+        title: &str,
+        pick: impl Fn(&ProposalPoint) -> Option<(f64, f64)>,
+        budget_line: bool,
+    ) -> String {
         let mut highlights = Vec::new();
         for (k, r) in self.rounds.iter().enumerate() {
             let color = colors::CYCLE[k % colors::CYCLE.len()];
             for (i, p) in r.points.iter().enumerate() {
                 if let Some((x, y)) = pick(p) {
-                    let mut h = Highlight::new(x * 100.0, y * 100.0, &format!("round {}", r.round), color);
+                    let mut h =
+                        Highlight::new(x * 100.0, y * 100.0, &format!("round {}", r.round), color);
                     h.in_legend = i == 0;
                     h.label_point = false;
                     h.radius = 4.0;
@@ -178,13 +202,20 @@ impl RoundsReport {
                 }
             }
         }
-        let budget = RefLine { value: self.budget * 100.0, label: "budget".into() };
+        let budget = RefLine {
+            value: self.budget * 100.0,
+            label: "budget".into(),
+        };
         plots::scatter(&ScatterPlot {
             title: title.into(),
             x_label: "predicted change (%)".into(),
             y_label: "measured change (%)".into(),
             highlights,
-            hlines: if budget_line { vec![budget] } else { Vec::new() },
+            hlines: if budget_line {
+                vec![budget]
+            } else {
+                Vec::new()
+            },
             diagonal: true,
             ..ScatterPlot::default()
         })
@@ -196,7 +227,12 @@ impl RoundsReport {
         let series = |name: &str, f: &dyn Fn(&RoundSummary) -> Option<f64>| Series {
             name: name.into(),
             color: None,
-            points: self.rounds.iter().filter_map(|r| Some((r.round as f64, f(r)?))).filter(|p| p.1.is_finite()).collect(),
+            points: self
+                .rounds
+                .iter()
+                .filter_map(|r| Some((r.round as f64, f(r)?)))
+                .filter(|p| p.1.is_finite())
+                .collect(),
         };
         plots::lines(&LinePlot {
             title: "Rounds: Spearman agreement of the surrogates".into(),
@@ -204,11 +240,20 @@ impl RoundsReport {
             y_label: "Spearman".into(),
             series: vec![
                 series("surrogate fit, bias", &|r| r.surrogate_fit.map(|f| f.0)),
-                series("surrogate fit, perplexity", &|r| r.surrogate_fit.map(|f| f.1)),
-                series("proposals: predicted vs measured bias", &|r| Some(r.bias_spearman)),
-                series("proposals: predicted vs measured ppl", &|r| Some(r.ppl_spearman)),
+                series("surrogate fit, perplexity", &|r| {
+                    r.surrogate_fit.map(|f| f.1)
+                }),
+                series("proposals: predicted vs measured bias", &|r| {
+                    Some(r.bias_spearman)
+                }),
+                series("proposals: predicted vs measured ppl", &|r| {
+                    Some(r.ppl_spearman)
+                }),
             ],
-            hlines: vec![RefLine { value: 0.0, label: "no agreement".into() }],
+            hlines: vec![RefLine {
+                value: 0.0,
+                label: "no agreement".into(),
+            }],
         })
     }
 
@@ -217,16 +262,27 @@ impl RoundsReport {
         let series = |name: &str, f: &dyn Fn(&RoundSummary) -> f64| Series {
             name: name.into(),
             color: None,
-            points: self.rounds.iter().map(|r| (r.round as f64, f(r))).filter(|p| p.1.is_finite()).collect(),
+            points: self
+                .rounds
+                .iter()
+                .map(|r| (r.round as f64, f(r)))
+                .filter(|p| p.1.is_finite())
+                .collect(),
         };
         plots::lines(&LinePlot {
             title: "Rounds: the gap between predicted and measured".into(),
             x_label: "round".into(),
             y_label: "percentage points".into(),
             series: vec![
-                series("mean |pred - meas| ppl change", &|r| r.ppl_mean_abs_gap * 100.0),
-                series("mean |pred - meas| bias change", &|r| r.bias_mean_abs_gap * 100.0),
-                series("best measured bias change so far", &|r| r.best_so_far.unwrap_or(f64::NAN) * 100.0),
+                series("mean |pred - meas| ppl change", &|r| {
+                    r.ppl_mean_abs_gap * 100.0
+                }),
+                series("mean |pred - meas| bias change", &|r| {
+                    r.bias_mean_abs_gap * 100.0
+                }),
+                series("best measured bias change so far", &|r| {
+                    r.best_so_far.unwrap_or(f64::NAN) * 100.0
+                }),
             ],
             hlines: Vec::new(),
         })
@@ -279,12 +335,24 @@ mod tests {
     fn renders_and_round_trips() {
         let r = report();
         let md = r.markdown();
-        assert!(md.contains("| 1 | 2 | 2 |") && md.contains("-30.0%"), "{md}");
+        assert!(
+            md.contains("| 1 | 2 | 2 |") && md.contains("-30.0%"),
+            "{md}"
+        );
         let text = serde_json::to_string(&r).unwrap();
         let back = RoundsReport::from_json(&text, "x.json").unwrap();
         assert_eq!(back.rounds[0].points, r.rounds[0].points);
-        assert!(RoundsReport::from_json(&text.replace(ROUNDS_KIND, "other"), "x.json").unwrap_err().contains("x.json"));
-        for svg in [r.ppl_plot(), r.bias_plot(), r.convergence_plot(), r.agreement_plot()] {
+        assert!(
+            RoundsReport::from_json(&text.replace(ROUNDS_KIND, "other"), "x.json")
+                .unwrap_err()
+                .contains("x.json")
+        );
+        for svg in [
+            r.ppl_plot(),
+            r.bias_plot(),
+            r.convergence_plot(),
+            r.agreement_plot(),
+        ] {
             crate::svg::check_well_formed(&svg).unwrap();
         }
     }

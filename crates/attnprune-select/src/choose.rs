@@ -64,8 +64,14 @@ pub fn choose_measured(
 ) -> Result<Choice, SelectError> {
     let mut verdicts = Vec::with_capacity(rows.len());
     for (row, base) in rows {
-        let ppl_change = paired_ppl_change(&base.window_nll, &row.window_nll, resamples, confidence, seed)
-            .map_err(|e| SelectError::Invalid(format!("{}: {e}", row.label)))?;
+        let ppl_change = paired_ppl_change(
+            &base.window_nll,
+            &row.window_nll,
+            resamples,
+            confidence,
+            seed,
+        )
+        .map_err(|e| SelectError::Invalid(format!("{}: {e}", row.label)))?;
         verdicts.push(RowVerdict {
             label: row.label.clone(),
             num_pruned: row.mask.num_pruned(),
@@ -80,7 +86,12 @@ pub fn choose_measured(
         .iter()
         .enumerate()
         .filter(|(_, v)| v.within_budget && v.num_pruned > 0 && v.bias < v.base_bias)
-        .min_by(|a, b| a.1.bias.total_cmp(&b.1.bias).then(a.1.num_pruned.cmp(&b.1.num_pruned)).then(a.0.cmp(&b.0)))
+        .min_by(|a, b| {
+            a.1.bias
+                .total_cmp(&b.1.bias)
+                .then(a.1.num_pruned.cmp(&b.1.num_pruned))
+                .then(a.0.cmp(&b.0))
+        })
         .map(|(i, _)| i);
     Ok(Choice { verdicts, chosen })
 }
@@ -98,7 +109,11 @@ mod tests {
             label: label.into(),
             mask: HeadMask::from_pruned(layout, &ids).unwrap(),
             bias,
-            window_nll: base.iter().zip(extra_nll.iter().cycle()).map(|(b, e)| b + e).collect(),
+            window_nll: base
+                .iter()
+                .zip(extra_nll.iter().cycle())
+                .map(|(b, e)| b + e)
+                .collect(),
         }
     }
 
@@ -112,11 +127,18 @@ mod tests {
         // Within budget with room to spare.
         let good = row("good", &[3], 0.5, &[0.01]);
         let worse = row("worse", &[4], 1.2, &[0.0]);
-        let rows: Vec<(MeasuredMask, &MeasuredMask)> = [over, noisy, good, worse].into_iter().map(|r| (r, &base)).collect();
+        let rows: Vec<(MeasuredMask, &MeasuredMask)> = [over, noisy, good, worse]
+            .into_iter()
+            .map(|r| (r, &base))
+            .collect();
         let choice = choose_measured(&rows, PplBudget::new(0.05).unwrap(), 1000, 0.95, 0).unwrap();
         let v = &choice.verdicts;
         assert!(!v[0].within_budget);
-        assert!(v[1].ppl_change.point < 0.05 && !v[1].within_budget, "{:?}", v[1]);
+        assert!(
+            v[1].ppl_change.point < 0.05 && !v[1].within_budget,
+            "{:?}",
+            v[1]
+        );
         assert!(v[2].within_budget);
         assert_eq!(choice.chosen, Some(2));
     }
@@ -124,7 +146,15 @@ mod tests {
     #[test]
     fn nothing_chosen_when_nothing_helps() {
         let base = row("unpruned", &[], 1.0, &[0.0]);
-        let rows = vec![(row("worse", &[1], 1.1, &[0.0]), &base), (row("over", &[2], 0.1, &[0.5]), &base)];
-        assert_eq!(choose_measured(&rows, PplBudget::new(0.05).unwrap(), 200, 0.95, 0).unwrap().chosen, None);
+        let rows = vec![
+            (row("worse", &[1], 1.1, &[0.0]), &base),
+            (row("over", &[2], 0.1, &[0.5]), &base),
+        ];
+        assert_eq!(
+            choose_measured(&rows, PplBudget::new(0.05).unwrap(), 200, 0.95, 0)
+                .unwrap()
+                .chosen,
+            None
+        );
     }
 }

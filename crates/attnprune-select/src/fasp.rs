@@ -7,11 +7,21 @@ use attnprune_mask::HeadId;
 /// heads whose removal raises perplexity most, then, among the rest, prune the
 /// `alpha x total` heads whose removal lowers bias most (only heads that lower it below
 /// `base_bias`). Ties are broken by head order, so the selection is deterministic.
-pub fn fasp_select(singles: &[(HeadId, f64, f64)], total: usize, base_bias: f64, alpha: f64, gamma: f64) -> Vec<HeadId> {
+pub fn fasp_select(
+    singles: &[(HeadId, f64, f64)],
+    total: usize,
+    base_bias: f64,
+    alpha: f64,
+    gamma: f64,
+) -> Vec<HeadId> {
     let mut by_ppl: Vec<&(HeadId, f64, f64)> = singles.iter().collect();
     by_ppl.sort_by(|a, b| b.2.total_cmp(&a.2).then(a.0.cmp(&b.0)));
     let protected = ((gamma * total as f64).round() as usize).min(by_ppl.len());
-    let mut rest: Vec<&(HeadId, f64, f64)> = by_ppl[protected..].iter().copied().filter(|h| h.1 < base_bias).collect();
+    let mut rest: Vec<&(HeadId, f64, f64)> = by_ppl[protected..]
+        .iter()
+        .copied()
+        .filter(|h| h.1 < base_bias)
+        .collect();
     rest.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
     let k = (alpha * total as f64).round() as usize;
     let mut heads: Vec<HeadId> = rest.iter().take(k).map(|h| h.0).collect();
@@ -27,10 +37,21 @@ mod tests {
     fn fasp_protects_perplexity_heads_then_takes_bias_reducers() {
         let h = |layer, head| HeadId { layer, head };
         // (head, bias when removed, perplexity when removed); unpruned bias 1.0
-        let singles = vec![(h(0, 0), 0.2, 50.0), (h(0, 1), 0.5, 10.0), (h(1, 0), 0.7, 11.0), (h(1, 1), 1.5, 10.5)];
+        let singles = vec![
+            (h(0, 0), 0.2, 50.0),
+            (h(0, 1), 0.5, 10.0),
+            (h(1, 0), 0.7, 11.0),
+            (h(1, 1), 1.5, 10.5),
+        ];
         // gamma 0.25 protects head (0,0) (worst perplexity); alpha 0.5 -> 2 heads among bias reducers.
-        assert_eq!(fasp_select(&singles, 4, 1.0, 0.5, 0.25), vec![h(0, 1), h(1, 0)]);
+        assert_eq!(
+            fasp_select(&singles, 4, 1.0, 0.5, 0.25),
+            vec![h(0, 1), h(1, 0)]
+        );
         // (1,1) raises bias: never pruned.
-        assert_eq!(fasp_select(&singles, 4, 1.0, 1.0, 0.0), vec![h(0, 0), h(0, 1), h(1, 0)]);
+        assert_eq!(
+            fasp_select(&singles, 4, 1.0, 1.0, 0.0),
+            vec![h(0, 0), h(0, 1), h(1, 0)]
+        );
     }
 }

@@ -41,7 +41,9 @@ impl PplBudget {
     /// A budget; errors unless `relative` is finite and `>= 0`.
     pub fn new(relative: f64) -> Result<Self, SelectError> {
         if !(relative.is_finite() && relative >= 0.0) {
-            return Err(SelectError::Invalid(format!("the perplexity budget must be a finite number >= 0, not {relative}")));
+            return Err(SelectError::Invalid(format!(
+                "the perplexity budget must be a finite number >= 0, not {relative}"
+            )));
         }
         Ok(Self { relative })
     }

@@ -32,7 +32,13 @@ impl Interval {
 
     fn from_draws(point: f64, draws: &[f64], confidence: f64) -> Self {
         let tail = (1.0 - confidence) / 2.0;
-        Self { point, low: quantile(draws, tail), high: quantile(draws, 1.0 - tail), confidence, resamples: draws.len() }
+        Self {
+            point,
+            low: quantile(draws, tail),
+            high: quantile(draws, 1.0 - tail),
+            confidence,
+            resamples: draws.len(),
+        }
     }
 }
 
@@ -46,7 +52,13 @@ fn check_confidence(confidence: f64, resamples: usize) -> Result<(), SelectError
 /// Relative perplexity change of `pruned` over `base`, `exp(mean(pruned) - mean(base)) - 1`,
 /// from the mean NLL per token of the same windows (equal lengths, in the same order), with a
 /// bootstrap interval over windows (the same resampled windows on both sides).
-pub fn paired_ppl_change(base: &[f64], pruned: &[f64], resamples: usize, confidence: f64, seed: u64) -> Result<Interval, SelectError> {
+pub fn paired_ppl_change(
+    base: &[f64],
+    pruned: &[f64],
+    resamples: usize,
+    confidence: f64,
+    seed: u64,
+) -> Result<Interval, SelectError> {
     check_confidence(confidence, resamples)?;
     if base.len() != pruned.len() || base.is_empty() {
         return Err(SelectError::Invalid(format!(
@@ -59,10 +71,14 @@ pub fn paired_ppl_change(base: &[f64], pruned: &[f64], resamples: usize, confide
     if diffs.iter().any(|d| !d.is_finite()) {
         return Err(SelectError::Invalid("a window's NLL is not finite".into()));
     }
-    let change = |idx: &mut dyn Iterator<Item = usize>, n: usize| (idx.map(|i| diffs[i]).sum::<f64>() / n as f64).exp() - 1.0;
+    let change = |idx: &mut dyn Iterator<Item = usize>, n: usize| {
+        (idx.map(|i| diffs[i]).sum::<f64>() / n as f64).exp() - 1.0
+    };
     let n = diffs.len();
     let point = change(&mut (0..n), n);
-    let draws: Vec<f64> = bootstrap_indices(n, resamples, seed).map(|idx| change(&mut idx.into_iter(), n)).collect();
+    let draws: Vec<f64> = bootstrap_indices(n, resamples, seed)
+        .map(|idx| change(&mut idx.into_iter(), n))
+        .collect();
     Ok(Interval::from_draws(point, &draws, confidence))
 }
 
@@ -71,7 +87,12 @@ fn bias_of(groups: &[Vec<usize>], scores: &[f64], draw: &[Vec<usize>]) -> f64 {
     let means: Vec<(f64, usize)> = groups
         .iter()
         .zip(draw)
-        .map(|(g, d)| (d.iter().map(|&k| scores[g[k]]).sum::<f64>() / d.len().max(1) as f64, d.len()))
+        .map(|(g, d)| {
+            (
+                d.iter().map(|&k| scores[g[k]]).sum::<f64>() / d.len().max(1) as f64,
+                d.len(),
+            )
+        })
         .collect();
     let total: usize = means.iter().map(|m| m.1).sum();
     let overall = means.iter().map(|(m, n)| m * *n as f64).sum::<f64>() / total.max(1) as f64;
@@ -101,14 +122,25 @@ pub fn paired_bias_change(
     let mut names: Vec<&str> = buckets.to_vec();
     names.sort();
     names.dedup();
-    let groups: Vec<Vec<usize>> = names.iter().map(|n| (0..buckets.len()).filter(|&i| buckets[i] == *n).collect()).collect();
+    let groups: Vec<Vec<usize>> = names
+        .iter()
+        .map(|n| (0..buckets.len()).filter(|&i| buckets[i] == *n).collect())
+        .collect();
     let whole: Vec<Vec<usize>> = groups.iter().map(|g| (0..g.len()).collect()).collect();
-    let change = |draw: &[Vec<usize>]| bias_of(&groups, pruned, draw) / bias_of(&groups, base, draw) - 1.0;
+    let change =
+        |draw: &[Vec<usize>]| bias_of(&groups, pruned, draw) / bias_of(&groups, base, draw) - 1.0;
     let point = change(&whole);
-    let mut streams: Vec<_> = groups.iter().enumerate().map(|(k, g)| bootstrap_indices(g.len(), resamples, seed.wrapping_add(k as u64))).collect();
+    let mut streams: Vec<_> = groups
+        .iter()
+        .enumerate()
+        .map(|(k, g)| bootstrap_indices(g.len(), resamples, seed.wrapping_add(k as u64)))
+        .collect();
     let mut draws = Vec::with_capacity(resamples);
     for _ in 0..resamples {
-        let draw: Vec<Vec<usize>> = streams.iter_mut().map(|s| s.next().unwrap_or_default()).collect();
+        let draw: Vec<Vec<usize>> = streams
+            .iter_mut()
+            .map(|s| s.next().unwrap_or_default())
+            .collect();
         let c = change(&draw);
         if c.is_finite() {
             draws.push(c);
@@ -128,8 +160,15 @@ mod tests {
         let pruned: Vec<f64> = base.iter().map(|b| b + 0.01).collect();
         let i = paired_ppl_change(&base, &pruned, 500, 0.95, 1).unwrap();
         assert!((i.point - (0.01f64.exp() - 1.0)).abs() < 1e-12);
-        assert!((i.high - i.low).abs() < 1e-9, "no spread when every window moves alike: {i:?}");
-        let noisy: Vec<f64> = base.iter().enumerate().map(|(k, b)| b + if k % 2 == 0 { 0.05 } else { -0.01 }).collect();
+        assert!(
+            (i.high - i.low).abs() < 1e-9,
+            "no spread when every window moves alike: {i:?}"
+        );
+        let noisy: Vec<f64> = base
+            .iter()
+            .enumerate()
+            .map(|(k, b)| b + if k % 2 == 0 { 0.05 } else { -0.01 })
+            .collect();
         let j = paired_ppl_change(&base, &noisy, 500, 0.95, 1).unwrap();
         assert!(j.low < j.point && j.point < j.high, "{j:?}");
         assert!(paired_ppl_change(&base, &pruned[..3], 10, 0.95, 1).is_err());

@@ -33,7 +33,11 @@ pub fn quantile(values: &[f64], q: f64) -> f64 {
 }
 
 /// `resamples` bootstrap resamples of `0..n` (indices drawn with replacement), seeded.
-pub fn bootstrap_indices(n: usize, resamples: usize, seed: u64) -> impl Iterator<Item = Vec<usize>> {
+pub fn bootstrap_indices(
+    n: usize,
+    resamples: usize,
+    seed: u64,
+) -> impl Iterator<Item = Vec<usize>> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     (0..resamples).map(move |_| (0..n).map(|_| rng.random_range(0..n.max(1))).collect())
 }
@@ -51,6 +55,8 @@ mod tests {
         assert!(mean(&[]).is_nan() && sd(&[1.0]).is_nan() && quantile(&[], 0.5).is_nan());
         let draws: Vec<Vec<usize>> = bootstrap_indices(5, 3, 7).collect();
         assert_eq!(draws, bootstrap_indices(5, 3, 7).collect::<Vec<_>>());
-        assert!(draws.iter().all(|d| d.len() == 5 && d.iter().all(|&i| i < 5)));
+        assert!(draws
+            .iter()
+            .all(|d| d.len() == 5 && d.iter().all(|&i| i < 5)));
     }
 }

@@ -47,8 +47,11 @@ pub use io::surrogate_paths;
 pub use metrics::{average_ranks, metrics, pearson, spearman, split_holdout, FitMetrics};
 pub use model::Mlp;
 pub use objective::{ExpOf, Predictor, UpperBound};
+pub use structured::{
+    size_adjusted, MaskRows, StructuredModels, StructuredSurrogateFile, STRUCTURED_KIND,
+    STRUCTURED_VERSION,
+};
 pub use target::{bias_floor, bias_from_target, bias_target};
-pub use structured::{size_adjusted, MaskRows, StructuredModels, StructuredSurrogateFile, STRUCTURED_KIND, STRUCTURED_VERSION};
 pub use train::{train, train_on, CpuTrainBackend, TrainReport};
 
 /// A trained surrogate: the model as plain weights, its training config and report.

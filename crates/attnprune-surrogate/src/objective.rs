@@ -12,7 +12,11 @@ pub struct ExpOf<T>(pub T);
 impl<T> ExpOf<T> {
     fn map(e: Evaluation) -> Evaluation {
         let v = e.value.exp();
-        Evaluation { value: v, feasible: e.feasible, extras: [v, e.extras[1]] }
+        Evaluation {
+            value: v,
+            feasible: e.feasible,
+            extras: [v, e.extras[1]],
+        }
     }
 }
 
@@ -109,12 +113,21 @@ impl UpperBound {
         let n = model.n_bits;
         let p = n + model.pairs.len();
         let cov = if model.covariance.len() == p * p {
-            (0..n).flat_map(|i| model.covariance[i * p..i * p + n].to_vec()).collect()
+            (0..n)
+                .flat_map(|i| model.covariance[i * p..i * p + n].to_vec())
+                .collect()
         } else {
             vec![0.0; n * n]
         };
         let inner = model.incremental();
-        Self { inner, cov: std::sync::Arc::new(cov), n, z, cx: vec![0.0; n], q: 0.0 }
+        Self {
+            inner,
+            cov: std::sync::Arc::new(cov),
+            n,
+            z,
+            cx: vec![0.0; n],
+            q: 0.0,
+        }
     }
 
     fn sign(&self, i: usize) -> f64 {
@@ -127,7 +140,11 @@ impl UpperBound {
 
     fn value(&self, mean: Evaluation, q: f64) -> Evaluation {
         let v = mean.value + self.z * q.max(0.0).sqrt();
-        Evaluation { value: v, feasible: mean.feasible, extras: [v, mean.extras[1]] }
+        Evaluation {
+            value: v,
+            feasible: mean.feasible,
+            extras: [v, mean.extras[1]],
+        }
     }
 }
 
@@ -137,8 +154,12 @@ impl FlipObjective for UpperBound {
     }
     fn reset(&mut self, state: &[bool]) -> Evaluation {
         let mean = self.inner.reset(state);
-        let on: Vec<usize> = (0..self.n).filter(|&i| state.get(i).copied().unwrap_or(false)).collect();
-        self.cx = (0..self.n).map(|r| on.iter().map(|&c| self.cov[r * self.n + c]).sum()).collect();
+        let on: Vec<usize> = (0..self.n)
+            .filter(|&i| state.get(i).copied().unwrap_or(false))
+            .collect();
+        self.cx = (0..self.n)
+            .map(|r| on.iter().map(|&c| self.cov[r * self.n + c]).sum())
+            .collect();
         self.q = on.iter().map(|&i| self.cx[i]).sum();
         self.value(mean, self.q)
     }
@@ -172,9 +193,24 @@ mod tests {
     fn upper_bound_is_the_mean_plus_z_sd_after_any_flips() {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
         let n = 12;
-        let masks: Vec<Vec<bool>> = (0..40).map(|_| (0..n).map(|_| rng.random_bool(0.3)).collect()).collect();
-        let y: Vec<f64> = masks.iter().map(|m| m.iter().enumerate().filter(|(_, &b)| b).map(|(i, _)| 0.1 * i as f64).sum::<f64>() + rng.random::<f64>() * 0.01).collect();
-        let config = AdditiveConfig { pair_heads: 0, ..AdditiveConfig::default() };
+        let masks: Vec<Vec<bool>> = (0..40)
+            .map(|_| (0..n).map(|_| rng.random_bool(0.3)).collect())
+            .collect();
+        let y: Vec<f64> = masks
+            .iter()
+            .map(|m| {
+                m.iter()
+                    .enumerate()
+                    .filter(|(_, &b)| b)
+                    .map(|(i, _)| 0.1 * i as f64)
+                    .sum::<f64>()
+                    + rng.random::<f64>() * 0.01
+            })
+            .collect();
+        let config = AdditiveConfig {
+            pair_heads: 0,
+            ..AdditiveConfig::default()
+        };
         let model = std::sync::Arc::new(fit_additive(&masks, &y, None, &config).unwrap());
         let mut ub = UpperBound::new(model.clone(), 2.0);
         let mut state = vec![false; n];
@@ -185,7 +221,10 @@ mod tests {
             let committed = ub.commit_flip(i).value;
             state[i] = !state[i];
             let want = model.predict(&state).unwrap() + 2.0 * model.predict_sd(&state).unwrap();
-            assert!((scored - want).abs() < 1e-9 && (committed - want).abs() < 1e-9, "step {step}: {scored} {committed} {want}");
+            assert!(
+                (scored - want).abs() < 1e-9 && (committed - want).abs() < 1e-9,
+                "step {step}: {scored} {committed} {want}"
+            );
         }
         assert!(model.predict_sd(&state).unwrap() > 0.0 || state.iter().all(|b| !b));
     }

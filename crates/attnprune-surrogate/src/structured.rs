@@ -86,8 +86,12 @@ pub fn size_adjusted(prior: &[f64], masks: &[Vec<bool>], y: &[f64]) -> Vec<f64> 
     if len < 2.0 {
         return prior.to_vec();
     }
-    let (mn, me) = rows.iter().fold((0.0, 0.0), |(a, b), (n, e)| (a + n / len, b + e / len));
-    let (sxx, sxy) = rows.iter().fold((0.0, 0.0), |(a, b), (n, e)| (a + (n - mn).powi(2), b + (n - mn) * (e - me)));
+    let (mn, me) = rows
+        .iter()
+        .fold((0.0, 0.0), |(a, b), (n, e)| (a + n / len, b + e / len));
+    let (sxx, sxy) = rows.iter().fold((0.0, 0.0), |(a, b), (n, e)| {
+        (a + (n - mn).powi(2), b + (n - mn) * (e - me))
+    });
     if sxx <= 0.0 || !sxy.is_finite() {
         return prior.to_vec();
     }
@@ -121,18 +125,32 @@ impl StructuredModels {
             p.1.iter()
                 .enumerate()
                 .map(|(b, prior)| {
-                    let y: Vec<f64> = rows.bucket_means.iter().map(|m| m.get(b).copied().unwrap_or(f64::NAN)).collect();
+                    let y: Vec<f64> = rows
+                        .bucket_means
+                        .iter()
+                        .map(|m| m.get(b).copied().unwrap_or(f64::NAN))
+                        .collect();
                     size_adjusted(prior, &rows.masks, &y)
                 })
                 .collect()
         });
-        let bias = BucketBiasModel::fit(&rows.masks, &rows.bucket_means, buckets, counts, bucket_priors.as_deref(), config)?;
+        let bias = BucketBiasModel::fit(
+            &rows.masks,
+            &rows.bucket_means,
+            buckets,
+            counts,
+            bucket_priors.as_deref(),
+            config,
+        )?;
         Ok(Self { ln_ppl, bias })
     }
 
     /// The models' own per-head coefficients, as priors for a finer level.
     pub fn as_priors(&self) -> (Vec<f64>, Vec<Vec<f64>>) {
-        (self.ln_ppl.weights.clone(), self.bias.models.iter().map(|m| m.weights.clone()).collect())
+        (
+            self.ln_ppl.weights.clone(),
+            self.bias.models.iter().map(|m| m.weights.clone()).collect(),
+        )
     }
 }
 
@@ -161,7 +179,10 @@ impl StructuredSurrogateFile {
     /// Reads and checks a structured surrogate file (kind, version, fields, mask length).
     pub fn read(path: &Path, expected_bits: usize) -> Result<Self, SurrogateError> {
         let origin = path.display().to_string();
-        let bad = |message: String| SurrogateError::Format { path: origin.clone(), message };
+        let bad = |message: String| SurrogateError::Format {
+            path: origin.clone(),
+            message,
+        };
         let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
         let file: Self = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
         if file.kind != STRUCTURED_KIND || file.schema_version != STRUCTURED_VERSION {
@@ -170,9 +191,13 @@ impl StructuredSurrogateFile {
                 file.kind, file.schema_version
             )));
         }
-        let bits = [file.models.ln_ppl.n_bits].into_iter().chain(file.models.bias.models.iter().map(|m| m.n_bits));
+        let bits = [file.models.ln_ppl.n_bits]
+            .into_iter()
+            .chain(file.models.bias.models.iter().map(|m| m.n_bits));
         if let Some(n) = bits.into_iter().find(|&n| n != expected_bits) {
-            return Err(bad(format!("the models take {n} heads but the model has {expected_bits}")));
+            return Err(bad(format!(
+                "the models take {n} heads but the model has {expected_bits}"
+            )));
         }
         Ok(file)
     }
@@ -202,10 +227,19 @@ mod tests {
         }
         masks.push(vec![true, true, false, false]);
         masks.push(vec![false, true, true, true]);
-        let dot = |c: &[f64], m: &[bool]| c.iter().zip(m).filter(|(_, &b)| b).map(|(c, _)| c).sum::<f64>();
+        let dot = |c: &[f64], m: &[bool]| {
+            c.iter()
+                .zip(m)
+                .filter(|(_, &b)| b)
+                .map(|(c, _)| c)
+                .sum::<f64>()
+        };
         MaskRows {
             ln_ppl: masks.iter().map(|m| 2.0 + dot(&w, m)).collect(),
-            bucket_means: masks.iter().map(|m| vec![1.0 + dot(&b0, m), -1.0 + dot(&b1, m)]).collect(),
+            bucket_means: masks
+                .iter()
+                .map(|m| vec![1.0 + dot(&b0, m), -1.0 + dot(&b1, m)])
+                .collect(),
             masks,
         }
     }
@@ -214,10 +248,22 @@ mod tests {
     fn size_adjustment_finds_the_common_cost_per_head() {
         // Every head costs 0.02 more in combination than its knockout says.
         let prior = vec![0.1, 0.0, 0.3, 0.05];
-        let masks = vec![vec![false; 4], vec![true, true, false, false], vec![true, true, true, true], vec![false, true, true, false]];
+        let masks = vec![
+            vec![false; 4],
+            vec![true, true, false, false],
+            vec![true, true, true, true],
+            vec![false, true, true, false],
+        ];
         let y: Vec<f64> = masks
             .iter()
-            .map(|m: &Vec<bool>| m.iter().zip(&prior).filter(|(&b, _)| b).map(|(_, w)| w + 0.02).sum::<f64>() + 1.0)
+            .map(|m: &Vec<bool>| {
+                m.iter()
+                    .zip(&prior)
+                    .filter(|(&b, _)| b)
+                    .map(|(_, w)| w + 0.02)
+                    .sum::<f64>()
+                    + 1.0
+            })
             .collect();
         let adjusted = size_adjusted(&prior, &masks, &y);
         for (a, p) in adjusted.iter().zip(&prior) {
@@ -239,10 +285,18 @@ mod tests {
     fn fit_with_knockout_priors_predicts_a_pair() {
         let r = rows();
         let (p, m) = r.knockout_priors().expect("priors");
-        let models =
-            StructuredModels::fit(&r, Some((&p, &m)), vec!["a".into(), "b".into()], vec![1.0, 1.0], &AdditiveConfig::default())
-                .expect("fit");
-        let pred = models.ln_ppl.predict(&[true, false, true, false]).expect("predict");
+        let models = StructuredModels::fit(
+            &r,
+            Some((&p, &m)),
+            vec!["a".into(), "b".into()],
+            vec![1.0, 1.0],
+            &AdditiveConfig::default(),
+        )
+        .expect("fit");
+        let pred = models
+            .ln_ppl
+            .predict(&[true, false, true, false])
+            .expect("predict");
         assert!((pred - 2.4).abs() < 0.05, "{pred}");
     }
 }

@@ -25,7 +25,10 @@ pub fn require(path: impl AsRef<Path>, what: &str, how: &str) -> Option<PathBuf>
         return Some(path.to_path_buf());
     }
     let message = format!("{what} not found at `{}` ({how})", path.display());
-    assert!(!required(), "{message}; {REQUIRE_VAR} is set, so missing data fails the test");
+    assert!(
+        !required(),
+        "{message}; {REQUIRE_VAR} is set, so missing data fails the test"
+    );
     // Straight to the stderr handle: libtest captures `eprintln!` of passing tests.
     let _ = writeln!(std::io::stderr(), "SKIPPED: {message}");
     None
@@ -38,14 +41,25 @@ pub fn repo_root(manifest_dir: &str) -> PathBuf {
 
 /// The SmolLM2 model file the golden tests use.
 pub fn smollm2(manifest_dir: &str) -> Option<PathBuf> {
-    require(repo_root(manifest_dir).join("data/models/SmolLM2-135M-Instruct.Q4_1.gguf"), "the SmolLM2 model", "run `make model`")
+    require(
+        repo_root(manifest_dir).join("data/models/SmolLM2-135M-Instruct.Q4_1.gguf"),
+        "the SmolLM2 model",
+        "run `make model`",
+    )
 }
 
 /// The official HolisticBias v1.1 folder (`ATTNPRUNE_HOLISTIC_BIAS_DIR`, else `../shared/data/holistic_bias/v1.1`).
 pub fn holistic_bias(manifest_dir: &str) -> Option<PathBuf> {
-    let dir = std::env::var_os("ATTNPRUNE_HOLISTIC_BIAS_DIR")
-        .map_or_else(|| repo_root(manifest_dir).join("../shared/data/holistic_bias/v1.1"), PathBuf::from);
-    require(dir.join("descriptors.json"), "the official HolisticBias v1.1 files", "set ATTNPRUNE_HOLISTIC_BIAS_DIR").map(|_| dir)
+    let dir = std::env::var_os("ATTNPRUNE_HOLISTIC_BIAS_DIR").map_or_else(
+        || repo_root(manifest_dir).join("../shared/data/holistic_bias/v1.1"),
+        PathBuf::from,
+    );
+    require(
+        dir.join("descriptors.json"),
+        "the official HolisticBias v1.1 files",
+        "set ATTNPRUNE_HOLISTIC_BIAS_DIR",
+    )
+    .map(|_| dir)
 }
 
 #[cfg(test)]

@@ -17,7 +17,9 @@ pub struct PartsLock {
 }
 
 fn host() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_default()
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default()
 }
 
 /// Whether `pid` runs on this host (Linux: `/proc/PID` exists; elsewhere: assume it does).
@@ -31,13 +33,24 @@ fn alive(pid: u32) -> bool {
 impl PartsLock {
     /// Takes the lock of `dir` (created if needed), or fails naming the owner.
     pub fn acquire(dir: &Path) -> Result<Self> {
-        std::fs::create_dir_all(dir).map_err(|source| ArtifactError::Io { path: dir.display().to_string(), source })?;
+        std::fs::create_dir_all(dir).map_err(|source| ArtifactError::Io {
+            path: dir.display().to_string(),
+            source,
+        })?;
         let path = dir.join(".lock");
         let me = format!("{} {}\n", std::process::id(), host());
         for _ in 0..2 {
-            match std::fs::OpenOptions::new().write(true).create_new(true).open(&path) {
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+            {
                 Ok(mut file) => {
-                    file.write_all(me.as_bytes()).map_err(|source| ArtifactError::Io { path: path.display().to_string(), source })?;
+                    file.write_all(me.as_bytes())
+                        .map_err(|source| ArtifactError::Io {
+                            path: path.display().to_string(),
+                            source,
+                        })?;
                     return Ok(Self { path });
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
@@ -61,10 +74,17 @@ impl PartsLock {
                         }
                     }
                 }
-                Err(source) => return Err(ArtifactError::Io { path: path.display().to_string(), source }),
+                Err(source) => {
+                    return Err(ArtifactError::Io {
+                        path: path.display().to_string(),
+                        source,
+                    })
+                }
             }
         }
-        Err(ArtifactError::Mismatch { message: format!("`{}`: could not take the lock", dir.display()) })
+        Err(ArtifactError::Mismatch {
+            message: format!("`{}`: could not take the lock", dir.display()),
+        })
     }
 }
 
@@ -84,7 +104,10 @@ mod tests {
         let parts = dir.path().join("t.parquet.parts");
         let first = PartsLock::acquire(&parts).unwrap();
         let err = PartsLock::acquire(&parts).unwrap_err().to_string();
-        assert!(err.contains("t.parquet.parts") && err.contains("another process"), "{err}");
+        assert!(
+            err.contains("t.parquet.parts") && err.contains("another process"),
+            "{err}"
+        );
         drop(first);
         let again = PartsLock::acquire(&parts).unwrap();
         drop(again);

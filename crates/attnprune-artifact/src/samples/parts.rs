@@ -50,12 +50,24 @@ impl SampleTableWriter {
             check_resumable(&provenance, path, &table.provenance, part)?;
             if table.columns != columns {
                 return Err(ArtifactError::Mismatch {
-                    message: format!("`{}` has other measured columns than this run of `{}`", part.display(), path.display()),
+                    message: format!(
+                        "`{}` has other measured columns than this run of `{}`",
+                        part.display(),
+                        path.display()
+                    ),
                 });
             }
             done.extend(table.rows);
         }
-        let writer = Self { path: path.to_path_buf(), parts_dir, provenance, layout, columns, next_part: parts.len(), _lock: lock };
+        let writer = Self {
+            path: path.to_path_buf(),
+            parts_dir,
+            provenance,
+            layout,
+            columns,
+            next_part: parts.len(),
+            _lock: lock,
+        };
         Ok((writer, done))
     }
 
@@ -64,9 +76,13 @@ impl SampleTableWriter {
         if rows.is_empty() {
             return Ok(());
         }
-        std::fs::create_dir_all(&self.parts_dir)
-            .map_err(|source| ArtifactError::Io { path: self.parts_dir.display().to_string(), source })?;
-        let part = self.parts_dir.join(format!("part-{:06}.parquet", self.next_part));
+        std::fs::create_dir_all(&self.parts_dir).map_err(|source| ArtifactError::Io {
+            path: self.parts_dir.display().to_string(),
+            source,
+        })?;
+        let part = self
+            .parts_dir
+            .join(format!("part-{:06}.parquet", self.next_part));
         write_sample_table(&part, &self.table(rows.to_vec()))?;
         self.next_part += 1;
         Ok(())
@@ -82,19 +98,29 @@ impl SampleTableWriter {
         rows.dedup_by_key(|r| r.mask_id);
         let table = self.table(rows);
         write_sample_table(&self.path, &table)?;
-        std::fs::remove_dir_all(&self.parts_dir)
-            .map_err(|source| ArtifactError::Io { path: self.parts_dir.display().to_string(), source })?;
+        std::fs::remove_dir_all(&self.parts_dir).map_err(|source| ArtifactError::Io {
+            path: self.parts_dir.display().to_string(),
+            source,
+        })?;
         Ok(table)
     }
 
     fn table(&self, rows: Vec<SampleRow>) -> SampleTable {
-        SampleTable { provenance: self.provenance.clone(), layout: self.layout, columns: self.columns.clone(), rows }
+        SampleTable {
+            provenance: self.provenance.clone(),
+            layout: self.layout,
+            columns: self.columns.clone(),
+            rows,
+        }
     }
 }
 
 /// The folder holding the parts of an unfinished `path`.
 pub fn parts_dir(path: &Path) -> PathBuf {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     path.with_file_name(format!("{name}.parts"))
 }
 
@@ -102,17 +128,28 @@ fn list_parts(dir: &Path) -> Result<Vec<PathBuf>> {
     if !dir.exists() {
         return Ok(Vec::new());
     }
-    let io = |source| ArtifactError::Io { path: dir.display().to_string(), source };
+    let io = |source| ArtifactError::Io {
+        path: dir.display().to_string(),
+        source,
+    };
     let mut parts: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(io)?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("part-")))
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("part-"))
+        })
         .collect();
     parts.sort();
     Ok(parts)
 }
 
-fn check_resumable(run: &Provenance, path: &Path, part: &Provenance, part_path: &Path) -> Result<()> {
+fn check_resumable(
+    run: &Provenance,
+    path: &Path,
+    part: &Provenance,
+    part_path: &Path,
+) -> Result<()> {
     part.check_same_measurement(part_path, run, path)?;
     if part.settings.get("masks") != run.settings.get("masks") || part.inputs != run.inputs {
         return Err(ArtifactError::Mismatch {

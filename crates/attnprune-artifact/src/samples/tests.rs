@@ -8,16 +8,27 @@ fn layout() -> HeadLayout {
 fn columns() -> SampleColumns {
     SampleColumns {
         axes: vec!["gender_and_sex".into()],
-        buckets: vec![("gender_and_sex".into(), "female".into()), ("gender_and_sex".into(), "male".into())],
+        buckets: vec![
+            ("gender_and_sex".into(), "female".into()),
+            ("gender_and_sex".into(), "male".into()),
+        ],
         bucket_counts: vec![3, 4],
     }
 }
 
 fn provenance(seed: u64) -> Provenance {
-    let mut p = Provenance::new(SAMPLE_TABLE_KIND, SAMPLE_TABLE_VERSION, "sample", vec!["sample".into()]);
+    let mut p = Provenance::new(
+        SAMPLE_TABLE_KIND,
+        SAMPLE_TABLE_VERSION,
+        "sample",
+        vec!["sample".into()],
+    );
     p.layout = Some(layout());
     p.seed = Some(seed);
-    p.model = Some(Fingerprint { path: "tiny".into(), sha256: "abc".into() });
+    p.model = Some(Fingerprint {
+        path: "tiny".into(),
+        sha256: "abc".into(),
+    });
     p
 }
 
@@ -26,7 +37,11 @@ fn row(id: u64) -> SampleRow {
     bits[id as usize % 6] = id > 0;
     SampleRow {
         mask_id: id,
-        origin: if id == 0 { "unpruned".into() } else { "random".into() },
+        origin: if id == 0 {
+            "unpruned".into()
+        } else {
+            "random".into()
+        },
         mask: HeadMask::from_bits(layout(), bits).unwrap(),
         bias: vec![0.1 * id as f64],
         bucket_means: vec![0.2, 0.3],
@@ -39,7 +54,12 @@ fn row(id: u64) -> SampleRow {
 }
 
 fn table(rows: Vec<SampleRow>) -> SampleTable {
-    SampleTable { provenance: provenance(1), layout: layout(), columns: columns(), rows }
+    SampleTable {
+        provenance: provenance(1),
+        layout: layout(),
+        columns: columns(),
+        rows,
+    }
 }
 
 #[test]
@@ -59,7 +79,9 @@ fn nan_is_refused_on_write() {
     let dir = tempfile::tempdir().unwrap();
     let mut r = row(1);
     r.perplexity = f64::NAN;
-    let err = write_sample_table(&dir.path().join("s.parquet"), &table(vec![r])).unwrap_err().to_string();
+    let err = write_sample_table(&dir.path().join("s.parquet"), &table(vec![r]))
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("perplexity") && err.contains("NaN"), "{err}");
 }
 
@@ -70,23 +92,31 @@ fn foreign_parquet_is_refused() {
     let prov = Provenance::new("trajectory", 1, "anneal", vec![]);
     crate::trajectory::write_trajectory(&p, &[], &prov).unwrap();
     let err = read_sample_table(&p).unwrap_err().to_string();
-    assert!(err.contains("sample-table") && err.contains("t.parquet"), "{err}");
+    assert!(
+        err.contains("sample-table") && err.contains("t.parquet"),
+        "{err}"
+    );
     std::fs::write(&p, b"not parquet").unwrap();
-    assert!(read_sample_table(&p).unwrap_err().to_string().contains("t.parquet"));
+    assert!(read_sample_table(&p)
+        .unwrap_err()
+        .to_string()
+        .contains("t.parquet"));
 }
 
 #[test]
 fn parts_resume_and_merge() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("s.parquet");
-    let (mut w, done) = SampleTableWriter::open(&p, provenance(1), layout(), columns(), false).unwrap();
+    let (mut w, done) =
+        SampleTableWriter::open(&p, provenance(1), layout(), columns(), false).unwrap();
     assert!(done.is_empty());
     w.append(&[row(0), row(1)]).unwrap();
     drop(w); // simulated kill
     assert!(!p.exists());
     assert!(SampleTableWriter::open(&p, provenance(1), layout(), columns(), false).is_err());
     assert!(SampleTableWriter::open(&p, provenance(2), layout(), columns(), true).is_err());
-    let (mut w, done) = SampleTableWriter::open(&p, provenance(1), layout(), columns(), true).unwrap();
+    let (mut w, done) =
+        SampleTableWriter::open(&p, provenance(1), layout(), columns(), true).unwrap();
     assert_eq!(done.len(), 2);
     w.append(&[row(2)]).unwrap();
     let t = w.finish().unwrap();
@@ -102,9 +132,18 @@ fn provenance_is_on_the_arrow_schema_too() {
     write_sample_table(&p, &table((0..2).map(row).collect())).unwrap();
     let read = crate::table::read_table(&p).unwrap();
     let meta = read.schema.metadata();
-    let on_schema = meta.get(crate::table::PROVENANCE_KEY).expect("provenance on the Arrow schema");
-    assert_eq!(Provenance::from_json(on_schema, "s").unwrap(), provenance(1));
-    assert_eq!(meta.get(crate::table::SCHEMA_VERSION_KEY).map(String::as_str), Some("2"));
+    let on_schema = meta
+        .get(crate::table::PROVENANCE_KEY)
+        .expect("provenance on the Arrow schema");
+    assert_eq!(
+        Provenance::from_json(on_schema, "s").unwrap(),
+        provenance(1)
+    );
+    assert_eq!(
+        meta.get(crate::table::SCHEMA_VERSION_KEY)
+            .map(String::as_str),
+        Some("2")
+    );
 }
 
 #[test]
@@ -118,8 +157,19 @@ fn read_samples_keeps_each_mask_once_across_tables() {
     write_sample_table(&b, &table(vec![row(0), other.clone()])).unwrap();
     let (combined, first) = read_samples(&[a.clone(), b]).unwrap();
     assert_eq!(first, a);
-    assert_eq!(combined.rows.len(), 4, "unpruned once, both masks with id 1 kept");
-    assert_eq!(combined.rows.iter().filter(|r| r.mask.num_pruned() == 0).count(), 1);
+    assert_eq!(
+        combined.rows.len(),
+        4,
+        "unpruned once, both masks with id 1 kept"
+    );
+    assert_eq!(
+        combined
+            .rows
+            .iter()
+            .filter(|r| r.mask.num_pruned() == 0)
+            .count(),
+        1
+    );
     assert!(combined.rows.contains(&other));
 }
 
@@ -128,5 +178,8 @@ fn bucket_counts_travel_in_the_field_metadata() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("s.parquet");
     write_sample_table(&p, &table(vec![row(0)])).unwrap();
-    assert_eq!(read_sample_table(&p).unwrap().columns.bucket_counts, vec![3, 4]);
+    assert_eq!(
+        read_sample_table(&p).unwrap().columns.bucket_counts,
+        vec![3, 4]
+    );
 }

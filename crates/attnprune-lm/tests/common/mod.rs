@@ -30,7 +30,11 @@ pub fn load(path: &std::path::Path) -> LanguageModel<B> {
 }
 
 pub fn ids(v: &Value) -> Vec<u32> {
-    v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect()
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_u64().unwrap() as u32)
+        .collect()
 }
 
 pub fn mask_of(model: &LanguageModel<B>, pruned: &Value) -> HeadMask {
@@ -38,7 +42,10 @@ pub fn mask_of(model: &LanguageModel<B>, pruned: &Value) -> HeadMask {
         .as_array()
         .unwrap()
         .iter()
-        .map(|p| HeadId { layer: p[0].as_u64().unwrap() as usize, head: p[1].as_u64().unwrap() as usize })
+        .map(|p| HeadId {
+            layer: p[0].as_u64().unwrap() as usize,
+            head: p[1].as_u64().unwrap() as usize,
+        })
         .collect();
     HeadMask::from_pruned(model.model.config.head_layout(), &heads).unwrap()
 }
@@ -50,13 +57,24 @@ pub fn check_logits_case(case: &Value, ours: &[f32]) {
     let max_abs = case["max_abs_logit"].as_f64().unwrap();
     let tol = 1e-3 * max_abs;
     let sample_ids = ids(&case["sample_ids"]);
-    let expected: Vec<f64> = case["sample_logits"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
+    let expected: Vec<f64> = case["sample_logits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect();
     let mut worst = 0.0f64;
     for (id, want) in sample_ids.iter().zip(&expected) {
         worst = worst.max((ours[*id as usize] as f64 - want).abs());
     }
     assert!(worst <= tol, "{name}: max logit difference {worst} > {tol}");
-    let top: Vec<u32> = case["top"].as_array().unwrap().iter().take(5).map(|p| p[0].as_u64().unwrap() as u32).collect();
+    let top: Vec<u32> = case["top"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .take(5)
+        .map(|p| p[0].as_u64().unwrap() as u32)
+        .collect();
     let mut order: Vec<usize> = (0..ours.len()).collect();
     order.sort_by(|&a, &b| ours[b].total_cmp(&ours[a]).then(a.cmp(&b)));
     let our_top: Vec<u32> = order.iter().take(5).map(|&i| i as u32).collect();

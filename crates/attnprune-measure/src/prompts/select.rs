@@ -240,7 +240,10 @@ fn labelled_rng(seed: u64, label: &str) -> ChaCha8Rng {
 fn by_bucket(pool: impl Iterator<Item = Prompt>) -> BTreeMap<(String, String), Vec<Prompt>> {
     let mut buckets: BTreeMap<(String, String), Vec<Prompt>> = BTreeMap::new();
     for prompt in pool {
-        buckets.entry((prompt.axis.clone(), prompt.bucket.clone())).or_default().push(prompt);
+        buckets
+            .entry((prompt.axis.clone(), prompt.bucket.clone()))
+            .or_default()
+            .push(prompt);
     }
     buckets
 }

@@ -27,7 +27,11 @@ pub fn fixture(rel: &str) -> serde_json::Value {
 /// The SmolLM2 GGUF path, or `None` after telling stderr why the caller skips.
 pub fn smollm2_gguf(test: &str) -> Option<PathBuf> {
     let _ = test;
-    attnprune_testdata::require(root_path(SMOLLM2_GGUF), "the SmolLM2 model", "run `make model`")
+    attnprune_testdata::require(
+        root_path(SMOLLM2_GGUF),
+        "the SmolLM2 model",
+        "run `make model`",
+    )
 }
 
 /// `ids` field of a fixture case as `u32`s.
