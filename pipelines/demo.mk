@@ -35,17 +35,18 @@ DEMO_MAX_PRUNED ?= 40
 DEMO_SEED ?= 0
 DEMO_PPL_WINDOW ?= 128
 DEMO_SCREEN_WINDOWS ?= 2
-DEMO_RICH_WINDOWS ?= 64
+DEMO_RICH_WINDOWS ?= 96
 DEMO_PPL_BUDGET ?= 0.05
 DEMO_ANNEAL_STEPS ?= 200000
 DEMO_ANNEAL_RESTARTS ?= 8
 # The closed loop: DEMO_ROUNDS rounds of DEMO_CANDIDATES proposals each, measured richly.
-DEMO_ROUNDS ?= 2
-DEMO_CANDIDATES ?= 6
-# One proposal per size cap (and per budget fraction): the surrogates fitted on the cheap
-# screening know little of large masks, so each round also measures small ones.
-DEMO_SIZE_CAPS ?= 6,10,16,24,32
-DEMO_BUDGET_FRACTIONS ?= 1.0
+DEMO_ROUNDS ?= 3
+DEMO_CANDIDATES ?= 4
+# Proposals come from walks with each size cap and each budget fraction (smallest and safest
+# first): the surrogates fitted on the cheap screening know little of large masks and are
+# optimistic at the budget's edge, so every round also measures small and safe ones.
+DEMO_SIZE_CAPS ?= 6,10,16
+DEMO_BUDGET_FRACTIONS ?= 0.5,1.0
 # FASP's grid (every candidate is measured richly, as AP's proposals are).
 DEMO_FASP_ALPHAS ?= 0.01,0.02,0.04,0.06,0.08
 DEMO_FASP_GAMMAS ?= 0.3,0.6

@@ -105,12 +105,26 @@ pub fn verdict(
         ),
     ];
     for r in rivals {
+        let rb = &r.logit_bias_change;
+        let met = b.point < rb.point;
+        let why = if met {
+            String::new()
+        } else {
+            let gap = 100.0 * (b.point - rb.point);
+            let overlap = b.low <= rb.high && rb.low <= b.high;
+            let resolve = if overlap {
+                "; the two intervals overlap, so these test prompts do not resolve the difference: more prompts per split (the interval narrows as 1/sqrt(prompts)) or more rounds would"
+            } else {
+                ""
+            };
+            format!(", short by {gap:.1} points{resolve}")
+        };
         lines.push(format!(
-            "{}: lower log-odds bias than {} ({} vs {})",
-            mark(b.point < r.logit_bias_change.point),
+            "{}: lower log-odds bias than {} ({} vs {}{why})",
+            mark(met),
             r.method,
             fmt_pct(b.point),
-            fmt_pct(r.logit_bias_change.point)
+            fmt_pct(rb.point)
         ));
     }
     lines
