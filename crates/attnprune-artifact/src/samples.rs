@@ -322,16 +322,14 @@ pub fn read_sample_table(path: &Path) -> Result<SampleTable> {
     })
 }
 
-/// Reads one or more sample tables (shards of a run, or the rounds of a search) measured
-/// the same way and combines their rows; a mask measured in several tables (such as the
-/// unpruned model, row 0 of every round) is kept once, from the first table. Returns the
-/// combined table and the first path (for messages).
-pub fn read_samples(paths: &[std::path::PathBuf]) -> Result<(SampleTable, std::path::PathBuf)> {
+/// Reads one or more sample tables and checks that they were measured the same way (model,
+/// prompts, corpus, settings, columns) as the first; returns them in order.
+pub fn read_tables(paths: &[std::path::PathBuf]) -> Result<Vec<SampleTable>> {
     let first_path = paths.first().ok_or_else(|| ArtifactError::Mismatch {
         message: "no sample table given".into(),
     })?;
     let first = read_sample_table(first_path)?;
-    let mut combined = first.clone();
+    let mut tables = Vec::with_capacity(paths.len());
     for path in &paths[1..] {
         let table = read_sample_table(path)?;
         table
@@ -346,14 +344,28 @@ pub fn read_samples(paths: &[std::path::PathBuf]) -> Result<(SampleTable, std::p
                 ),
             });
         }
-        combined.rows.extend(table.rows);
+        tables.push(table);
     }
+    tables.insert(0, first);
+    Ok(tables)
+}
+
+/// Reads one or more sample tables (shards of a run, or the rounds of a search) measured
+/// the same way and combines their rows; a mask measured in several tables (such as the
+/// unpruned model, row 0 of every round) is kept once, from the first table. Returns the
+/// combined table and the first path (for messages).
+pub fn read_samples(paths: &[std::path::PathBuf]) -> Result<(SampleTable, std::path::PathBuf)> {
+    let mut tables = read_tables(paths)?.into_iter();
+    let mut combined = tables.next().ok_or_else(|| ArtifactError::Mismatch {
+        message: "no sample table given".into(),
+    })?;
+    combined.rows.extend(tables.flat_map(|t| t.rows));
     let mut seen = std::collections::HashSet::new();
     combined
         .rows
         .retain(|r| seen.insert(r.mask.bits().to_vec()));
     combined.rows.sort_by_key(|r| r.mask_id);
-    Ok((combined, first_path.clone()))
+    Ok((combined, paths[0].clone()))
 }
 
 fn columns_from_schema(schema: &Schema, path: &Path) -> Result<SampleColumns> {

@@ -260,11 +260,13 @@ fn measure<B: Backend>(
     if metrics.contains(&Metric::Bias) {
         return measured_bias(evaluator.evaluate(mask)?, metrics);
     }
-    let windows = evaluator.window_nll(mask)?;
+    let sums = evaluator.window_nll_sums(mask)?;
+    let mut total = attnprune_lm::perplexity::NllSum::default();
+    sums.iter().for_each(|w| total.add(*w));
     Ok(Measured {
         bias: None,
-        perplexity: Some(evaluator.perplexity_nll(mask)?.perplexity()),
-        window_nll: windows,
+        perplexity: Some(total.perplexity()),
+        window_nll: attnprune_eval::window_means(&sums),
     })
 }
 

@@ -3,7 +3,7 @@
 
 use crate::selection::{measured, unpruned_row, write_choice, BiasScale, MeasuredSelection};
 use anyhow::{bail, Context, Result};
-use attnprune_artifact::samples::{read_sample_table, read_samples};
+use attnprune_artifact::samples::{read_sample_table, read_tables};
 use attnprune_artifact::{write_atomic_bytes, Provenance, SampleTable};
 use attnprune_mask::{CandidateList, HeadMask};
 use attnprune_report::rounds::{
@@ -71,13 +71,9 @@ pub fn run(args: ChooseArgs) -> Result<()> {
         );
     }
     let budget = PplBudget::new(args.ppl_budget)?;
-    let (combined, first) = read_samples(&args.samples)?;
-    let axis = combined.axis_index(&args.axis, &first)?;
-    let tables: Vec<SampleTable> = args
-        .samples
-        .iter()
-        .map(|p| read_sample_table(p))
-        .collect::<Result<_, _>>()?;
+    let tables: Vec<SampleTable> = read_tables(&args.samples)?;
+    let first = &tables[0];
+    let axis = first.axis_index(&args.axis, &args.samples[0])?;
     let base_row = unpruned_row(&tables[0], &args.samples[0])?;
     let base = measured(base_row, axis, args.bias_scale, "unpruned".into());
     // Every round's unpruned row is the same measurement (bit for bit on the CPU): pair all with round 1's.
@@ -114,7 +110,7 @@ pub fn run(args: ChooseArgs) -> Result<()> {
         attnprune_mask::MASK_VERSION,
         "choose",
         crate::common::command_line(),
-        &combined.provenance,
+        &first.provenance,
     );
     provenance.inputs = args
         .samples
@@ -135,7 +131,7 @@ pub fn run(args: ChooseArgs) -> Result<()> {
         &args.out_mask,
         &choice,
         &masks,
-        HeadMask::unpruned(combined.layout),
+        HeadMask::unpruned(first.layout),
         selection,
         &provenance,
     )?;

@@ -2,8 +2,8 @@
 
 use crate::evaluation::{columns_of, single_head_of, to_row, worker_count, WorkerPool};
 use crate::inputs::{prepare, provenance_for, MeasureArgs, ModelArgs, Prepared};
-use crate::selection::{measured, write_choice, BiasScale, MeasuredSelection};
-use anyhow::{bail, Context, Result};
+use crate::selection::{measured, unpruned_row, write_choice, BiasScale, MeasuredSelection};
+use anyhow::{bail, Result};
 use attnprune_artifact::samples::{
     read_samples, write_sample_table, SAMPLE_TABLE_KIND, SAMPLE_TABLE_VERSION,
 };
@@ -83,11 +83,7 @@ pub struct FaspArgs {
 pub fn run(args: FaspArgs) -> Result<()> {
     let (table, first) = read_samples(&args.samples)?;
     let axis = table.axis_index(&args.axis, &first)?;
-    let base = table
-        .rows
-        .iter()
-        .find(|r| r.mask.num_pruned() == 0)
-        .context("the sample table has no unpruned row")?;
+    let base = unpruned_row(&table, &first)?;
     let mut singles: Vec<(HeadId, f64, f64)> = table
         .rows
         .iter()

@@ -485,23 +485,19 @@ fn closed_loop_section(
 
 /// Runs the stage.
 pub fn run(mut args: ReportArgs) -> Result<()> {
-    let recorded = read_apply_report(&args.ap_report)?
-        .typed
-        .mask
-        .perplexity_budget;
-    args.budget = args.ppl_budget.or(recorded).with_context(|| {
-        format!(
-            "no perplexity budget: `{}`'s mask file records none; pass --ppl-budget",
-            args.ap_report.display()
-        )
-    })?;
+    let ap = read_apply_report(&args.ap_report)?;
+    args.budget = args
+        .ppl_budget
+        .or(ap.typed.mask.perplexity_budget)
+        .with_context(|| {
+            format!(
+                "no perplexity budget: `{}`'s mask file records none; pass --ppl-budget",
+                args.ap_report.display()
+            )
+        })?;
     let (table, first) = read_samples(&args.samples)?;
     let axis_idx = table.axis_index(&args.axis, &first)?;
-    let base_row = table
-        .rows
-        .iter()
-        .find(|r| r.mask.num_pruned() == 0)
-        .with_context(|| format!("`{}` has no row for the unpruned mask", first.display()))?;
+    let base_row = crate::selection::unpruned_row(&table, &first)?;
     let (search_bias0, search_ppl0) = (base_row.bias[axis_idx], base_row.perplexity);
 
     let sur_path = args.surrogates.join("surrogate-report.json");
@@ -523,7 +519,6 @@ pub fn run(mut args: ReportArgs) -> Result<()> {
     }
     let (trajectory, traj_prov) = read_trajectory(&args.trajectory)?;
 
-    let ap = read_apply_report(&args.ap_report)?;
     let fasp = args
         .fasp_report
         .as_deref()

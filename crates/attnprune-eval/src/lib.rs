@@ -284,10 +284,7 @@ impl<'m, B: Backend> Evaluator<'m, B> {
         Ok(MaskEvaluation {
             axes,
             logit_axes,
-            window_nll: per_window
-                .iter()
-                .map(|w| w.nll / w.count.max(1) as f64)
-                .collect(),
+            window_nll: window_means(&per_window),
             perplexity: nll.perplexity(),
             nll: nll.nll,
             num_predicted: nll.count,
@@ -380,13 +377,10 @@ impl<'m, B: Backend> Evaluator<'m, B> {
         Ok(total)
     }
 
-    /// Mean NLL per token of each perplexity window under `mask` (no bias measured).
-    pub fn window_nll(&self, mask: &HeadMask) -> Result<Vec<f64>, EvalError> {
-        Ok(self
-            .nll_of_windows(mask, &mut LayerReuse::off())?
-            .iter()
-            .map(|w| w.nll / w.count.max(1) as f64)
-            .collect())
+    /// The NLL sum of each perplexity window under `mask` (no bias measured): one pass gives
+    /// both the perplexity (their total) and the paired comparison ([`window_means`]).
+    pub fn window_nll_sums(&self, mask: &HeadMask) -> Result<Vec<NllSum>, EvalError> {
+        self.nll_of_windows(mask, &mut LayerReuse::off())
     }
 
     fn windows_nll(&mut self, mask: &HeadMask) -> Result<Vec<NllSum>, EvalError> {
@@ -458,6 +452,11 @@ impl<'m, B: Backend> Evaluator<'m, B> {
             })
             .collect()
     }
+}
+
+/// Mean NLL per token of each window, as the sample table and the paired intervals keep them.
+pub fn window_means(sums: &[NllSum]) -> Vec<f64> {
+    sums.iter().map(|w| w.nll / w.count.max(1) as f64).collect()
 }
 
 /// How close to 0 or 1 a score may come before [`logit`] clamps it.

@@ -160,19 +160,13 @@ impl CandidateList {
 
     /// Reads and checks a candidate list.
     pub fn read(path: &Path) -> Result<Self, MaskError> {
-        let origin = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| MaskError::Io {
-            path: origin.clone(),
-            source,
-        })?;
+        let (text, origin) = crate::file::read_text(path)?;
         Self::from_json(&text, &origin)
     }
 
     /// Pretty JSON text (write it with an atomic writer).
     pub fn to_json(&self) -> String {
-        let mut text = serde_json::to_string_pretty(self).unwrap_or_default();
-        text.push('\n');
-        text
+        crate::file::pretty_json(self)
     }
 }
 

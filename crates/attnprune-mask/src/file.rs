@@ -82,20 +82,31 @@ impl MaskFile {
 
     /// Reads and validates a mask file.
     pub fn read(path: &Path) -> Result<Self, MaskError> {
-        let origin = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| MaskError::Io {
-            path: origin.clone(),
-            source,
-        })?;
+        let (text, origin) = read_text(path)?;
         Self::from_json(&text, &origin)
     }
 
     /// Pretty JSON text of the file (write it with an atomic writer).
     pub fn to_json(&self) -> String {
-        let mut text = serde_json::to_string_pretty(self).unwrap_or_default();
-        text.push('\n');
-        text
+        pretty_json(self)
     }
+}
+
+/// A file's text and its name for messages, or an error naming it.
+pub(crate) fn read_text(path: &Path) -> Result<(String, String), MaskError> {
+    let origin = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| MaskError::Io {
+        path: origin.clone(),
+        source,
+    })?;
+    Ok((text, origin))
+}
+
+/// Pretty JSON with a final newline.
+pub(crate) fn pretty_json<T: Serialize>(value: &T) -> String {
+    let mut text = serde_json::to_string_pretty(value).unwrap_or_default();
+    text.push('\n');
+    text
 }
 
 #[cfg(test)]
