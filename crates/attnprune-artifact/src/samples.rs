@@ -352,18 +352,42 @@ pub fn read_tables(paths: &[std::path::PathBuf]) -> Result<Vec<SampleTable>> {
 
 /// Reads one or more sample tables (shards of a run, or the rounds of a search) measured
 /// the same way and combines their rows; a mask measured in several tables (such as the
-/// unpruned model, row 0 of every round) is kept once, from the first table. Returns the
+/// unpruned model, row 0 of every round) is kept once, from the first table. Tables of the
+/// same mask plan (the shards of one run: same `masks` setting, seed and input lists) count as
+/// one table: their rows are put in `mask_id` order before duplicates are dropped, so the
+/// shards of a run combine exactly as its unsharded table reads (a random mask that repeats a
+/// single-head knockout keeps the knockout's lower id whichever shard holds it). Returns the
 /// combined table and the first path (for messages).
 pub fn read_samples(paths: &[std::path::PathBuf]) -> Result<(SampleTable, std::path::PathBuf)> {
     let mut tables = read_tables(paths)?.into_iter();
     let mut combined = tables.next().ok_or_else(|| ArtifactError::Mismatch {
         message: "no sample table given".into(),
     })?;
-    combined.rows.extend(tables.flat_map(|t| t.rows));
+    let plan = |p: &Provenance| (p.settings.get("masks").cloned(), p.seed, p.inputs.clone());
+    let mut plans = vec![plan(&combined.provenance)];
+    let mut keyed: Vec<(usize, SampleRow)> = std::mem::take(&mut combined.rows)
+        .into_iter()
+        .map(|r| (0, r))
+        .collect();
+    for table in tables {
+        let p = plan(&table.provenance);
+        let group = match plans.iter().position(|q| *q == p) {
+            Some(g) => g,
+            None => {
+                plans.push(p);
+                plans.len() - 1
+            }
+        };
+        keyed.extend(table.rows.into_iter().map(|r| (group, r)));
+    }
+    // Stable: within a plan, equal ids keep the tables' order.
+    keyed.sort_by_key(|(g, r)| (*g, r.mask_id));
     let mut seen = std::collections::HashSet::new();
-    combined
-        .rows
-        .retain(|r| seen.insert(r.mask.bits().to_vec()));
+    combined.rows = keyed
+        .into_iter()
+        .map(|(_, r)| r)
+        .filter(|r| seen.insert(r.mask.bits().to_vec()))
+        .collect();
     combined.rows.sort_by_key(|r| r.mask_id);
     Ok((combined, paths[0].clone()))
 }

@@ -174,6 +174,38 @@ fn read_samples_keeps_each_mask_once_across_tables() {
 }
 
 #[test]
+fn shards_combine_as_the_unsharded_table() {
+    // The unsharded run: id 1 a single-head knockout, id 4 a random mask repeating it.
+    let mut knockout = row(1);
+    knockout.origin = "single-head".into();
+    let mut repeat = row(4);
+    repeat.mask = knockout.mask.clone();
+    let rows = vec![row(0), knockout.clone(), row(2), row(3), repeat];
+    let dir = tempfile::tempdir().unwrap();
+    let whole = dir.path().join("whole.parquet");
+    write_sample_table(&whole, &table(rows.clone())).unwrap();
+    // Shard 0 of 2 holds ids 0, 2, 4 (the repeat), shard 1 ids 1 (the knockout), 3.
+    let mut shards = Vec::new();
+    for i in 0..2u64 {
+        let path = dir.path().join(format!("shard-{i}.parquet"));
+        let part = rows
+            .iter()
+            .filter(|r| r.mask_id % 2 == i)
+            .cloned()
+            .collect();
+        write_sample_table(&path, &table(part)).unwrap();
+        shards.push(path);
+    }
+    let (merged, _) = read_samples(&shards).unwrap();
+    let (reference, _) = read_samples(&[whole]).unwrap();
+    assert_eq!(merged.rows, reference.rows);
+    assert!(
+        merged.rows.contains(&knockout),
+        "the knockout is kept, not the repeat"
+    );
+}
+
+#[test]
 fn bucket_counts_travel_in_the_field_metadata() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("s.parquet");
