@@ -20,6 +20,7 @@ pub mod device;
 pub mod export;
 pub mod generate;
 pub mod gguf_load;
+pub mod kernels;
 pub mod model;
 pub mod perplexity;
 pub mod reuse;

@@ -18,6 +18,9 @@ use burn::tensor::backend::Backend;
 use burn::tensor::module::{attention, embedding};
 use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Bool, Int, Tensor, TensorData};
+use fused::{host_f32, is_cpu_backend};
+
+mod fused;
 
 /// One decoder layer's weights.
 ///
@@ -83,7 +86,33 @@ pub struct LlamaModel<B: Backend> {
     rope_sin: Tensor<B, 2>,
     /// `[head_dim, head_dim]` signed permutation: `x @ rotate_half = cat(-x2, x1)`.
     rotate_half: Tensor<B, 2>,
+    /// Host copies for the fused CPU kernels (`None`: the generic burn path).
+    fused: Option<FusedCpu>,
     device: B::Device,
+}
+
+/// What the fused CPU path ([`crate::kernels`]) reads besides the matrices:
+/// the norm weights and the rotary tables as plain vectors.
+#[derive(Debug, Clone)]
+struct FusedCpu {
+    /// Per layer: (`input_layernorm`, `post_attention_layernorm`) weights.
+    norms: Vec<(Vec<f32>, Vec<f32>)>,
+    /// `model.norm.weight`.
+    final_norm: Vec<f32>,
+    /// Rotary cos table `[positions, head_dim / 2]`.
+    cos: Vec<f32>,
+    /// Rotary sin table `[positions, head_dim / 2]`.
+    sin: Vec<f32>,
+}
+
+/// One forward call's per-token inputs, read to the host once for all layers.
+struct FusedCall {
+    /// Rotary position of each token, `[batch * seq]`.
+    positions: Vec<usize>,
+    /// Key padding `[batch, keys]` (`true` = padding), if any.
+    key_padding: Option<Vec<bool>>,
+    /// Head keep factors `[layers, batch, heads]`, if any head is pruned.
+    keep: Option<Vec<f32>>,
 }
 
 fn tensor2<B: Backend>(
@@ -126,12 +155,30 @@ impl<B: Backend> LlamaModel<B> {
         } else {
             transposed::<B>(weights.take("lm_head.weight", &[v, d])?, v, d, device)
         };
-        let layers = (0..c.num_layers)
+        let layers: Vec<DecoderLayer<B>> = (0..c.num_layers)
             .map(|l| load_layer(c, &mut weights, l, device))
             .collect::<Result<_, _>>()?;
         let norm = tensor1::<B>(weights.take("model.norm.weight", &[d])?, device);
         let (rope_cos, rope_sin) = rope_tables::<B>(c, device);
         let rotate_half = rotate_half_matrix::<B>(c.head_dim, device);
+        let fused = if is_cpu_backend::<B>() {
+            Some(FusedCpu {
+                norms: layers
+                    .iter()
+                    .map(|l: &DecoderLayer<B>| {
+                        Ok((
+                            host_f32(l.attn_norm.to_data())?,
+                            host_f32(l.mlp_norm.to_data())?,
+                        ))
+                    })
+                    .collect::<Result<_, LmError>>()?,
+                final_norm: host_f32(norm.to_data())?,
+                cos: host_f32(rope_cos.to_data())?,
+                sin: host_f32(rope_sin.to_data())?,
+            })
+        } else {
+            None
+        };
         Ok(Self {
             embed: tensor2::<B>(embed_data, v, d, device),
             layers,
@@ -140,6 +187,7 @@ impl<B: Backend> LlamaModel<B> {
             rope_cos,
             rope_sin,
             rotate_half,
+            fused,
             device: device.clone(),
             config,
         })
@@ -148,6 +196,18 @@ impl<B: Backend> LlamaModel<B> {
     /// The device the model lives on.
     pub fn device(&self) -> &B::Device {
         &self.device
+    }
+
+    /// Whether the fused CPU kernels ([`crate::kernels`]) run the layers.
+    pub fn uses_fused_kernels(&self) -> bool {
+        self.fused.is_some()
+    }
+
+    /// The model with the fused CPU kernels turned off: every op through
+    /// burn's generic path (the reference the kernels are tested against).
+    pub fn with_generic_ops(mut self) -> Self {
+        self.fused = None;
+        self
     }
 
     /// Runs the decoder over a batch, appending to `cache` if given.
@@ -180,8 +240,11 @@ impl<B: Backend> LlamaModel<B> {
             cached,
         }) {
             Some((layer, state)) => (layer, state),
-            None => (0, embedding(self.embed.clone(), batch.tokens)),
+            None => (0, embedding(self.embed.clone(), batch.tokens.clone())),
         };
+        if let Some(fused) = &self.fused {
+            return self.forward_fused(fused, batch, cache, logits, reuse, (first_layer, x));
+        }
         let c = &self.config;
         // Rotary tables for these positions, materialized once per forward at
         // the shapes of q and k so every layer's rotary is same-shape SIMD work.

@@ -1,0 +1,375 @@
+//! Fused CPU kernels of the decoder layer, on plain `f32` slices.
+//!
+//! burn's generic ops run one element-wise op at a time, each allocating its
+//! output, and its CPU attention handles one (batch, head) pair at a time on
+//! one thread over the full score matrix. These kernels do the work between
+//! the matrix products in single passes, multi-threaded with rayon:
+//! RMSNorm, the rotary embedding fused with the move to heads-first layout,
+//! causal grouped-query attention that skips pruned heads entirely and never
+//! computes the masked upper half, SiLU·up and residual adds in place.
+//!
+//! The inner loops with dot products run inside [`pulp::Arch::dispatch`]
+//! (structs implementing [`pulp::WithSimd`], whose bodies are inlined into
+//! functions compiled for AVX2/FMA or AVX-512), so the compiler uses the
+//! machine's vector instructions chosen at run time, while the binary still
+//! runs on any x86-64. Every function here is
+//! checked against the generic burn path by the tests of `crate::model`.
+
+use rayon::prelude::*;
+
+/// Lanes of the manual accumulators: wide enough for AVX-512, and it keeps
+/// the summation order fixed (the same result on every machine).
+const LANES: usize = 16;
+
+/// Rows per rayon task for the row-wise kernels (enough work per task to
+/// amortise scheduling, small enough to balance two to a few dozen threads).
+fn rows_per_task(rows: usize) -> usize {
+    let threads = rayon::current_num_threads().max(1);
+    rows.div_ceil(threads * 8).max(1)
+}
+
+/// Elements per rayon task for the element-wise kernels.
+const ELEMENTS_PER_TASK: usize = 1 << 15;
+
+/// Sum of `a[i] * b[i]`, accumulated in [`LANES`] fixed lanes.
+#[inline(always)]
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0.0f32; LANES];
+    let chunks = a.len() / LANES * LANES;
+    for (ac, bc) in a[..chunks]
+        .chunks_exact(LANES)
+        .zip(b[..chunks].chunks_exact(LANES))
+    {
+        for l in 0..LANES {
+            acc[l] = ac[l].mul_add(bc[l], acc[l]);
+        }
+    }
+    let mut total = acc.iter().sum::<f32>();
+    for (x, y) in a[chunks..].iter().zip(&b[chunks..]) {
+        total = x.mul_add(*y, total);
+    }
+    total
+}
+
+/// `RMSNorm` of each `weight.len()`-wide row of `x` into `out`:
+/// `x / sqrt(mean(x²) + eps) * weight`, as transformers computes it in f32.
+pub fn rms_norm_rows(x: &[f32], weight: &[f32], eps: f32, out: &mut [f32]) {
+    let d = weight.len();
+    let rows = x.len() / d.max(1);
+    let chunk = rows_per_task(rows) * d;
+    out.par_chunks_mut(chunk)
+        .zip(x.par_chunks(chunk))
+        .for_each(|(out, x)| {
+            pulp::Arch::new().dispatch(RmsNormRows {
+                x,
+                weight,
+                eps,
+                out,
+            })
+        });
+}
+
+/// [`rms_norm_rows`] on one task's rows, compiled for the machine's SIMD level.
+struct RmsNormRows<'a> {
+    x: &'a [f32],
+    weight: &'a [f32],
+    eps: f32,
+    out: &'a mut [f32],
+}
+
+impl pulp::WithSimd for RmsNormRows<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _: S) {
+        let d = self.weight.len();
+        for (o, xr) in self.out.chunks_exact_mut(d).zip(self.x.chunks_exact(d)) {
+            let mean = dot(xr, xr) / d as f32;
+            let scale = 1.0 / (mean + self.eps).sqrt();
+            for ((o, &v), &w) in o.iter_mut().zip(xr).zip(self.weight) {
+                *o = v * scale * w;
+            }
+        }
+    }
+}
+
+/// The shapes of one attention call.
+#[derive(Debug, Clone, Copy)]
+pub struct AttentionShape {
+    /// Sequences in the batch.
+    pub batch: usize,
+    /// Query heads.
+    pub q_heads: usize,
+    /// Key/value heads (each serves `q_heads / kv_heads` query heads).
+    pub kv_heads: usize,
+    /// New tokens per sequence (queries).
+    pub queries: usize,
+    /// Keys per sequence: cached positions plus the new tokens.
+    pub keys: usize,
+    /// Width of one head.
+    pub head_dim: usize,
+}
+
+/// Moves `src` (`[batch * seq, heads * head_dim]`, token-major, as a matrix
+/// product leaves it) to heads-first `[batch, heads, seq, head_dim]` in
+/// `out`, applying the rotate-half rotary embedding at each token's position
+/// when `rope` (`cos`, `sin`: `[positions, head_dim / 2]`) is given.
+pub fn to_heads_first(
+    src: &[f32],
+    (batch, seq, heads, hd): (usize, usize, usize, usize),
+    positions: &[usize],
+    rope: Option<(&[f32], &[f32])>,
+    out: &mut [f32],
+) {
+    let half = hd / 2;
+    debug_assert_eq!(src.len(), batch * seq * heads * hd);
+    out.par_chunks_mut(seq * hd)
+        .enumerate()
+        .for_each(|(bh, block)| {
+            let (b, h) = (bh / heads, bh % heads);
+            for (i, row) in block.chunks_exact_mut(hd).enumerate() {
+                let token = b * seq + i;
+                let x = &src[(token * heads + h) * hd..][..hd];
+                match rope {
+                    None => row.copy_from_slice(x),
+                    Some((cos, sin)) => {
+                        let p = positions[token];
+                        let (c, s) = (&cos[p * half..][..half], &sin[p * half..][..half]);
+                        let (x1, x2) = x.split_at(half);
+                        let (o1, o2) = row.split_at_mut(half);
+                        for j in 0..half {
+                            // x·cos + rotate_half(x)·sin, rotate_half(x) = cat(-x2, x1).
+                            o1[j] = x1[j] * c[j] + -x2[j] * s[j];
+                            o2[j] = x2[j] * c[j] + x1[j] * s[j];
+                        }
+                    }
+                }
+            }
+        });
+}
+
+/// Appends heads-first `new` (`[batch, heads, seq, hd]`) after `past`
+/// (`[batch, heads, past_len, hd]`) along the sequence: the KV cache update.
+pub fn append_positions(
+    past: &[f32],
+    new: &[f32],
+    (batch, heads, hd): (usize, usize, usize),
+) -> Vec<f32> {
+    let rows = batch * heads;
+    let past_len = past.len() / (rows * hd).max(1);
+    let new_len = new.len() / (rows * hd).max(1);
+    let mut out = Vec::with_capacity(past.len() + new.len());
+    for r in 0..rows {
+        out.extend_from_slice(&past[r * past_len * hd..][..past_len * hd]);
+        out.extend_from_slice(&new[r * new_len * hd..][..new_len * hd]);
+    }
+    out
+}
+
+/// Causal grouped-query attention.
+///
+/// - `q`: `[batch, q_heads, queries, hd]`; `k`, `v`: `[batch, kv_heads, keys, hd]`,
+///   the last `queries` keys being the new tokens (bottom-right causal alignment).
+/// - `key_padding`: `[batch, keys]`, `true` = padding, masked for every query but
+///   its own position (a padding row never becomes all-masked).
+/// - `keep`: `[batch, q_heads]` factors; a head with factor 0 is not computed at
+///   all and its output is zero (pruned), any other factor scales the output.
+/// - `out`: `[batch * queries, q_heads * hd]`, token-major, ready for `o_proj`.
+pub fn causal_attention(
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    key_padding: Option<&[bool]>,
+    keep: Option<&[f32]>,
+    shape: AttentionShape,
+    out: &mut [f32],
+) {
+    let row_width = shape.q_heads * shape.head_dim;
+    let rows = out.len() / row_width.max(1);
+    let chunk = rows_per_task(rows);
+    out.par_chunks_mut(chunk * row_width)
+        .enumerate()
+        .for_each(|(task, block)| {
+            pulp::Arch::new().dispatch(AttentionRows {
+                q,
+                k,
+                v,
+                key_padding,
+                keep,
+                shape,
+                first_row: task * chunk,
+                out: block,
+            })
+        });
+}
+
+/// [`causal_attention`] for one task's output rows, compiled for the
+/// machine's SIMD level.
+struct AttentionRows<'a> {
+    q: &'a [f32],
+    k: &'a [f32],
+    v: &'a [f32],
+    key_padding: Option<&'a [bool]>,
+    keep: Option<&'a [f32]>,
+    shape: AttentionShape,
+    first_row: usize,
+    out: &'a mut [f32],
+}
+
+impl pulp::WithSimd for AttentionRows<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _: S) {
+        let AttentionShape {
+            batch: _,
+            q_heads: hq,
+            kv_heads: hkv,
+            queries: s,
+            keys: t,
+            head_dim: hd,
+        } = self.shape;
+        let groups = (hq / hkv.max(1)).max(1);
+        let offset = t - s;
+        let scale = 1.0 / (hd as f32).sqrt();
+        let mut scores = vec![0.0f32; t];
+        for (r, out_row) in self.out.chunks_exact_mut(hq * hd).enumerate() {
+            let token = self.first_row + r;
+            let (b, i) = (token / s, token % s);
+            let last = offset + i;
+            let padding = self.key_padding.map(|p| &p[b * t..][..t]);
+            let allowed = |j: usize| j == last || padding.is_none_or(|p| !p[j]);
+            for (h, o) in out_row.chunks_exact_mut(hd).enumerate() {
+                let factor = self.keep.map_or(1.0, |k| k[b * hq + h]);
+                o.fill(0.0);
+                if factor == 0.0 {
+                    continue;
+                }
+                let g = h / groups;
+                let q_row = &self.q[((b * hq + h) * s + i) * hd..][..hd];
+                let k_head = &self.k[(b * hkv + g) * t * hd..][..t * hd];
+                let v_head = &self.v[(b * hkv + g) * t * hd..][..t * hd];
+                let mut max = f32::NEG_INFINITY;
+                for (j, score) in scores[..=last].iter_mut().enumerate() {
+                    if allowed(j) {
+                        *score = dot(q_row, &k_head[j * hd..][..hd]) * scale;
+                        max = max.max(*score);
+                    }
+                }
+                let mut sum = 0.0f32;
+                for (j, score) in scores[..=last].iter_mut().enumerate() {
+                    if allowed(j) {
+                        *score = (*score - max).exp();
+                        sum += *score;
+                    }
+                }
+                let norm = factor / sum;
+                for (j, &score) in scores[..=last].iter().enumerate() {
+                    if allowed(j) {
+                        let p = score * norm;
+                        for (o, &x) in o.iter_mut().zip(&v_head[j * hd..][..hd]) {
+                            *o = p.mul_add(x, *o);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `gate = silu(gate) * up`, in place: the SwiGLU activation.
+pub fn silu_mul(gate: &mut [f32], up: &[f32]) {
+    gate.par_chunks_mut(ELEMENTS_PER_TASK)
+        .zip(up.par_chunks(ELEMENTS_PER_TASK))
+        .for_each(|(g, u)| {
+            // exp is a libm call per element: SIMD dispatch would not help.
+            for (g, &u) in g.iter_mut().zip(u) {
+                *g = *g * (1.0 / (1.0 + (-*g).exp())) * u;
+            }
+        });
+}
+
+/// `x += y`, in place: a residual connection.
+pub fn add_assign(x: &mut [f32], y: &[f32]) {
+    x.par_chunks_mut(ELEMENTS_PER_TASK)
+        .zip(y.par_chunks(ELEMENTS_PER_TASK))
+        .for_each(|(x, y)| {
+            for (x, &y) in x.iter_mut().zip(y) {
+                *x += y;
+            }
+        });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dot_matches_sequential_sum_closely() {
+        let a: Vec<f32> = (0..70).map(|i| (i as f32 * 0.37).sin()).collect();
+        let b: Vec<f32> = (0..70).map(|i| (i as f32 * 0.11).cos()).collect();
+        let exact: f64 = a.iter().zip(&b).map(|(x, y)| *x as f64 * *y as f64).sum();
+        assert!((dot(&a, &b) as f64 - exact).abs() < 1e-5);
+    }
+
+    #[test]
+    fn rms_norm_of_constant_row_is_weight() {
+        let x = vec![3.0f32; 8];
+        let w: Vec<f32> = (0..4).map(|i| i as f32).collect();
+        let mut out = vec![0.0; 8];
+        rms_norm_rows(&x, &w, 0.0, &mut out);
+        for (o, e) in out.iter().zip(w.iter().chain(&w)) {
+            assert!((o - e).abs() < 1e-6);
+        }
+    }
+
+    #[test]
+    fn attention_with_one_key_returns_its_value_and_pruned_heads_are_zero() {
+        // batch 1, 2 query heads sharing 1 kv head, 1 query, 1 key, hd 2.
+        let shape = AttentionShape {
+            batch: 1,
+            q_heads: 2,
+            kv_heads: 1,
+            queries: 1,
+            keys: 1,
+            head_dim: 2,
+        };
+        let (q, k, v) = (vec![1.0, 2.0, 3.0, 4.0], vec![0.5, 0.5], vec![7.0, -1.0]);
+        let mut out = vec![9.0; 4];
+        causal_attention(&q, &k, &v, None, Some(&[1.0, 0.0]), shape, &mut out);
+        assert_eq!(out, vec![7.0, -1.0, 0.0, 0.0]);
+    }
+
+    #[test]
+    fn attention_is_causal_and_skips_padding() {
+        // batch 1, 1 head, 2 queries, 2 keys, hd 1; key 0 is padding.
+        let shape = AttentionShape {
+            batch: 1,
+            q_heads: 1,
+            kv_heads: 1,
+            queries: 2,
+            keys: 2,
+            head_dim: 1,
+        };
+        let (q, k, v) = (vec![1.0, 1.0], vec![1.0, 1.0], vec![10.0, 20.0]);
+        let mut out = vec![0.0; 2];
+        causal_attention(&q, &k, &v, None, None, shape, &mut out);
+        assert_eq!(out[0], 10.0); // query 0 sees key 0 only
+        assert!((out[1] - 15.0).abs() < 1e-5); // equal scores: the mean
+        causal_attention(&q, &k, &v, Some(&[true, false]), None, shape, &mut out);
+        assert_eq!(out, vec![10.0, 20.0]); // own position kept; padding skipped after
+    }
+
+    #[test]
+    fn heads_first_moves_and_rotates() {
+        // batch 1, seq 1, 2 heads, hd 2, position 0 (cos 1, sin 0): a pure move.
+        let src = vec![1.0, 2.0, 3.0, 4.0];
+        let mut out = vec![0.0; 4];
+        let (cos, sin) = (vec![1.0, 0.0], vec![0.0, 1.0]);
+        to_heads_first(&src, (1, 1, 2, 2), &[0], Some((&cos, &sin)), &mut out);
+        assert_eq!(out, src);
+        // position 1: cos 0, sin 1 -> (x1, x2) becomes (-x2, x1).
+        to_heads_first(&src, (1, 1, 2, 2), &[1], Some((&cos, &sin)), &mut out);
+        assert_eq!(out, vec![-2.0, 1.0, -4.0, 3.0]);
+    }
+}

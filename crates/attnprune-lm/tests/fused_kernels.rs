@@ -1,0 +1,156 @@
+//! The fused CPU kernels (`attnprune_lm::kernels`, the default on the CPU
+//! backend) against burn's generic ops (`LlamaModel::with_generic_ops`): the
+//! same numbers, up to f32 rounding, on every path the tool runs: left
+//! padding, KV cache and repeated caches, pruned heads, grouped-query
+//! attention, query/key/value biases, greedy generation, layer reuse.
+
+use attnprune_lm::continuation::{extend_context, prompt_reply_logprobs};
+use attnprune_lm::device::CpuBackend;
+use attnprune_lm::generate::{generate, GenerationConfig, GenerationRequest, Sampling};
+use attnprune_lm::perplexity::targeted_nll;
+use attnprune_lm::reuse::LayerReuse;
+use attnprune_lm::tiny::{random_weights, tiny_config};
+use attnprune_lm::weights::Weight;
+use attnprune_lm::LlamaModel;
+use attnprune_mask::{HeadId, HeadMask};
+
+const VOCAB: usize = 300;
+
+/// The tiny model with 4 layers; with `bias`, Qwen2-style q/k/v biases.
+fn models(bias: bool) -> (LlamaModel<CpuBackend>, LlamaModel<CpuBackend>) {
+    let mut config = tiny_config(VOCAB);
+    config.num_layers = 4;
+    config.attention_bias = bias;
+    let mut weights = random_weights(&config, 5);
+    if bias {
+        for l in 0..config.num_layers {
+            for (name, width) in [
+                ("q", config.num_heads),
+                ("k", config.num_kv_heads),
+                ("v", config.num_kv_heads),
+            ] {
+                let n = width * config.head_dim;
+                weights.tensors.insert(
+                    format!("model.layers.{l}.self_attn.{name}_proj.bias"),
+                    Weight {
+                        shape: vec![n],
+                        data: (0..n).map(|i| ((i * 7 % 11) as f32 - 5.0) * 0.05).collect(),
+                    },
+                );
+            }
+        }
+    }
+    let fused = LlamaModel::from_weights(config, weights, &Default::default()).unwrap();
+    assert!(
+        fused.uses_fused_kernels(),
+        "the CPU backend runs the fused kernels"
+    );
+    let generic = fused.clone().with_generic_ops();
+    assert!(!generic.uses_fused_kernels());
+    (fused, generic)
+}
+
+/// Every teacher-forced number of one evaluation (as in `tests/reuse.rs`).
+fn evaluate(
+    model: &LlamaModel<CpuBackend>,
+    mask: &HeadMask,
+    reuse: &mut LayerReuse<CpuBackend>,
+) -> Vec<f64> {
+    let system: Vec<u32> = vec![5, 17, 42, 8];
+    let prompts: Vec<Vec<u32>> = vec![vec![99, 3, 250, 7, 11], vec![4], vec![60, 61, 62]];
+    let replies: Vec<Vec<u32>> = vec![vec![12], vec![40, 41, 42], vec![299, 2]];
+    let windows: Vec<Vec<u32>> = vec![(1..40).collect(), (40..79).collect()];
+    let base = extend_context(model, None, &system, mask, reuse).unwrap();
+    let refs: Vec<&[u32]> = prompts.iter().map(Vec::as_slice).collect();
+    let mut out: Vec<f64> = prompt_reply_logprobs(model, Some(&base), &refs, &replies, mask, reuse)
+        .unwrap()
+        .concat();
+    let seqs: Vec<&[u32]> = windows.iter().map(Vec::as_slice).collect();
+    let nll = targeted_nll(model, &seqs, &vec![mask; seqs.len()], &[1, 1], reuse).unwrap();
+    out.extend(nll.iter().map(|n| n.nll));
+    out
+}
+
+fn masks(model: &LlamaModel<CpuBackend>) -> Vec<HeadMask> {
+    let layout = model.config.head_layout();
+    let mut one = HeadMask::unpruned(layout);
+    one.set(HeadId { layer: 1, head: 2 }, true).unwrap();
+    let bits = (0..layout.total()).map(|i| i % 3 == 0).collect();
+    vec![
+        HeadMask::unpruned(layout),
+        one,
+        HeadMask::from_bits(layout, bits).unwrap(),
+    ]
+}
+
+fn assert_close(fused: &[f64], generic: &[f64], what: &str) {
+    assert_eq!(fused.len(), generic.len());
+    for (i, (a, b)) in fused.iter().zip(generic).enumerate() {
+        let tolerance = 1e-4 * (1.0 + b.abs());
+        assert!(
+            (a - b).abs() <= tolerance,
+            "{what}[{i}]: fused {a} vs generic {b}"
+        );
+    }
+}
+
+#[test]
+fn fused_path_matches_generic_ops_on_every_evaluation_path() {
+    for bias in [false, true] {
+        let (fused, generic) = models(bias);
+        for mask in masks(&fused) {
+            let a = evaluate(&fused, &mask, &mut LayerReuse::off());
+            let b = evaluate(&generic, &mask, &mut LayerReuse::off());
+            assert_close(&a, &b, &format!("bias {bias}, mask {}", mask.key()));
+        }
+    }
+}
+
+#[test]
+fn fused_path_generates_the_same_greedy_replies() {
+    let (fused, generic) = models(false);
+    let masks = masks(&fused);
+    let prompts: Vec<Vec<u32>> = vec![vec![7, 8, 9, 10, 11], vec![200], vec![3, 1, 4, 1, 5, 9]];
+    let requests: Vec<GenerationRequest<'_>> = prompts
+        .iter()
+        .zip(masks.iter().cycle())
+        .map(|(p, mask)| GenerationRequest {
+            prompt: p,
+            mask,
+            seed: 0,
+        })
+        .collect();
+    let config = GenerationConfig {
+        max_new_tokens: 12,
+        sampling: Sampling::Greedy,
+        stop_ids: Vec::new(),
+    };
+    assert_eq!(
+        generate(&fused, &requests, &config).unwrap(),
+        generate(&generic, &requests, &config).unwrap()
+    );
+}
+
+#[test]
+fn fused_layer_reuse_replays_bit_for_bit() {
+    let (fused, _) = models(false);
+    let layers = fused.config.num_layers;
+    let unpruned = HeadMask::unpruned(fused.config.head_layout());
+    let mut reuse = LayerReuse::new(layers, fused.config.hidden_size, 1 << 30);
+    assert!(reuse.begin_record(200));
+    evaluate(&fused, &unpruned, &mut reuse);
+    reuse.finish();
+    let mut late = unpruned.clone();
+    late.set(
+        HeadId {
+            layer: layers - 1,
+            head: 0,
+        },
+        true,
+    )
+    .unwrap();
+    assert_eq!(
+        evaluate(&fused, &late, &mut reuse),
+        evaluate(&fused, &late, &mut LayerReuse::off())
+    );
+}
