@@ -82,6 +82,26 @@ pub fn read_table(path: &Path) -> Result<ReadTable> {
         path: origin.clone(),
         source,
     })?;
+    // The parquet crate panics on some corrupt files (thrift metadata it cannot decode): such
+    // a file is refused with an error like any other corrupt one.
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| read_parquet(file, &origin))) {
+        Ok(result) => result,
+        Err(panic) => Err(ArtifactError::Parquet {
+            path: origin.clone(),
+            message: format!(
+                "corrupt file: the parquet reader failed ({})",
+                panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_string()))
+                    .unwrap_or_else(|| "a panic".into())
+            ),
+        }),
+    }
+}
+
+fn read_parquet(file: std::fs::File, origin: &str) -> Result<ReadTable> {
+    let origin = origin.to_string();
     let parquet_err = |e: parquet::errors::ParquetError| ArtifactError::Parquet {
         path: origin.clone(),
         message: e.to_string(),

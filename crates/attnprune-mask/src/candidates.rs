@@ -143,6 +143,7 @@ impl CandidateList {
                 list.kind, list.schema_version
             )));
         }
+        list.layout().check_size().map_err(parse)?;
         for (i, c) in list.candidates.iter().enumerate() {
             let mask = c
                 .to_mask(list.layout())
@@ -181,6 +182,24 @@ mod tests {
         let mask = HeadMask::from_pruned(layout, &[HeadId { layer: 1, head: 2 }]).unwrap();
         list.candidates.push(Candidate::new(&mask, 0, 0.5, 10.0));
         list
+    }
+
+    /// Found by the mutation test (crates/attnprune-fuzz): a blown-up layer count made the
+    /// reader allocate a mask of 2^34 heads; it is refused first.
+    #[test]
+    fn a_huge_layout_is_refused_before_allocating() {
+        let text = list().to_json();
+        for layers in ["4294967296", "18446744073709551615"] {
+            let huge = text.replacen("\"num_layers\": 2", &format!("\"num_layers\": {layers}"), 1);
+            assert_ne!(huge, text);
+            let err = CandidateList::from_json(&huge, "c.json")
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("not a real model's layout") && err.contains("c.json"),
+                "{err}"
+            );
+        }
     }
 
     #[test]

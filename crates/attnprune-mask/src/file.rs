@@ -73,6 +73,12 @@ impl MaskFile {
             path: origin.to_string(),
             message: e.to_string(),
         })?;
+        file.layout()
+            .check_size()
+            .map_err(|message| MaskError::Parse {
+                path: origin.to_string(),
+                message,
+            })?;
         file.to_mask().map_err(|e| MaskError::Parse {
             path: origin.to_string(),
             message: e.to_string(),
@@ -123,6 +129,17 @@ mod tests {
         let back = MaskFile::from_json(&file.to_json(), "x.json").unwrap();
         assert_eq!(back, file);
         assert_eq!(back.to_mask_for(layout).unwrap(), mask);
+    }
+
+    /// A blown-up head count is refused before a mask of that size is allocated.
+    #[test]
+    fn a_huge_layout_is_refused_before_allocating() {
+        let huge = r#"{"num_layers":2,"num_heads":17179869184,"pruned":[[0,1]]}"#;
+        let err = MaskFile::from_json(huge, "m.json").unwrap_err().to_string();
+        assert!(
+            err.contains("not a real model's layout") && err.contains("m.json"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -84,6 +84,9 @@ pub enum MaskError {
     },
 }
 
+/// The most heads a layout read from a file may have (the largest models have ~16k).
+pub const MAX_HEADS: usize = 1 << 20;
+
 /// The shape of a model's attention heads: layers x query heads per layer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct HeadLayout {
@@ -99,6 +102,18 @@ impl HeadLayout {
         Self {
             num_layers,
             num_heads,
+        }
+    }
+
+    /// Fails when a layout read from a file has more than [`MAX_HEADS`] heads (or a product
+    /// that overflows): a corrupt count must be refused before a mask of that size is allocated.
+    pub fn check_size(&self) -> Result<(), String> {
+        match self.num_layers.checked_mul(self.num_heads) {
+            Some(n) if n <= MAX_HEADS => Ok(()),
+            _ => Err(format!(
+                "{} layers x {} heads is more than {MAX_HEADS} heads: not a real model's layout",
+                self.num_layers, self.num_heads
+            )),
         }
     }
 
@@ -246,6 +261,12 @@ impl HeadMask {
             .filter(|&i| self.pruned[i])
             .map(|i| self.layout.head_at(i))
             .collect()
+    }
+
+    /// The one pruned head of a single-head knockout; None unless exactly one head is pruned.
+    pub fn single_head(&self) -> Option<HeadId> {
+        let heads = self.pruned_heads();
+        (heads.len() == 1).then(|| heads[0])
     }
 
     /// Per-layer keep factors (1.0 kept, 0.0 pruned), `[layer][head]`: what the forward pass multiplies head outputs by.

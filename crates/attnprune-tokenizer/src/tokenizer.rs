@@ -41,8 +41,17 @@ impl Tokenizer {
     ) -> Result<Self, TokenizerError> {
         let text =
             std::fs::read_to_string(tokenizer_json).map_err(TokenizerError::io(tokenizer_json))?;
-        let inner =
-            tokenizers::Tokenizer::from_str(&text).map_err(TokenizerError::json(tokenizer_json))?;
+        // The `tokenizers` crate panics on some malformed files (a decoder whose JSON does not
+        // parse is unwrapped): such a file is refused like any other malformed one.
+        let parsed = std::panic::catch_unwind(|| tokenizers::Tokenizer::from_str(&text))
+            .unwrap_or_else(|panic| {
+                Err(format!(
+                    "the tokenizers crate could not parse it ({})",
+                    panic_text(&panic)
+                )
+                .into())
+            });
+        let inner = parsed.map_err(TokenizerError::json(tokenizer_json))?;
         let cfg = match tokenizer_config_json {
             Some(path) => TokenizerConfig::load(path)?,
             None => TokenizerConfig::default(),
@@ -235,4 +244,13 @@ fn lookup(
         role,
         token: token.to_owned(),
     })
+}
+
+/// The message of a caught panic.
+fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_string()))
+        .unwrap_or_else(|| "a panic".into())
 }

@@ -145,3 +145,24 @@ fn chat_errors() {
     let msg = err_text(t.render(&[ChatMessage::new("assistant", "x")], false));
     assert!(msg.contains("Conversation must start with user"), "{msg}");
 }
+
+/// Found by the mutation test (crates/attnprune-fuzz): a syntax error inside the `decoder`
+/// object made the `tokenizers` crate panic (`expect("Helper")`); it is a malformed-JSON error.
+#[test]
+fn a_broken_decoder_is_an_error_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("tokenizer.json");
+    tiny_byte_level_tokenizer("the cat sat", 4)
+        .unwrap()
+        .save(&json)
+        .unwrap();
+    let text = std::fs::read_to_string(&json).unwrap();
+    assert!(text.contains("\"decoder\":"));
+    std::fs::write(&json, text.replacen("\"decoder\":", "\"decoder\":@", 1)).unwrap();
+    let msg = err_text(Tokenizer::from_file(&json, None));
+    assert!(msg.contains("tokenizer.json"), "{msg}");
+    assert!(
+        msg.contains("could not parse"),
+        "not the caught panic: {msg}"
+    );
+}

@@ -215,3 +215,34 @@ fn bucket_counts_travel_in_the_field_metadata() {
         vec![3, 4]
     );
 }
+
+/// Found by the mutation test (crates/attnprune-fuzz): the parquet crate panics on some
+/// corrupt footers (thrift metadata); every one-byte corruption of the footer is an error.
+#[test]
+fn a_corrupt_footer_is_an_error_not_a_panic() {
+    // In memory where possible (/dev/shm): one file write per corruption.
+    let dir = tempfile::tempdir_in("/dev/shm")
+        .or_else(|_| tempfile::tempdir())
+        .unwrap();
+    let path = dir.path().join("t.parquet");
+    write_sample_table(&path, &table(vec![row(0), row(1), row(2)])).unwrap();
+    let good = std::fs::read(&path).unwrap();
+    let n = good.len();
+    let footer = u32::from_le_bytes(good[n - 8..n - 4].try_into().unwrap()) as usize;
+    let bad = dir.path().join("bad.parquet");
+    let mut caught = 0;
+    for at in n - 8 - footer..n - 8 {
+        for value in [0x00, 0xff] {
+            let mut bytes = good.clone();
+            bytes[at] = value;
+            std::fs::write(&bad, &bytes).unwrap();
+            if let Err(e) = read_sample_table(&bad) {
+                caught += usize::from(e.to_string().contains("the parquet reader failed"));
+            }
+        }
+    }
+    assert!(
+        caught > 0,
+        "no corruption reached the parquet crate's panics: the test lost its point"
+    );
+}
