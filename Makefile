@@ -19,7 +19,7 @@ BROWN := data/corpus/brown
 STAGES := sample train-surrogate anneal choose apply fasp random-masks report device-check noise make-tiny-model
 STAGE_BINS := $(addprefix $(BIN)/,$(STAGES))
 
-.PHONY: all build model data demo paper test bench clean help minilm pyarrow
+.PHONY: all build model data demo paper test test-slurm bench clean help minilm pyarrow
 all: build
 
 help:
@@ -73,8 +73,17 @@ $(BROWN)/ca01:
 
 # ATTNPRUNE_REQUIRE_DATA=1: a golden test whose downloaded file is missing fails instead of
 # skipping (run by hand without it, such tests skip and say so).
+# The readers' mutation test (crates/attnprune-fuzz, 10^5 cases per reader, ~1 min) runs last,
+# with --nocapture so that its case counts are printed.
 test: model data minilm pyarrow
-	ATTNPRUNE_REQUIRE_DATA=1 $(CARGO) test --workspace
+	ATTNPRUNE_REQUIRE_DATA=1 $(CARGO) test --workspace --exclude attnprune-fuzz
+	$(CARGO) test -p attnprune-fuzz -- --nocapture
+
+# make test-slurm: the tiny pipeline through Snakemake on a live one-node Slurm started here
+# (installs slurm-wlm and munge with apt-get, Snakemake into .venv-slurm; needs root), sample in
+# 4 shards, one shard job cancelled and recovered, the tables compared row for row.
+test-slurm: build
+	scripts/test_slurm.sh
 
 # pyarrow and pandas for tools/check_parquet_metadata.py, which a test runs to check that
 # pyarrow sees the tables' provenance (only the tests need Python; the tool never does).
