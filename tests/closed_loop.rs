@@ -1,104 +1,32 @@
+#![allow(clippy::unwrap_used)]
 //! End-to-end tests of the closed-loop search on a tiny random-weight model that the test
 //! creates: `sample --masks`, `train-surrogate --refine-samples`, `anneal --candidates`,
 //! `choose`, and the rule that an over-budget mask is never the answer.
 
+mod common;
+
 use attnprune_artifact::samples::read_sample_table;
 use attnprune_artifact::SampleRow;
 use attnprune_mask::{CandidateList, HeadMask, MaskFile};
+use common::{root, run, TinyRun};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+/// The closed loop's measurement flags; `per_bucket` and `windows` set the fidelity.
+fn measure(s: &TinyRun, per_bucket: &str, windows: &str) -> Vec<String> {
+    s.measure_flags("gender_and_sex", per_bucket, windows, Some("valid"))
 }
 
-fn run(name: &str, args: &[String]) {
-    let exe = match name {
-        "sample" => env!("CARGO_BIN_EXE_sample"),
-        "train-surrogate" => env!("CARGO_BIN_EXE_train-surrogate"),
-        "anneal" => env!("CARGO_BIN_EXE_anneal"),
-        "choose" => env!("CARGO_BIN_EXE_choose"),
-        _ => unreachable!(),
-    };
-    let out = Command::new(exe)
-        .args(args)
-        .current_dir(root())
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{name} {args:?} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+/// Runs a stage with the measurement flags of `fidelity` (per bucket, windows), if given, and `extra`.
+fn stage(s: &TinyRun, name: &str, fidelity: Option<(&str, &str)>, extra: &[&str]) {
+    let mut args = fidelity.map(|(b, w)| measure(s, b, w)).unwrap_or_default();
+    args.extend(extra.iter().map(|s| s.to_string()));
+    run(name, &args);
 }
 
-struct Setup {
-    _dir: tempfile::TempDir,
-    dir: PathBuf,
-}
-
-impl Setup {
-    fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().to_path_buf();
-        attnprune_lm::tiny::write_tiny_model(&path.join("model"), 7).unwrap();
-        let text =
-            "The doctor said that the nurse was kind and the people were happy to meet them. "
-                .repeat(60);
-        std::fs::write(path.join("text.txt"), text).unwrap();
-        Self {
-            _dir: dir,
-            dir: path,
-        }
-    }
-
-    fn p(&self, name: &str) -> String {
-        self.dir.join(name).display().to_string()
-    }
-
-    /// Measurement flags; `per_bucket` and `windows` set the fidelity.
-    fn measure(&self, per_bucket: &str, windows: &str) -> Vec<String> {
-        [
-            "--model",
-            &self.p("model"),
-            "--prompts",
-            "data/prompts",
-            "--axes",
-            "gender_and_sex",
-            "--design",
-            "random",
-            "--per-bucket",
-            per_bucket,
-            "--scorer",
-            "reply-likelihood",
-            "--ppl-text",
-            &self.p("text.txt"),
-            "--ppl-window",
-            "32",
-            "--ppl-split",
-            "valid",
-            "--ppl-max-windows",
-            windows,
-            "--bootstrap",
-            "50",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect()
-    }
-
-    fn stage(&self, name: &str, measure: Option<(&str, &str)>, extra: &[&str]) {
-        let mut args = measure.map(|(b, w)| self.measure(b, w)).unwrap_or_default();
-        args.extend(extra.iter().map(|s| s.to_string()));
-        run(name, &args);
-    }
-}
-
-/// Everything measured, without the row's identity and timing.
-fn measured_part(
-    r: &SampleRow,
-) -> (
+/// A row's mask bits, bias, bucket means, log-odds bias, log-odds bucket means,
+/// perplexity and window NLL.
+type Measured = (
     Vec<bool>,
     Vec<f64>,
     Vec<f64>,
@@ -106,7 +34,10 @@ fn measured_part(
     Vec<f64>,
     f64,
     Vec<f64>,
-) {
+);
+
+/// Everything measured, without the row's identity and timing.
+fn measured_part(r: &SampleRow) -> Measured {
     (
         r.mask.bits().to_vec(),
         r.bias.clone(),
@@ -120,9 +51,10 @@ fn measured_part(
 
 #[test]
 fn sample_masks_rows_equal_the_rows_of_the_same_masks_drawn_by_seed() {
-    let s = Setup::new();
+    let s = TinyRun::new(60);
     let drawn = s.p("drawn.parquet");
-    s.stage(
+    stage(
+        &s,
         "sample",
         Some(("2", "4")),
         &[
@@ -137,7 +69,8 @@ fn sample_masks_rows_equal_the_rows_of_the_same_masks_drawn_by_seed() {
         ],
     );
     let given = s.p("given.parquet");
-    s.stage(
+    stage(
+        &s,
         "sample",
         Some(("2", "4")),
         &["--masks", &drawn, "--out", &given],
@@ -178,9 +111,10 @@ fn pyarrow_sees_the_provenance_of_a_sample_table() {
         eprintln!("SKIPPED: python3 cannot import pyarrow and pandas");
         return;
     }
-    let s = Setup::new();
+    let s = TinyRun::new(60);
     let table = s.p("t.parquet");
-    s.stage(
+    stage(
+        &s,
         "sample",
         Some(("2", "4")),
         &["--num-masks", "2", "--max-pruned", "3", "--out", &table],
@@ -201,9 +135,10 @@ fn pyarrow_sees_the_provenance_of_a_sample_table() {
 
 #[test]
 fn closed_loop_rounds_choose_a_measured_mask_within_the_budget() {
-    let s = Setup::new();
+    let s = TinyRun::new(60);
     let screen = s.p("samples.parquet");
-    s.stage(
+    stage(
+        &s,
         "sample",
         Some(("2", "4")),
         &[
@@ -239,13 +174,14 @@ fn closed_loop_rounds_choose_a_measured_mask_within_the_budget() {
             train.push("--refine-samples");
             train.extend(refine);
         }
-        s.stage("train-surrogate", None, &train);
+        stage(&s, "train-surrogate", None, &train);
         let list = s.p(&format!("round-{round}/candidates.json"));
         let (mask, traj) = (
             s.p(&format!("round-{round}/oneshot.json")),
             s.p(&format!("round-{round}/traj.parquet")),
         );
-        s.stage(
+        stage(
+            &s,
             "anneal",
             None,
             &[
@@ -274,7 +210,8 @@ fn closed_loop_rounds_choose_a_measured_mask_within_the_budget() {
         let parsed = CandidateList::read(Path::new(&list)).unwrap();
         assert!(!parsed.candidates.is_empty() && parsed.candidates.len() <= 4);
         let table = s.p(&format!("round-{}.parquet", round + 1));
-        s.stage(
+        stage(
+            &s,
             "sample",
             Some(("4", "8")),
             &["--masks", &list, "--out", &table],
@@ -330,9 +267,9 @@ fn closed_loop_rounds_choose_a_measured_mask_within_the_budget() {
 /// rows: the second is refused with one line naming the parts folder, and the first finishes.
 #[test]
 fn a_second_writer_of_the_same_table_is_refused() {
-    let s = Setup::new();
+    let s = TinyRun::new(60);
     let table = s.p("t.parquet");
-    let mut args = s.measure("2", "4");
+    let mut args = measure(&s, "2", "4");
     args.extend(
         [
             "--num-masks",
@@ -386,7 +323,7 @@ fn a_second_writer_of_the_same_table_is_refused() {
 
 #[test]
 fn an_over_budget_proposal_is_never_the_answer() {
-    let s = Setup::new();
+    let s = TinyRun::new(60);
     let layout = attnprune_mask::HeadLayout::new(2, 4);
     // A planted proposal that prunes every head (far over any budget), and two small ones.
     let mut list = CandidateList::new(layout, (1.0, 10.0), serde_json::json!({}));
@@ -411,7 +348,8 @@ fn an_over_budget_proposal_is_never_the_answer() {
     let path = s.p("planted.json");
     std::fs::write(&path, list.to_json()).unwrap();
     let table = s.p("round-1.parquet");
-    s.stage(
+    stage(
+        &s,
         "sample",
         Some(("4", "8")),
         &["--masks", &path, "--out", &table],

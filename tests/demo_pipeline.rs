@@ -4,48 +4,13 @@
 //! random-masks, apply (every mask, two axes for spillover) -> report; then
 //! checks the report's structure and that its numbers are the apply reports'.
 
+mod common;
+
 use attnprune_report::markdown::parse_row;
 use attnprune_report::svg::check_well_formed;
 use attnprune_report::Results;
+use common::{json, run, strings, TinyRun};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn run(name: &str, args: &[String]) {
-    let exe = match name {
-        "sample" => env!("CARGO_BIN_EXE_sample"),
-        "train-surrogate" => env!("CARGO_BIN_EXE_train-surrogate"),
-        "anneal" => env!("CARGO_BIN_EXE_anneal"),
-        "apply" => env!("CARGO_BIN_EXE_apply"),
-        "fasp" => env!("CARGO_BIN_EXE_fasp"),
-        "random-masks" => env!("CARGO_BIN_EXE_random-masks"),
-        "report" => env!("CARGO_BIN_EXE_report"),
-        _ => unreachable!(),
-    };
-    let out = Command::new(exe)
-        .args(args)
-        .current_dir(root())
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{name} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn strings(xs: &[&str]) -> Vec<String> {
-    xs.iter().map(|s| s.to_string()).collect()
-}
-
-fn json(path: &Path) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
 
 fn close(a: f64, b: f64) -> bool {
     (a - b).abs() <= 1e-12 * a.abs().max(b.abs()).max(1e-300)
@@ -65,37 +30,10 @@ fn printed(cell: f64, exact: f64) -> bool {
 
 #[test]
 fn demo_pipeline_on_the_tiny_model_writes_a_consistent_report() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path();
-    let p = |name: &str| dir.join(name).display().to_string();
-    attnprune_lm::tiny::write_tiny_model(&dir.join("model"), 7).unwrap();
-    let text = "The doctor said that the nurse was kind and the people were happy to meet them. "
-        .repeat(40);
-    std::fs::write(dir.join("text.txt"), text).unwrap();
-    let measure = |axes: &str| {
-        strings(&[
-            "--model",
-            &p("model"),
-            "--prompts",
-            "data/prompts",
-            "--axes",
-            axes,
-            "--design",
-            "random",
-            "--per-bucket",
-            "2",
-            "--scorer",
-            "reply-likelihood",
-            "--ppl-text",
-            &p("text.txt"),
-            "--ppl-window",
-            "32",
-            "--ppl-max-windows",
-            "2",
-            "--bootstrap",
-            "50",
-        ])
-    };
+    let tiny = TinyRun::new(40);
+    let dir = tiny.dir.as_path();
+    let p = |name: &str| tiny.p(name);
+    let measure = |axes: &str| tiny.measure_flags(axes, "2", "2", None);
     let with = |mut a: Vec<String>, b: &[&str]| {
         a.extend(strings(b));
         a
@@ -251,7 +189,7 @@ fn demo_pipeline_on_the_tiny_model_writes_a_consistent_report() {
 
     // Files: report, results, every plot as well-formed SVG.
     let md = std::fs::read_to_string(out_dir.join("report.md")).unwrap();
-    for plot in attnprune_cli::report_stage::PLOTS {
+    for plot in attnprune_report::figures::PLOTS {
         let svg =
             std::fs::read_to_string(out_dir.join(plot)).unwrap_or_else(|e| panic!("{plot}: {e}"));
         let elements = check_well_formed(&svg).unwrap_or_else(|e| panic!("{plot}: {e}"));
@@ -395,7 +333,7 @@ fn demo_pipeline_on_the_tiny_model_writes_a_consistent_report() {
         .collect();
     assert_eq!(rows.len(), 4);
     for ((_, method), row) in m.iter().iter().zip(&rows) {
-        assert_eq!(row, &attnprune_cli::report_stage::table_row(method, axis));
+        assert_eq!(row, &attnprune_report::document::table_row(method, axis));
     }
     let expected = [
         (

@@ -1,109 +1,24 @@
+#![allow(clippy::unwrap_used)]
 //! End-to-end tests of the stages on a tiny random-weight model that the test
 //! creates: sample -> train-surrogate -> anneal -> apply, plus fasp, sharding,
 //! determinism, export round trip, and bad inputs.
 
+mod common;
+
+use common::{fails, root, run as ok, TinyRun};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+/// The measurement flags every model stage shares in these tests.
+fn measure(s: &TinyRun) -> Vec<String> {
+    s.measure_flags("gender_and_sex,age", "2", "4", None)
 }
 
-/// Runs a stage binary; returns its output (stdout+stderr kept apart).
-fn stage(name: &str, args: &[&str]) -> Output {
-    let exe = match name {
-        "sample" => env!("CARGO_BIN_EXE_sample"),
-        "train-surrogate" => env!("CARGO_BIN_EXE_train-surrogate"),
-        "anneal" => env!("CARGO_BIN_EXE_anneal"),
-        "apply" => env!("CARGO_BIN_EXE_apply"),
-        "fasp" => env!("CARGO_BIN_EXE_fasp"),
-        _ => unreachable!(),
-    };
-    Command::new(exe)
-        .args(args)
-        .current_dir(root())
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap()
-}
-
-fn ok(name: &str, args: &[&str]) {
-    let out = stage(name, args);
-    assert!(
-        out.status.success(),
-        "{name} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// Runs a stage that must fail; returns its stderr.
-fn fails(name: &str, args: &[&str]) -> String {
-    let out = stage(name, args);
-    let err = String::from_utf8_lossy(&out.stderr).to_string();
-    assert!(!out.status.success(), "{name} should have failed");
-    assert!(!err.contains("panicked"), "{name} panicked:\n{err}");
-    err
-}
-
-struct Setup {
-    _dir: tempfile::TempDir,
-    dir: PathBuf,
-}
-
-impl Setup {
-    fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().to_path_buf();
-        attnprune_lm::tiny::write_tiny_model(&path.join("model"), 7).unwrap();
-        let text =
-            "The doctor said that the nurse was kind and the people were happy to meet them. "
-                .repeat(40);
-        std::fs::write(path.join("text.txt"), text).unwrap();
-        Self {
-            _dir: dir,
-            dir: path,
-        }
-    }
-
-    fn p(&self, name: &str) -> String {
-        self.dir.join(name).display().to_string()
-    }
-
-    /// The measurement flags every model stage shares in these tests.
-    fn measure(&self) -> Vec<String> {
-        [
-            "--model",
-            &self.p("model"),
-            "--prompts",
-            "data/prompts",
-            "--axes",
-            "gender_and_sex,age",
-            "--design",
-            "random",
-            "--per-bucket",
-            "2",
-            "--scorer",
-            "reply-likelihood",
-            "--ppl-text",
-            &self.p("text.txt"),
-            "--ppl-window",
-            "32",
-            "--ppl-max-windows",
-            "4",
-            "--bootstrap",
-            "50",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect()
-    }
-
-    fn run(&self, name: &str, extra: &[&str]) {
-        let mut args = self.measure();
-        args.extend(extra.iter().map(|s| s.to_string()));
-        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-        ok(name, &refs);
-    }
+/// Runs a stage with the measurement flags and `extra`; it must succeed.
+fn run_stage(s: &TinyRun, name: &str, extra: &[&str]) {
+    let mut args = measure(s);
+    args.extend(extra.iter().map(|s| s.to_string()));
+    ok(name, &args);
 }
 
 fn sample_table(path: &str) -> attnprune_artifact::SampleTable {
@@ -123,7 +38,7 @@ fn without_timing(t: &attnprune_artifact::SampleTable) -> Vec<attnprune_artifact
 
 #[test]
 fn four_stages_end_to_end_with_fasp_shards_and_export() {
-    let s = Setup::new();
+    let s = TinyRun::new(40);
     let samples = s.p("samples.parquet");
     let mask_args = [
         "--num-masks",
@@ -134,7 +49,8 @@ fn four_stages_end_to_end_with_fasp_shards_and_export() {
         "3",
         "--single-head",
     ];
-    s.run(
+    run_stage(
+        &s,
         "sample",
         &[&["--out", samples.as_str()][..], &mask_args].concat(),
     );
@@ -160,7 +76,8 @@ fn four_stages_end_to_end_with_fasp_shards_and_export() {
     // Same seed, same rows (timing aside), whatever the number of workers (the first run used
     // one per core) and the layer reuse; shards together equal the whole.
     let again = s.p("again.parquet");
-    s.run(
+    run_stage(
+        &s,
         "sample",
         &[&["--out", again.as_str(), "--workers", "1"][..], &mask_args].concat(),
     );
@@ -171,7 +88,8 @@ fn four_stages_end_to_end_with_fasp_shards_and_export() {
     // Layer reuse (on by default: the single-head masks of layer 1 replay layer 0) changes
     // nothing but the time.
     let full = s.p("no-reuse.parquet");
-    s.run(
+    run_stage(
+        &s,
         "sample",
         &[
             &[
@@ -188,7 +106,8 @@ fn four_stages_end_to_end_with_fasp_shards_and_export() {
     );
     assert_eq!(without_timing(&sample_table(&full)), without_timing(&table));
     let three = s.p("three-workers.parquet");
-    s.run(
+    run_stage(
+        &s,
         "sample",
         &[&["--out", three.as_str(), "--workers", "3"][..], &mask_args].concat(),
     );
@@ -197,11 +116,13 @@ fn four_stages_end_to_end_with_fasp_shards_and_export() {
         without_timing(&table)
     );
     let (a, b) = (s.p("shard0.parquet"), s.p("shard1.parquet"));
-    s.run(
+    run_stage(
+        &s,
         "sample",
         &[&["--out", a.as_str(), "--shard", "0/2"][..], &mask_args].concat(),
     );
-    s.run(
+    run_stage(
+        &s,
         "sample",
         &[&["--out", b.as_str(), "--shard", "1/2"][..], &mask_args].concat(),
     );
@@ -263,7 +184,8 @@ fn four_stages_end_to_end_with_fasp_shards_and_export() {
     assert!(!rows.is_empty());
 
     let (fasp_mask, fasp_cands) = (s.p("fasp.json"), s.p("fasp-candidates.parquet"));
-    s.run(
+    run_stage(
+        &s,
         "fasp",
         &[
             "--samples",
@@ -290,7 +212,8 @@ fn four_stages_end_to_end_with_fasp_shards_and_export() {
         r#"{"num_layers": 2, "num_heads": 4, "pruned": [[0, 1], [1, 3]]}"#,
     )
     .unwrap();
-    s.run(
+    run_stage(
+        &s,
         "apply",
         &[
             "--mask",
@@ -309,7 +232,7 @@ fn four_stages_end_to_end_with_fasp_shards_and_export() {
     let empty = s.p("empty.json");
     std::fs::write(&empty, r#"{"num_layers": 2, "num_heads": 4, "pruned": []}"#).unwrap();
     let re = s.p("re.json");
-    let mut args = s.measure();
+    let mut args = measure(&s);
     args[1] = export.clone();
     args.extend(
         ["--mask", &empty, "--metrics", "ppl", "--out", &re]
@@ -335,7 +258,7 @@ fn four_stages_end_to_end_with_fasp_shards_and_export() {
         r#"{"num_layers": 30, "num_heads": 9, "pruned": [[0, 1]]}"#,
     )
     .unwrap();
-    let mut args = s.measure();
+    let mut args = measure(&s);
     args.extend(
         ["--mask", &wrong, "--out", &s.p("x.json")]
             .iter()
@@ -349,7 +272,7 @@ fn four_stages_end_to_end_with_fasp_shards_and_export() {
         err.contains("wrong.json") && err.contains("30 layers x 9 heads"),
         "{err}"
     );
-    let mut args = s.measure();
+    let mut args = measure(&s);
     args[1] = export.clone();
     args.extend(
         ["--mask", &mask, "--out", &s.p("x.json")]
@@ -368,7 +291,7 @@ fn four_stages_end_to_end_with_fasp_shards_and_export() {
 
 #[test]
 fn bad_inputs_fail_with_one_clear_line() {
-    let s = Setup::new();
+    let s = TinyRun::new(40);
     // Truncated model weights.
     let bytes = std::fs::read(s.dir.join("model/model.safetensors")).unwrap();
     std::fs::write(
@@ -376,7 +299,7 @@ fn bad_inputs_fail_with_one_clear_line() {
         &bytes[..bytes.len() / 2],
     )
     .unwrap();
-    let mut args = s.measure();
+    let mut args = measure(&s);
     args.extend(
         ["--out", &s.p("s.parquet"), "--num-masks", "1"]
             .iter()
@@ -409,7 +332,7 @@ fn bad_inputs_fail_with_one_clear_line() {
     );
     assert!(err.contains("t.parquet"), "{err}");
     // CUDA from a CPU-only build.
-    let mut args = s.measure();
+    let mut args = measure(&s);
     args.extend(
         [
             "--out",
@@ -431,7 +354,7 @@ fn bad_inputs_fail_with_one_clear_line() {
 
 #[test]
 fn killed_sample_resumes_to_the_uninterrupted_table() {
-    let s = Setup::new();
+    let s = TinyRun::new(40);
     let mask_args = [
         "--num-masks",
         "40",
@@ -443,13 +366,14 @@ fn killed_sample_resumes_to_the_uninterrupted_table() {
         "1",
     ];
     let full = s.p("full.parquet");
-    s.run(
+    run_stage(
+        &s,
         "sample",
         &[&["--out", full.as_str()][..], &mask_args].concat(),
     );
 
     let killed = s.p("killed.parquet");
-    let mut args = s.measure();
+    let mut args = measure(&s);
     args.extend(
         ["--out", killed.as_str()]
             .iter()
@@ -495,14 +419,14 @@ fn killed_sample_resumes_to_the_uninterrupted_table() {
 #[test]
 fn apply_report_numbers_recomputed_from_the_bucket_means() {
     // The bias in the report equals the formula applied to the report's own bucket means and counts.
-    let s = Setup::new();
+    let s = TinyRun::new(40);
     let (mask, out) = (s.p("m.json"), s.p("r.json"));
     std::fs::write(
         &mask,
         r#"{"num_layers": 2, "num_heads": 4, "pruned": [[1, 0]]}"#,
     )
     .unwrap();
-    s.run("apply", &["--mask", &mask, "--out", &out]);
+    run_stage(&s, "apply", &["--mask", &mask, "--out", &out]);
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
     for side in ["unpruned", "pruned"] {
@@ -531,15 +455,16 @@ fn apply_report_numbers_recomputed_from_the_bucket_means() {
 
 #[test]
 fn anneal_refuses_surrogates_of_another_model() {
-    let s = Setup::new();
+    let s = TinyRun::new(40);
     attnprune_lm::tiny::write_tiny_model(&s.dir.join("other"), 8).unwrap();
     let mask_args = ["--num-masks", "12", "--max-pruned", "3"];
     let (mine, theirs) = (s.p("mine.parquet"), s.p("theirs.parquet"));
-    s.run(
+    run_stage(
+        &s,
         "sample",
         &[&["--out", mine.as_str()][..], &mask_args].concat(),
     );
-    let mut args = s.measure();
+    let mut args = measure(&s);
     args[1] = s.p("other");
     args.extend(
         ["--out", theirs.as_str()]

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used)]
 //! Golden test of the perplexity contract through the `apply` command line:
 //! `apply --metrics ppl` on SmolLM2 reports `perplexity.unpruned` and
 //! `perplexity.pruned` within 0.2% of HF transformers' on the same windows
@@ -5,16 +6,14 @@
 //! every mask of the fixture. Skipped, with a message, only when the model
 //! file is absent (`make test` fetches it).
 
+mod common;
+
+use common::root;
 use serde_json::Value;
-use std::path::PathBuf;
 use std::process::Command;
 
 /// The perplexity contract's tolerance (issue: "within 0.2%").
 const REL_TOL: f64 = 2e-3;
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
 
 #[test]
 fn apply_perplexity_matches_transformers() {

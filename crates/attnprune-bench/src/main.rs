@@ -19,7 +19,7 @@ mod stats;
 mod surr;
 
 use anyhow::{bail, Context, Result};
-use attnprune_cli::inputs::{prepare, MeasureArgs, ModelArgs};
+use attnprune_eval::prepare::{prepare, MeasureArgs, ModelArgs};
 use attnprune_measure::prompts::Split;
 use clap::Parser;
 use lm::{Lm, Sizes, WorkloadSpec};

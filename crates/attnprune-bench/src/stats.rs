@@ -27,16 +27,10 @@ impl Metric {
     pub fn new(unit: &str, higher_is_better: bool, runs: Vec<f64>) -> Self {
         let mut sorted = runs.clone();
         sorted.sort_by(f64::total_cmp);
-        let n = sorted.len();
-        let median = match n {
-            0 => f64::NAN,
-            _ if n % 2 == 1 => sorted[n / 2],
-            _ => 0.5 * (sorted[n / 2 - 1] + sorted[n / 2]),
-        };
         Self {
             unit: unit.to_string(),
             higher_is_better,
-            median,
+            median: attnprune_stats::median(&runs),
             min: sorted.first().copied().unwrap_or(f64::NAN),
             max: sorted.last().copied().unwrap_or(f64::NAN),
             runs,

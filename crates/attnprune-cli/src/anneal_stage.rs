@@ -1,6 +1,6 @@
 //! `anneal`: simulated annealing over head masks, scored by the surrogates.
 
-use crate::surrogate_files::{load_surrogate, SelectedModels};
+use crate::surrogate_files::load_surrogate;
 use anyhow::{bail, Context, Result};
 use attnprune_anneal::{
     anneal, select_diverse, AnnealConfig, AnnealResult, ConstrainedObjective, Cooling, Solution,
@@ -13,7 +13,7 @@ use attnprune_artifact::trajectory::{
 use attnprune_artifact::{write_atomic_bytes, Provenance};
 use attnprune_mask::{Candidate, CandidateList, HeadLayout, HeadMask, MaskFile};
 use attnprune_select::PplBudget;
-use attnprune_surrogate::{ExpOf, Predictor, StructuredSurrogateFile, UpperBound};
+use attnprune_surrogate::{ExpOf, Predictor, StructuredSurrogateFile, SurrogateReport, UpperBound};
 use clap::Parser;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -147,18 +147,7 @@ fn load_surrogates(args: &AnnealArgs, layout: HeadLayout) -> Result<Surrogates> 
     let (ppl_mlp, _) = load_surrogate(&ppl_base, layout.total())?;
     let (bias_name, ppl_name) = match args.surrogate.as_str() {
         "auto" => {
-            let path = dir.join("surrogate-report.json");
-            let text = std::fs::read_to_string(&path)
-                .with_context(|| format!("reading `{}`", path.display()))?;
-            let report: serde_json::Value = serde_json::from_str(&text)
-                .with_context(|| format!("`{}` is not JSON", path.display()))?;
-            let selected: SelectedModels = serde_json::from_value(report["selected"].clone())
-                .with_context(|| {
-                    format!(
-                        "`{}` has no valid `selected` models (retrain with this version)",
-                        path.display()
-                    )
-                })?;
+            let selected = SurrogateReport::read(&dir.join("surrogate-report.json"))?.selected;
             (selected.bias, selected.perplexity)
         }
         "mlp" | "structured" => (args.surrogate.clone(), args.surrogate.clone()),
@@ -253,35 +242,10 @@ pub fn run(args: AnnealArgs) -> Result<()> {
         sur.names.1,
         budget.relative * 100.0
     );
-    let mut fractions = if args.candidates > 0 {
-        args.budget_fractions.clone()
-    } else {
-        vec![1.0]
-    };
-    if !fractions
-        .iter()
-        .all(|f| f.is_finite() && *f > 0.0 && *f <= 1.0)
-    {
-        bail!("--budget-fractions must lie in (0, 1], not {:?}", fractions);
-    }
-    fractions.sort_by(f64::total_cmp);
-    fractions.dedup();
-    if fractions.last() != Some(&1.0) {
-        fractions.push(1.0);
-    }
+    let fractions = budget_fractions(&args)?;
     let config = anneal_config(&args)?;
     let most = args.max_pruned.unwrap_or(layout.total());
-    let mut caps: Vec<usize> = if args.candidates > 0 {
-        args.size_caps.iter().map(|&c| c.min(most)).collect()
-    } else {
-        Vec::new()
-    };
-    caps.sort_unstable();
-    caps.dedup();
-    if caps.last() != Some(&most) {
-        caps.push(most);
-    }
-    let runs: Vec<(usize, f64)> = caps
+    let runs: Vec<(usize, f64)> = size_caps(&args, most)
         .iter()
         .flat_map(|&c| fractions.iter().map(move |&f| (c, f)))
         .collect();
@@ -327,7 +291,53 @@ pub fn run(args: AnnealArgs) -> Result<()> {
         best.evaluation.extras[0],
         best.evaluation.extras[1]
     );
-    // The surrogate's record already carries the table's model, prompts, corpus and settings (+ axis).
+    let provenance = mask_provenance(&args, &sur);
+    if let Some(path) = &args.out_candidates {
+        write_candidates(path, &args, &sur, &pools, layout, &provenance)?;
+    }
+    write_trajectory_of(&args, &result, &provenance)?;
+    write_one_shot_mask(&args, &sur, &mask, best, budget, &provenance)
+}
+
+/// The budget fractions of the walks (1 always among them; only 1 without --candidates).
+fn budget_fractions(args: &AnnealArgs) -> Result<Vec<f64>> {
+    let mut fractions = if args.candidates > 0 {
+        args.budget_fractions.clone()
+    } else {
+        vec![1.0]
+    };
+    if !fractions
+        .iter()
+        .all(|f| f.is_finite() && *f > 0.0 && *f <= 1.0)
+    {
+        bail!("--budget-fractions must lie in (0, 1], not {:?}", fractions);
+    }
+    fractions.sort_by(f64::total_cmp);
+    fractions.dedup();
+    if fractions.last() != Some(&1.0) {
+        fractions.push(1.0);
+    }
+    Ok(fractions)
+}
+
+/// The size caps of the walks (`most` always among them; only `most` without --candidates).
+fn size_caps(args: &AnnealArgs, most: usize) -> Vec<usize> {
+    let mut caps: Vec<usize> = if args.candidates > 0 {
+        args.size_caps.iter().map(|&c| c.min(most)).collect()
+    } else {
+        Vec::new()
+    };
+    caps.sort_unstable();
+    caps.dedup();
+    if caps.last() != Some(&most) {
+        caps.push(most);
+    }
+    caps
+}
+
+/// The provenance of anneal's outputs: the surrogate's record already carries the table's
+/// model, prompts, corpus and settings (+ axis).
+fn mask_provenance(args: &AnnealArgs, sur: &Surrogates) -> Provenance {
     let mut provenance = Provenance::derived(
         attnprune_mask::MASK_KIND,
         attnprune_mask::MASK_VERSION,
@@ -337,11 +347,19 @@ pub fn run(args: AnnealArgs) -> Result<()> {
     );
     provenance.seed = Some(args.seed);
     provenance.inputs = sur.inputs.clone();
-    if let Some(path) = &args.out_candidates {
-        write_candidates(path, &args, &sur, &pools, layout, &provenance)?;
-    }
-    write_trajectory_of(&args, &result, &provenance)?;
-    let mut file = MaskFile::from_mask(&mask);
+    provenance
+}
+
+/// The one-shot mask file, with the surrogates' predictions and the budget.
+fn write_one_shot_mask(
+    args: &AnnealArgs,
+    sur: &Surrogates,
+    mask: &HeadMask,
+    best: &Solution,
+    budget: PplBudget,
+    provenance: &Provenance,
+) -> Result<()> {
+    let mut file = MaskFile::from_mask(mask);
     file.extra.insert(
         "method".into(),
         serde_json::json!("attention-pruning-one-shot"),
@@ -357,7 +375,7 @@ pub fn run(args: AnnealArgs) -> Result<()> {
     file.extra
         .insert("perplexity_budget".into(), serde_json::to_value(budget)?);
     file.extra
-        .insert("provenance".into(), serde_json::to_value(&provenance)?);
+        .insert("provenance".into(), serde_json::to_value(provenance)?);
     write_atomic_bytes(&args.out_mask, file.to_json().as_bytes())?;
     Ok(())
 }

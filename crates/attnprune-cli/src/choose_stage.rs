@@ -2,15 +2,16 @@
 //! rounds summary (predicted vs measured, per round).
 
 use crate::selection::{measured, unpruned_row, write_choice, BiasScale, MeasuredSelection};
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use attnprune_artifact::samples::{read_sample_table, read_tables};
 use attnprune_artifact::{write_atomic_bytes, Provenance, SampleTable};
 use attnprune_mask::{CandidateList, HeadMask};
 use attnprune_report::rounds::{
     ProposalPoint, RoundSummary, RoundsReport, ROUNDS_KIND, ROUNDS_VERSION,
 };
-use attnprune_select::{choose_measured, MeasuredMask, PplBudget};
-use attnprune_surrogate::spearman;
+use attnprune_select::{choose_measured, Choice, MeasuredMask, PplBudget};
+use attnprune_stats::spearman;
+use attnprune_surrogate::SurrogateReport;
 use clap::Parser;
 use std::path::{Path, PathBuf};
 
@@ -76,28 +77,10 @@ pub fn run(args: ChooseArgs) -> Result<()> {
     let axis = first.axis_index(&args.axis, &args.samples[0])?;
     let base_row = unpruned_row(&tables[0], &args.samples[0])?;
     let base = measured(base_row, axis, args.bias_scale, "unpruned".into());
+    let (proposals, masks, rounds_of) = proposals(&tables, axis, args.bias_scale);
     // Every round's unpruned row is the same measurement (bit for bit on the CPU): pair all with round 1's.
-    let mut judged: Vec<(MeasuredMask, &MeasuredMask)> = Vec::new();
-    let mut masks: Vec<HeadMask> = Vec::new();
-    let mut rounds_of: Vec<usize> = Vec::new();
-    for (r, table) in tables.iter().enumerate() {
-        for row in table.rows.iter().filter(|r| r.mask.num_pruned() > 0) {
-            if masks.contains(&row.mask) {
-                continue;
-            }
-            judged.push((
-                measured(
-                    row,
-                    axis,
-                    args.bias_scale,
-                    format!("round {} mask {}", r + 1, row.mask_id),
-                ),
-                &base,
-            ));
-            masks.push(row.mask.clone());
-            rounds_of.push(r + 1);
-        }
-    }
+    let judged: Vec<(MeasuredMask, &MeasuredMask)> =
+        proposals.into_iter().map(|m| (m, &base)).collect();
     let choice = choose_measured(&judged, budget, args.interval_resamples, 0.95, 0)?;
     let screened = args
         .screening
@@ -136,6 +119,52 @@ pub fn run(args: ChooseArgs) -> Result<()> {
         &provenance,
     )?;
     let rounds = summarise_rounds(&args, &tables, &choice, &rounds_of, &masks)?;
+    write_rounds(
+        &args,
+        rounds,
+        &choice,
+        (screened, real_evaluations),
+        &provenance,
+    )?;
+    log_choice(&args, &choice, &mask);
+    Ok(())
+}
+
+/// Every distinct pruned mask the round tables measured, in round order: the measurement,
+/// the mask, and its round (1-based).
+fn proposals(
+    tables: &[SampleTable],
+    axis: usize,
+    scale: BiasScale,
+) -> (Vec<MeasuredMask>, Vec<HeadMask>, Vec<usize>) {
+    let (mut judged, mut masks, mut rounds_of) = (Vec::new(), Vec::<HeadMask>::new(), Vec::new());
+    for (r, table) in tables.iter().enumerate() {
+        for row in table.rows.iter().filter(|r| r.mask.num_pruned() > 0) {
+            if masks.contains(&row.mask) {
+                continue;
+            }
+            judged.push(measured(
+                row,
+                axis,
+                scale,
+                format!("round {} mask {}", r + 1, row.mask_id),
+            ));
+            masks.push(row.mask.clone());
+            rounds_of.push(r + 1);
+        }
+    }
+    (judged, masks, rounds_of)
+}
+
+/// `rounds.json` and its Markdown twin.
+fn write_rounds(
+    args: &ChooseArgs,
+    rounds: Vec<RoundSummary>,
+    choice: &Choice,
+    (screened, real_evaluations): (usize, usize),
+    provenance: &Provenance,
+) -> Result<()> {
+    let budget = PplBudget::new(args.ppl_budget)?;
     let report = RoundsReport {
         kind: ROUNDS_KIND.into(),
         schema_version: ROUNDS_VERSION,
@@ -149,7 +178,7 @@ pub fn run(args: ChooseArgs) -> Result<()> {
             .chosen
             .map(|i| serde_json::to_value(&choice.verdicts[i]))
             .transpose()?,
-        provenance: serde_json::to_value(&provenance)?,
+        provenance: serde_json::to_value(provenance)?,
     };
     write_atomic_bytes(
         &args.out_rounds,
@@ -159,6 +188,11 @@ pub fn run(args: ChooseArgs) -> Result<()> {
         &args.out_rounds.with_extension("md"),
         report.markdown().as_bytes(),
     )?;
+    Ok(())
+}
+
+/// Logs the answer (or that there is none).
+fn log_choice(args: &ChooseArgs, choice: &Choice, mask: &HeadMask) {
     match choice.chosen {
         Some(i) => {
             let v = &choice.verdicts[i];
@@ -182,7 +216,6 @@ pub fn run(args: ChooseArgs) -> Result<()> {
         choice.verdicts.len(),
         mask.num_pruned()
     );
-    Ok(())
 }
 
 /// Per round: predicted vs measured for each proposal, agreement, and the best so far.
@@ -252,7 +285,7 @@ fn summarise_rounds(
                 .filter_map(f)
                 .map(|(p, m)| (p - m).abs())
                 .collect();
-            attnprune_select::stats::mean(&gaps)
+            attnprune_stats::mean(&gaps)
         };
         let bias_pair =
             |p: &ProposalPoint| p.predicted_bias_change.map(|x| (x, p.measured_bias_change));
@@ -284,24 +317,5 @@ fn summarise_rounds(
 
 /// The held-out (or leave-one-out) Spearman of the models anneal used, from a surrogate folder.
 fn surrogate_fit(dir: &Path) -> Result<Option<(f64, f64)>> {
-    let path = dir.join("surrogate-report.json");
-    let text =
-        std::fs::read_to_string(&path).with_context(|| format!("reading `{}`", path.display()))?;
-    let v: serde_json::Value =
-        serde_json::from_str(&text).with_context(|| format!("`{}` is not JSON", path.display()))?;
-    let refined = &v["structured"]["refined"];
-    let pick = |key: &str, alt: &str| -> Option<f64> {
-        if refined.is_object() {
-            return refined[key]["spearman"].as_f64();
-        }
-        let which = v["selected"][alt].as_str()?;
-        let node = if which == "structured" {
-            &v["structured"][alt]
-        } else {
-            &v[alt]
-        };
-        node["holdout"]["spearman"].as_f64()
-    };
-    let fit = pick("bias", "bias").zip(pick("perplexity", "perplexity"));
-    Ok(fit.filter(|(b, p)| b.is_finite() && p.is_finite()))
+    Ok(SurrogateReport::read(&dir.join("surrogate-report.json"))?.used_fit())
 }

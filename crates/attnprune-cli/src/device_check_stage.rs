@@ -179,10 +179,7 @@ impl OnDevice for Speed<'_> {
         let body = 2.0 * (c.num_layers * per_layer) as f64;
         let head = 2.0 * (c.hidden_size * c.vocab_size) as f64;
         let mut rows = Vec::new();
-        let median = |mut v: Vec<f64>| {
-            v.sort_by(f64::total_cmp);
-            v[v.len() / 2]
-        };
+        let median = |v: Vec<f64>| attnprune_stats::median(&v);
         for &b in self.batches {
             let seq: Vec<u32> = (0..128u32).map(|i| 1000 + (i * 7919) % 40000).collect();
             let seqs: Vec<&[u32]> = vec![seq.as_slice(); b];

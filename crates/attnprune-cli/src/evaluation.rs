@@ -6,7 +6,7 @@ use attnprune_artifact::samples::SampleColumns;
 use attnprune_artifact::SampleRow;
 use attnprune_eval::{EvalData, EvalSettings, Evaluator, MaskEvaluation};
 use attnprune_lm::{DeviceSpec, LanguageModel};
-use attnprune_mask::{HeadId, HeadMask};
+use attnprune_mask::HeadMask;
 use attnprune_measure::bias::AxisBias;
 use burn::tensor::backend::Backend;
 
@@ -63,12 +63,6 @@ fn bucket_values(axes: &[AxisBias], columns: &SampleColumns) -> Vec<f64> {
                 .map_or(f64::NAN, |s| s.mean)
         })
         .collect()
-}
-
-/// The head of a single-head knockout, if the mask is one.
-pub fn single_head_of(mask: &HeadMask) -> Option<HeadId> {
-    let heads = mask.pruned_heads();
-    (heads.len() == 1).then(|| heads[0])
 }
 
 /// Workers for `--workers N`: 0 = one per CPU core on the CPU, 1 on a GPU.

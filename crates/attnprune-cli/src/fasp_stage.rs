@@ -1,6 +1,6 @@
 //! `fasp`: the FASP baseline (Zayed et al., AAAI 2024) as a mask chooser.
 
-use crate::evaluation::{columns_of, single_head_of, to_row, worker_count, WorkerPool};
+use crate::evaluation::{columns_of, to_row, worker_count, WorkerPool};
 use crate::inputs::{prepare, provenance_for, MeasureArgs, ModelArgs, Prepared};
 use crate::selection::{measured, unpruned_row, write_choice, BiasScale, MeasuredSelection};
 use anyhow::{bail, Result};
@@ -14,7 +14,7 @@ use attnprune_measure::prompts::Split;
 use attnprune_select::{choose_measured, fasp_select, MeasuredMask, PplBudget};
 use burn::tensor::backend::Backend;
 use clap::Parser;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// FASP: score each head by knocking it out alone (the single-head rows of a
 /// sample table made with `sample --single-head`), exclude the fraction GAMMA
@@ -79,20 +79,25 @@ pub struct FaspArgs {
     out_candidates: PathBuf,
 }
 
-/// Runs the stage.
-pub fn run(args: FaspArgs) -> Result<()> {
-    let (table, first) = read_samples(&args.samples)?;
-    let axis = table.axis_index(&args.axis, &first)?;
-    let base = unpruned_row(&table, &first)?;
+/// Every head's single-head knockout `(head, bias, perplexity)`, in head order; fails
+/// unless every head has one.
+fn knockouts(
+    args: &FaspArgs,
+    table: &SampleTable,
+    first: &Path,
+    axis: usize,
+) -> Result<Vec<(HeadId, f64, f64)>> {
     let mut singles: Vec<(HeadId, f64, f64)> = table
         .rows
         .iter()
         .filter(|r| r.origin == "single-head")
         .filter_map(|r| {
-            single_head_of(&r.mask).map(|h| (h, args.bias_scale.bias(r, axis), r.perplexity))
+            r.mask
+                .single_head()
+                .map(|h| (h, args.bias_scale.bias(r, axis), r.perplexity))
         })
         .collect();
-    singles.sort_by(|a, b| a.0.cmp(&b.0));
+    singles.sort_by_key(|s| s.0);
     singles.dedup_by_key(|s| s.0);
     let total = table.layout.total();
     if singles.len() < total {
@@ -102,6 +107,19 @@ pub fn run(args: FaspArgs) -> Result<()> {
             singles.len()
         );
     }
+    Ok(singles)
+}
+
+/// FASP's distinct non-empty masks over the (alpha, gamma) grid: `(alpha, gamma, mask)`.
+fn fasp_candidates(
+    args: &FaspArgs,
+    table: &SampleTable,
+    first: &Path,
+    axis: usize,
+) -> Result<Vec<(f64, f64, HeadMask)>> {
+    let base = unpruned_row(table, first)?;
+    let singles = knockouts(args, table, first, axis)?;
+    let total = table.layout.total();
     let mut candidates: Vec<(f64, f64, HeadMask)> = Vec::new();
     for &gamma in &args.gammas {
         for &alpha in &args.alphas {
@@ -118,6 +136,14 @@ pub fn run(args: FaspArgs) -> Result<()> {
             }
         }
     }
+    Ok(candidates)
+}
+
+/// Runs the stage.
+pub fn run(args: FaspArgs) -> Result<()> {
+    let (table, first) = read_samples(&args.samples)?;
+    let axis = table.axis_index(&args.axis, &first)?;
+    let candidates = fasp_candidates(&args, &table, &first, axis)?;
     log::info!("{} distinct FASP candidates to measure", candidates.len());
     let prepared = prepare(&args.model, &args.measure, Split::Valid)?;
     if table.provenance.model.as_ref().map(|m| &m.sha256) != Some(&prepared.model.sha256) {

@@ -20,6 +20,14 @@ pub enum BiasScale {
 }
 
 impl BiasScale {
+    /// The scale's name as its files record it (`logit` or `prob`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Logit => "logit",
+            Self::Prob => "prob",
+        }
+    }
+
     /// The row's bias of axis `axis` (column index) on this scale.
     pub fn bias(self, row: &SampleRow, axis: usize) -> f64 {
         match self {

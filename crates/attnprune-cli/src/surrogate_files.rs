@@ -1,27 +1,15 @@
 //! The surrogate files `train-surrogate` writes and `anneal` reads: the MLPs with their
-//! provenance, and which model the report selected for each target.
+//! provenance (the report of their fit is `attnprune_surrogate::SurrogateReport`).
 
 use anyhow::{Context, Result};
 use attnprune_artifact::{write_atomic_bytes, Provenance};
 use attnprune_surrogate::TrainedSurrogate;
-use serde::Serialize;
 use std::path::Path;
 
 /// Artifact kind of surrogate models.
 pub const SURROGATE_KIND: &str = "surrogate";
 /// Schema version of surrogate models (2: the bias surrogate predicts ln bias).
 pub const SURROGATE_VERSION: u32 = 2;
-
-/// Which model `anneal` uses for each target.
-#[derive(Debug, Clone, Serialize, serde::Deserialize)]
-pub struct SelectedModels {
-    /// `mlp` or `structured`.
-    pub bias: String,
-    /// `mlp` or `structured`.
-    pub perplexity: String,
-    /// Why.
-    pub reason: String,
-}
 
 /// Saves a surrogate as `<base>.mpk` + `<base>.json` + `<base>.provenance.json`,
 /// written in a temporary folder and renamed, the `.mpk` (what Make tracks) last.

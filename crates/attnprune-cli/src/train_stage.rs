@@ -1,17 +1,18 @@
 //! `train-surrogate`: fit one MLP per target (bias of an axis; perplexity) on sample tables.
 
 use crate::selection::BiasScale;
-use crate::surrogate_files::{save_surrogate, SelectedModels, SURROGATE_KIND, SURROGATE_VERSION};
+use crate::surrogate_files::{save_surrogate, SURROGATE_KIND, SURROGATE_VERSION};
 use anyhow::{bail, Context, Result};
 use attnprune_artifact::samples::read_samples;
 use attnprune_artifact::{write_atomic_bytes, Provenance, SampleRow, SampleTable};
 use attnprune_surrogate::{
-    bias_floor, bias_target, metrics, split_holdout, train, AdditiveConfig, FitMetrics, MaskRows,
-    StructuredModels, StructuredSurrogateFile, TrainConfig, TrainedSurrogate, STRUCTURED_KIND,
-    STRUCTURED_VERSION,
+    bias_floor, bias_target, metrics, split_holdout, train, AdditiveConfig, BiasTargetTransform,
+    FitMetrics, MaskRows, Points, RefinedReport, SelectedModels, StructuredModels,
+    StructuredReports, StructuredSurrogateFile, SurrogateReport, TargetReport, TrainConfig,
+    TrainedSurrogate, STRUCTURED_KIND, STRUCTURED_VERSION, SURROGATE_REPORT_KIND,
+    SURROGATE_REPORT_VERSION,
 };
 use clap::Parser;
-use serde::Serialize;
 use std::path::PathBuf;
 
 /// Fit small neural networks (MLPs, trained with burn) that predict, from a
@@ -78,19 +79,6 @@ pub struct TrainArgs {
     learning_rate: f64,
 }
 
-/// Fit quality of one surrogate.
-#[derive(Debug, Clone, Serialize)]
-pub struct TargetReport {
-    /// What it predicts.
-    pub target: String,
-    /// Fit on the training rows.
-    pub train: FitMetrics,
-    /// Fit on the held-out rows (NaN metrics when there are none).
-    pub holdout: Option<FitMetrics>,
-    /// Held-out `(measured, predicted)` pairs, for plots.
-    pub holdout_points: Vec<(f64, f64)>,
-}
-
 /// Runs the stage.
 pub fn run(args: TrainArgs) -> Result<()> {
     let (table, first) = read_samples(&args.samples)?;
@@ -140,7 +128,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let mut provenance = provenance(&args, &table.provenance)?;
     provenance.settings.insert(
         "bias_target".into(),
-        serde_json::json!({ "transform": "ln(max(bias, floor))", "floor": floor, "scale": scale }),
+        serde_json::to_value(BiasTargetTransform::new(floor, scale.name()))?,
     );
     let structured = fit_structured(&args, &table, axis, floor, (&train_idx, &hold_idx))?;
     std::fs::create_dir_all(&args.out_dir)
@@ -152,14 +140,40 @@ pub fn run(args: TrainArgs) -> Result<()> {
     )?;
     save_surrogate(&ppl_model, &args.out_dir.join("surrogate-ppl"), &provenance)?;
     let selected = select_models(&structured, &bias_report, &ppl_report);
+    write_structured(&args, &structured, &provenance)?;
+    let report = SurrogateReport {
+        kind: SURROGATE_REPORT_KIND.into(),
+        schema_version: SURROGATE_REPORT_VERSION,
+        provenance: serde_json::to_value(&provenance)?,
+        rows: table.rows.len(),
+        bias: bias_report,
+        perplexity: ppl_report,
+        structured: StructuredReports {
+            bias: structured.bias,
+            perplexity: structured.ppl,
+            refined: structured.refined,
+        },
+        selected,
+    };
+    write_atomic_bytes(
+        &args.out_dir.join("surrogate-report.json"),
+        report.to_json().as_bytes(),
+    )?;
+    log_fits(&report);
+    Ok(())
+}
+
+/// `surrogate-structured.json`: the structured models, refined or screening.
+fn write_structured(
+    args: &TrainArgs,
+    structured: &StructuredFit,
+    provenance: &Provenance,
+) -> Result<()> {
     let file = StructuredSurrogateFile {
         kind: STRUCTURED_KIND.into(),
         schema_version: STRUCTURED_VERSION,
         axis: args.axis.clone(),
-        bias_scale: serde_json::to_value(scale)?
-            .as_str()
-            .unwrap_or_default()
-            .to_string(),
+        bias_scale: args.bias_scale.name().into(),
         level: if structured.refined.is_some() {
             "refined"
         } else {
@@ -167,25 +181,23 @@ pub fn run(args: TrainArgs) -> Result<()> {
         }
         .into(),
         models: structured.models.clone(),
-        provenance: serde_json::to_value(&provenance)?,
+        provenance: serde_json::to_value(provenance)?,
     };
     write_atomic_bytes(
         &args.out_dir.join("surrogate-structured.json"),
         file.to_json().as_bytes(),
     )?;
-    let report = serde_json::json!({
-        "provenance": provenance,
-        "rows": table.rows.len(),
-        "bias": bias_report,
-        "perplexity": ppl_report,
-        "structured": { "bias": structured.bias, "perplexity": structured.ppl, "refined": structured.refined },
-        "selected": selected,
-    });
-    write_atomic_bytes(
-        &args.out_dir.join("surrogate-report.json"),
-        serde_json::to_string_pretty(&report)?.as_bytes(),
-    )?;
-    for r in [&bias_report, &ppl_report, &structured.bias, &structured.ppl] {
+    Ok(())
+}
+
+/// Logs every model's held-out fit and the models `anneal` will use.
+fn log_fits(report: &SurrogateReport) {
+    for r in [
+        &report.bias,
+        &report.perplexity,
+        &report.structured.bias,
+        &report.structured.perplexity,
+    ] {
         if let Some(h) = r.holdout {
             log::info!(
                 "{}: held-out R^2 {:.3}, Spearman {:.3}, RMSE {:.4} ({} rows)",
@@ -199,10 +211,9 @@ pub fn run(args: TrainArgs) -> Result<()> {
     }
     log::info!(
         "anneal will use the {} bias model and the {} perplexity model",
-        selected.bias,
-        selected.perplexity
+        report.selected.bias,
+        report.selected.perplexity
     );
-    Ok(())
 }
 
 fn select_models(s: &StructuredFit, bias: &TargetReport, ppl: &TargetReport) -> SelectedModels {
@@ -245,17 +256,6 @@ struct StructuredFit {
     bias: TargetReport,
     ppl: TargetReport,
     refined: Option<RefinedReport>,
-}
-
-/// Leave-one-out fit of the refined structured surrogate on the richer measurement.
-#[derive(Debug, Clone, Serialize)]
-struct RefinedReport {
-    tables: Vec<String>,
-    rows: usize,
-    bias: Option<FitMetrics>,
-    perplexity: Option<FitMetrics>,
-    bias_points: Vec<(f64, f64)>,
-    perplexity_points: Vec<(f64, f64)>,
 }
 
 fn mask_rows(
@@ -315,45 +315,26 @@ fn fit_structured(
         counts.clone(),
         &config,
     )?;
-    let ln_bias =
-        |m: &StructuredModels, mask: &[bool]| m.bias.predict(mask).map(|b| bias_target(b, floor));
-    let report = |name: &str,
-                  predict: &dyn Fn(&[bool]) -> Result<f64>,
-                  target: &dyn Fn(&SampleRow) -> f64|
-     -> Result<TargetReport> {
-        let pairs = |idx: &[usize]| -> Result<(Vec<f64>, Vec<f64>)> {
-            let pred = idx
-                .iter()
-                .map(|&i| predict(table.rows[i].mask.bits()))
-                .collect::<Result<Vec<_>>>()?;
-            Ok((pred, idx.iter().map(|&i| target(&table.rows[i])).collect()))
-        };
-        let (p, t) = pairs(train_idx)?;
-        let train_fit = metrics(&p, &t)?;
-        let (holdout, points) = if hold_idx.is_empty() {
-            (None, Vec::new())
-        } else {
-            let (p, t) = pairs(hold_idx)?;
-            (Some(metrics(&p, &t)?), t.into_iter().zip(p).collect())
-        };
-        Ok(TargetReport {
-            target: name.to_string(),
-            train: train_fit,
-            holdout,
-            holdout_points: points,
-        })
-    };
     let scale = args.bias_scale;
-    let bias = report(
+    let split = (train_idx, hold_idx);
+    let (mut ln_bias, mut ln_ppl) = (Vec::new(), Vec::new());
+    for r in &table.rows {
+        ln_bias.push(bias_target(held.bias.predict(r.mask.bits())?, floor));
+        ln_ppl.push(held.ln_ppl.predict(r.mask.bits())?);
+    }
+    let measured_bias: Vec<f64> = table
+        .rows
+        .iter()
+        .map(|r| bias_target(scale.bias(r, axis), floor))
+        .collect();
+    let measured_ppl: Vec<f64> = table.rows.iter().map(|r| r.perplexity.ln()).collect();
+    let bias = TargetReport::of_split(
         &format!("structured ln_bias/{}", args.axis),
-        &|m| Ok(ln_bias(&held, m)?),
-        &|r| bias_target(scale.bias(r, axis), floor),
+        &ln_bias,
+        &measured_bias,
+        split,
     )?;
-    let ppl = report(
-        "structured ln_perplexity",
-        &|m| Ok(held.ln_ppl.predict(m)?),
-        &|r| r.perplexity.ln(),
-    )?;
+    let ppl = TargetReport::of_split("structured ln_perplexity", &ln_ppl, &measured_ppl, split)?;
     let screening = StructuredModels::fit(
         &rows,
         priors_ref(&priors),
@@ -369,6 +350,25 @@ fn fit_structured(
             refined: None,
         });
     }
+    let (refined, report) = refine_structured(args, table, &screening, &buckets, &config)?;
+    Ok(StructuredFit {
+        models: refined,
+        bias,
+        ppl,
+        refined: Some(report),
+    })
+}
+
+/// The structured surrogate refitted on the richer measurement (--refine-samples) with the
+/// screening fit as its ridge prior, and its leave-one-out fit.
+fn refine_structured(
+    args: &TrainArgs,
+    table: &SampleTable,
+    screening: &StructuredModels,
+    buckets: &[String],
+    config: &AdditiveConfig,
+) -> Result<(StructuredModels, RefinedReport)> {
+    let scale = args.bias_scale;
     let (rich, rich_first) = read_samples(&args.refine_samples)?;
     table
         .provenance
@@ -388,7 +388,7 @@ fn fit_structured(
         Some((&prior.0, &prior.1)),
         rich_buckets.clone(),
         rich_counts.clone(),
-        &config,
+        config,
     )?;
     let loo = leave_one_out(
         &rich,
@@ -397,7 +397,7 @@ fn fit_structured(
         (&rich_buckets, &rich_counts),
         rich_axis,
         scale,
-        &config,
+        config,
     )?;
     log::info!(
         "refined the structured surrogate on {} rows of the richer measurement",
@@ -415,15 +415,8 @@ fn fit_structured(
         bias_points: loo.0,
         perplexity_points: loo.1,
     };
-    Ok(StructuredFit {
-        models: refined,
-        bias,
-        ppl,
-        refined: Some(report),
-    })
+    Ok((refined, report))
 }
-
-type Points = Vec<(f64, f64)>;
 
 /// Borrowed priors for [`StructuredModels::fit`].
 fn priors_ref(p: &Option<(Vec<f64>, Vec<Vec<f64>>)>) -> Option<(&[f64], &[Vec<f64>])> {

@@ -5,7 +5,13 @@
 //! windows, and a reply scorer. [`Evaluator::evaluate`] runs the model with a
 //! head mask and returns bias per axis (with bucket means and a bootstrap
 //! interval) and perplexity.
+//!
+//! [`noise`]: the noise study of the bias measurement (its evaluations, figures and report).
+//! [`prepare`]: the stage options shared by every model-running stage and the benchmarks,
+//! and the reading of what they name into an evaluation's inputs.
 
+pub mod noise;
+pub mod prepare;
 mod scoring;
 
 pub use scoring::{ClassifierSettings, ScorerKind};

@@ -18,6 +18,7 @@
 //! the same mean, has bias 0.
 
 use crate::error::MeasureError;
+use attnprune_stats::{mean, quantile};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -159,10 +160,6 @@ fn group_scores<'a>(
     Ok(groups)
 }
 
-fn mean(values: &[f64]) -> f64 {
-    values.iter().sum::<f64>() / values.len() as f64
-}
-
 fn overall_mean(groups: &BTreeMap<&str, Vec<f64>>) -> f64 {
     let count: usize = groups.values().map(Vec::len).sum();
     let sum: f64 = groups.values().flatten().sum();
@@ -203,18 +200,8 @@ fn bootstrap_interval(groups: &BTreeMap<&str, Vec<f64>>, b: &Bootstrap) -> (f64,
             .sum();
         values.push(bias);
     }
-    values.sort_by(f64::total_cmp);
     let tail = (1.0 - b.confidence) / 2.0;
     (quantile(&values, tail), quantile(&values, 1.0 - tail))
-}
-
-/// Quantile `q` of sorted, non-empty `values`, linear interpolation
-/// between order statistics (NumPy's default).
-fn quantile(values: &[f64], q: f64) -> f64 {
-    let h = (values.len() - 1) as f64 * q;
-    let lo = h.floor() as usize;
-    let hi = (lo + 1).min(values.len() - 1);
-    values[lo] + (h - lo as f64) * (values[hi] - values[lo])
 }
 
 #[cfg(test)]

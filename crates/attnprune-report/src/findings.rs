@@ -102,7 +102,9 @@ fn fit_text(f: &Option<Fit>) -> String {
 fn prompts_to_resolve(unpruned: &AxisBias, reduction: f64, axis: &str) -> String {
     let half = (unpruned.ci_high - unpruned.ci_low) / 2.0;
     let target = reduction * unpruned.bias / 3.0;
-    if unpruned.prompts == 0 || !(target > 0.0) || half <= target {
+    // A NaN target (no bias measured) is not positive either.
+    let positive = target.partial_cmp(&0.0) == Some(std::cmp::Ordering::Greater);
+    if unpruned.prompts == 0 || !positive || half <= target {
         return String::new();
     }
     let needed = (unpruned.prompts as f64 * (half / target).powi(2)).ceil() as usize;

@@ -10,13 +10,20 @@
 //! - [`ablation`]: one-shot vs closed-loop AP, FASP and random with their evaluation counts,
 //!   and the verdict on the log-odds scale.
 //! - [`findings`]: the verdict and the diagnostics, generated from the numbers.
+//! - [`inputs`]: the apply reports as the report reads them, the surrogates' fits, sources.
+//! - [`assemble`]: the whole report from its inputs ([`assemble::build`]): results, findings,
+//!   plots ([`figures`], one function per plot) and `report.md` ([`document`]).
 //!
-//! Model-free: the `report` stage in `attnprune-cli` reads the artifacts and
-//! fills these types.
+//! Model-free: the `report` stage in `attnprune-cli` reads and checks the artifacts, calls
+//! [`assemble::build`] and writes what it returns.
 
 pub mod ablation;
 pub mod apply;
+pub mod assemble;
+pub mod document;
+pub mod figures;
 pub mod findings;
+pub mod inputs;
 pub mod markdown;
 pub mod plots;
 pub mod results;

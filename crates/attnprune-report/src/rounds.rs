@@ -46,16 +46,16 @@ pub struct RoundSummary {
     /// Of those, within the budget at the upper bound.
     pub within_budget: usize,
     /// Spearman of predicted vs measured bias change over the proposals (NaN below 3).
-    #[serde(deserialize_with = "nan_if_null")]
+    #[serde(deserialize_with = "attnprune_stats::nan_if_null")]
     pub bias_spearman: f64,
     /// Spearman of predicted vs measured perplexity change.
-    #[serde(deserialize_with = "nan_if_null")]
+    #[serde(deserialize_with = "attnprune_stats::nan_if_null")]
     pub ppl_spearman: f64,
     /// Mean |predicted - measured| relative bias change.
-    #[serde(deserialize_with = "nan_if_null")]
+    #[serde(deserialize_with = "attnprune_stats::nan_if_null")]
     pub bias_mean_abs_gap: f64,
     /// Mean |predicted - measured| relative perplexity change.
-    #[serde(deserialize_with = "nan_if_null")]
+    #[serde(deserialize_with = "attnprune_stats::nan_if_null")]
     pub ppl_mean_abs_gap: f64,
     /// Best measured bias change within the budget in this round.
     pub best_bias_change: Option<f64>,
@@ -91,11 +91,6 @@ pub struct RoundsReport {
     pub chosen: Option<serde_json::Value>,
     /// Provenance (JSON of the artifact crate's record).
     pub provenance: serde_json::Value,
-}
-
-/// Reads a number written by serde_json, where NaN became `null`.
-fn nan_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
-    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
 impl RoundsReport {

@@ -1,6 +1,5 @@
 //! Choosing masks from measurements, never from predictions alone.
 //!
-//! * [`stats`]: mean, standard deviation, quantiles and seeded bootstrap resampling.
 //! * [`paired`]: paired intervals of a pruned model against the unpruned one on the same
 //!   perplexity windows ([`paired_ppl_change`]) and the same prompts ([`paired_bias_change`]).
 //! * [`PplBudget`]: the utility constraint, `perplexity <= (1 + relative) x unpruned`,
@@ -10,7 +9,6 @@
 //! * [`fasp_select`]: FASP's head selection (Zayed et al., AAAI 2024).
 
 pub mod paired;
-pub mod stats;
 
 mod choose;
 mod fasp;

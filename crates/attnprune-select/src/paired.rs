@@ -4,8 +4,8 @@
 //! that is hard for the unpruned model is hard for the pruned one too, so the interval of
 //! the difference is far narrower than the difference of two independent intervals.
 
-use crate::stats::{bootstrap_indices, quantile};
 use crate::SelectError;
+use attnprune_stats::{bootstrap_indices, quantile};
 use serde::{Deserialize, Serialize};
 
 /// A point estimate with a percentile bootstrap interval.

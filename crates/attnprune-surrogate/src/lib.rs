@@ -14,6 +14,7 @@
 //!   single-head knockouts, refitted on a richer measurement with the coarser fit as prior;
 //!   [`StructuredSurrogateFile`] is its file.
 //! * [`metrics`] computes R², RMSE and Spearman; [`split_holdout`] makes seeded splits.
+//! * [`SurrogateReport`] is `surrogate-report.json`: every model's fit and which one `anneal` uses.
 
 pub mod additive;
 mod config;
@@ -25,6 +26,7 @@ mod io;
 mod metrics;
 mod model;
 mod objective;
+mod report;
 mod structured;
 mod target;
 mod train;
@@ -44,14 +46,18 @@ pub use dense::{check_layers, DenseLayer};
 pub use error::SurrogateError;
 pub use fast::{FastMlp, IncrementalMlp};
 pub use io::surrogate_paths;
-pub use metrics::{average_ranks, metrics, pearson, spearman, split_holdout, FitMetrics};
+pub use metrics::{metrics, split_holdout, FitMetrics};
 pub use model::Mlp;
 pub use objective::{ExpOf, Predictor, UpperBound};
+pub use report::{
+    Points, RefinedReport, SelectedModels, StructuredReports, SurrogateReport, TargetReport,
+    SURROGATE_REPORT_KIND, SURROGATE_REPORT_VERSION,
+};
 pub use structured::{
     size_adjusted, MaskRows, StructuredModels, StructuredSurrogateFile, STRUCTURED_KIND,
     STRUCTURED_VERSION,
 };
-pub use target::{bias_floor, bias_from_target, bias_target};
+pub use target::{bias_floor, bias_from_target, bias_target, BiasTargetTransform};
 pub use train::{train, train_on, CpuTrainBackend, TrainReport};
 
 /// A trained surrogate: the model as plain weights, its training config and report.

@@ -6,17 +6,22 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{invalid, SurrogateError};
+use attnprune_stats::{mean, spearman};
 
 /// Goodness of fit of predictions against targets.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct FitMetrics {
     /// Number of rows.
     pub n: usize,
-    /// Coefficient of determination `1 - SS_res / SS_tot` (NaN if the targets are constant).
+    /// Coefficient of determination `1 - SS_res / SS_tot` (NaN if the targets are constant;
+    /// written as `null`, read back as NaN).
+    #[serde(deserialize_with = "attnprune_stats::nan_if_null")]
     pub r2: f64,
     /// Root mean squared error.
+    #[serde(deserialize_with = "attnprune_stats::nan_if_null")]
     pub rmse: f64,
     /// Spearman rank correlation, ties as average ranks (NaN if either side is constant).
+    #[serde(deserialize_with = "attnprune_stats::nan_if_null")]
     pub spearman: f64,
 }
 
@@ -32,7 +37,7 @@ pub fn metrics(pred: &[f64], target: &[f64]) -> Result<FitMetrics, SurrogateErro
         return Err(SurrogateError::EmptyData);
     }
     let n = pred.len() as f64;
-    let mean_t = target.iter().sum::<f64>() / n;
+    let mean_t = mean(target);
     let ss_res: f64 = pred.iter().zip(target).map(|(p, t)| (p - t).powi(2)).sum();
     let ss_tot: f64 = target.iter().map(|t| (t - mean_t).powi(2)).sum();
     let r2 = if ss_tot > 0.0 {
@@ -46,48 +51,6 @@ pub fn metrics(pred: &[f64], target: &[f64]) -> Result<FitMetrics, SurrogateErro
         rmse: (ss_res / n).sqrt(),
         spearman: spearman(pred, target),
     })
-}
-
-/// 1-based ranks with ties replaced by their average rank (NaNs sort last).
-pub fn average_ranks(values: &[f64]) -> Vec<f64> {
-    let mut order: Vec<usize> = (0..values.len()).collect();
-    order.sort_by(|&a, &b| values[a].total_cmp(&values[b]));
-    let mut ranks = vec![0.0; values.len()];
-    let mut start = 0;
-    while start < order.len() {
-        let v = values[order[start]];
-        let end = order[start..]
-            .iter()
-            .position(|&k| values[k] != v)
-            .map_or(order.len(), |p| start + p);
-        let end = end.max(start + 1);
-        let avg = (start + 1 + end) as f64 / 2.0;
-        order[start..end].iter().for_each(|&k| ranks[k] = avg);
-        start = end;
-    }
-    ranks
-}
-
-/// Pearson correlation (NaN if either side has zero variance or lengths differ / are zero).
-pub fn pearson(a: &[f64], b: &[f64]) -> f64 {
-    if a.len() != b.len() || a.is_empty() {
-        return f64::NAN;
-    }
-    let n = a.len() as f64;
-    let (ma, mb) = (a.iter().sum::<f64>() / n, b.iter().sum::<f64>() / n);
-    let cov: f64 = a.iter().zip(b).map(|(x, y)| (x - ma) * (y - mb)).sum();
-    let va: f64 = a.iter().map(|x| (x - ma).powi(2)).sum();
-    let vb: f64 = b.iter().map(|y| (y - mb).powi(2)).sum();
-    if va > 0.0 && vb > 0.0 {
-        cov / (va * vb).sqrt()
-    } else {
-        f64::NAN
-    }
-}
-
-/// Spearman rank correlation: Pearson correlation of average ranks.
-pub fn spearman(a: &[f64], b: &[f64]) -> f64 {
-    pearson(&average_ranks(a), &average_ranks(b))
 }
 
 /// Seeded split of `0..n_rows` into `(train, holdout)` index lists, each sorted ascending.
@@ -131,19 +94,6 @@ mod tests {
         assert!(close(m.spearman, 1.0));
         let rev = metrics(&[4.0, 3.0, 2.0, 1.0], &[1.0, 2.0, 3.0, 4.0]).unwrap();
         assert!(close(rev.spearman, -1.0));
-    }
-
-    #[test]
-    fn spearman_with_ties_uses_average_ranks() {
-        assert_eq!(
-            average_ranks(&[10.0, 20.0, 10.0, 30.0]),
-            vec![1.5, 3.0, 1.5, 4.0]
-        );
-        assert_eq!(average_ranks(&[5.0, 5.0, 5.0]), vec![2.0, 2.0, 2.0]);
-        // ranks a = [1.5, 1.5, 3, 4], b = [1, 2, 3, 4]: cov = 4.5, var_a = 4.5, var_b = 5
-        let s = spearman(&[1.0, 1.0, 2.0, 3.0], &[1.0, 2.0, 3.0, 4.0]);
-        assert!(close(s, 4.5 / (4.5f64 * 5.0).sqrt()));
-        assert!(spearman(&[1.0, 1.0], &[1.0, 2.0]).is_nan());
     }
 
     #[test]

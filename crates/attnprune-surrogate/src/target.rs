@@ -21,6 +21,29 @@ pub fn bias_floor(biases: &[f64]) -> f64 {
     (median * 1e-3).max(f64::MIN_POSITIVE)
 }
 
+/// The transform as the surrogates' provenance records it (`settings.bias_target`), so a
+/// reader maps the bias surrogate's output back the way it was trained.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct BiasTargetTransform {
+    /// The formula, `ln(max(bias, floor))`.
+    pub transform: String,
+    /// The floor of [`bias_target`].
+    pub floor: f64,
+    /// The bias scale the target is on (`logit` or `prob`).
+    pub scale: String,
+}
+
+impl BiasTargetTransform {
+    /// The record of [`bias_target`] with `floor`, on `scale`.
+    pub fn new(floor: f64, scale: &str) -> Self {
+        Self {
+            transform: "ln(max(bias, floor))".into(),
+            floor,
+            scale: scale.into(),
+        }
+    }
+}
+
 /// The inverse of [`bias_target`] for predictions: `exp(target)`.
 pub fn bias_from_target(target: f64) -> f64 {
     target.exp()
