@@ -38,6 +38,8 @@ fi
 
 step "venv: $VENV (tools/requirements-snakemake.txt)"
 if [ ! -f "$VENV/.installed" ] || [ tools/requirements-snakemake.txt -nt "$VENV/.installed" ]; then
+  # Debian's python3 has venv and ensurepip in a separate package.
+  python3 -c 'import venv, ensurepip' 2>/dev/null || { apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null; }
   python3 -m venv "$VENV"
   "$VENV/bin/python" -m pip install --quiet -r tools/requirements-snakemake.txt
   touch "$VENV/.installed"
