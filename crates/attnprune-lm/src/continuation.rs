@@ -5,6 +5,7 @@
 
 use crate::batch::{bool_tensor, head_keep_tensor, int_tensor, PaddedBatch};
 use crate::cache::KvCache;
+use crate::logprob::picked_logprobs;
 use crate::model::{ForwardBatch, LlamaModel, Logits};
 use crate::reuse::LayerReuse;
 use crate::LmError;
@@ -109,21 +110,36 @@ pub fn continuation_logprobs<B: Backend>(
         head_keep: head_keep_tensor(&masks, model),
     };
     let mut cache = context.cache.repeat(r);
-    let logp = to_vec(log_softmax(
-        model.forward(batch, Some(&mut cache), Logits::All),
-        2,
-    ))?;
-    let vocab = model.config.vocab_size;
-    Ok(continuations
-        .iter()
-        .enumerate()
-        .map(|(i, c)| {
-            first[i]
-                + (1..c.len())
-                    .map(|j| logp[(i * width + j - 1) * vocab + c[j] as usize] as f64)
-                    .sum::<f64>()
-        })
-        .collect())
+    let (rows, targets) = reply_positions(continuations.iter().map(Vec::as_slice), width);
+    let logits = model.forward_rows(batch, Some(&mut cache), &rows, &mut LayerReuse::off());
+    let logp = picked_logprobs(logits, &targets)?;
+    let mut sums = first;
+    let mut next = logp.iter();
+    for (i, c) in continuations.iter().enumerate() {
+        sums[i] += (1..c.len())
+            .filter_map(|_| next.next())
+            .map(|&x| x as f64)
+            .sum::<f64>();
+    }
+    Ok(sums)
+}
+
+/// The scored positions of replies run right-padded to `width` tokens (row
+/// `i` holds tokens `0..len-1` of reply `i`; position `j` predicts token
+/// `j + 1`), in order, with their target tokens.
+fn reply_positions<'a>(
+    replies: impl Iterator<Item = &'a [u32]>,
+    width: usize,
+) -> (Vec<usize>, Vec<u32>) {
+    let mut rows = Vec::new();
+    let mut targets = Vec::new();
+    for (i, c) in replies.enumerate() {
+        for j in 1..c.len() {
+            rows.push(i * width + j - 1);
+            targets.push(c[j]);
+        }
+    }
+    (rows, targets)
 }
 
 /// Log-probabilities of every reply after every prompt, all prompts in two
@@ -249,15 +265,16 @@ pub fn prompt_reply_logprobs<B: Backend>(
         key_padding: any_padding.then(|| bool_tensor(padding, rows, keys1 + w, device)),
         head_keep: head_keep_tensor(&vec![mask; rows], model),
     };
-    let logp = to_vec(log_softmax(
-        model.forward_reusing(batch, Some(&mut cache), Logits::All, reuse),
-        2,
-    ))?;
-    for (i, row) in out.iter_mut().enumerate() {
+    let seqs = (0..p).flat_map(|_| replies.iter().map(Vec::as_slice));
+    let (scored, targets) = reply_positions(seqs, w);
+    let logits = model.forward_rows(batch, Some(&mut cache), &scored, reuse);
+    let logp = picked_logprobs(logits, &targets)?;
+    let mut next = logp.iter();
+    for row in out.iter_mut() {
         for (j, c) in replies.iter().enumerate() {
-            let seq = i * r + j;
             row[j] += (1..c.len())
-                .map(|t| logp[(seq * w + t - 1) * vocab + c[t] as usize] as f64)
+                .filter_map(|_| next.next())
+                .map(|&x| x as f64)
                 .sum::<f64>();
         }
     }

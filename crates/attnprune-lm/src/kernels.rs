@@ -289,6 +289,43 @@ pub fn silu_mul(gate: &mut [f32], up: &[f32]) {
         });
 }
 
+/// `ln softmax(row k)[targets[k]]` of each `vocab`-wide row of `logits`:
+/// `x[t] - max - ln Σ exp(x - max)`, the sum accumulated in f64.
+pub fn picked_log_softmax(logits: &[f32], vocab: usize, targets: &[u32]) -> Vec<f32> {
+    logits
+        .par_chunks(vocab)
+        .zip(targets.par_iter())
+        .map(|(row, &t)| pulp::Arch::new().dispatch(PickedLogSoftmax { row, target: t }))
+        .collect()
+}
+
+/// [`picked_log_softmax`] of one row, compiled for the machine's SIMD level.
+struct PickedLogSoftmax<'a> {
+    row: &'a [f32],
+    target: u32,
+}
+
+impl pulp::WithSimd for PickedLogSoftmax<'_> {
+    type Output = f32;
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _: S) -> f32 {
+        let mut lanes = [f32::NEG_INFINITY; LANES];
+        let chunks = self.row.len() / LANES * LANES;
+        for c in self.row[..chunks].chunks_exact(LANES) {
+            for l in 0..LANES {
+                lanes[l] = lanes[l].max(c[l]);
+            }
+        }
+        let max = self.row[chunks..].iter().fold(
+            lanes.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x)),
+            |m, &x| m.max(x),
+        );
+        let sum: f64 = self.row.iter().map(|&x| f64::from((x - max).exp())).sum();
+        self.row[self.target as usize] - max - sum.ln() as f32
+    }
+}
+
 /// `x += y`, in place: a residual connection.
 pub fn add_assign(x: &mut [f32], y: &[f32]) {
     x.par_chunks_mut(ELEMENTS_PER_TASK)

@@ -21,6 +21,7 @@ pub mod export;
 pub mod generate;
 pub mod gguf_load;
 pub mod kernels;
+pub mod logprob;
 pub mod model;
 pub mod perplexity;
 pub mod reuse;

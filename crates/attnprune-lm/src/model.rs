@@ -18,7 +18,8 @@ use burn::tensor::backend::Backend;
 use burn::tensor::module::{attention, embedding};
 use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Bool, Int, Tensor, TensorData};
-use fused::{host_f32, is_cpu_backend};
+use fused::host_f32;
+pub(crate) use fused::is_cpu_backend;
 
 mod fused;
 
@@ -228,8 +229,55 @@ impl<B: Backend> LlamaModel<B> {
     pub fn forward_reusing(
         &self,
         batch: ForwardBatch<B>,
-        mut cache: Option<&mut KvCache<B>>,
+        cache: Option<&mut KvCache<B>>,
         logits: Logits,
+        reuse: &mut LayerReuse<B>,
+    ) -> Tensor<B, 3> {
+        let mut x = self.hidden_states(batch, cache, reuse);
+        let [b, s, d] = x.dims();
+        if logits == Logits::Last {
+            x = x.slice([0..b, s - 1..s]);
+        }
+        let s = x.dims()[1];
+        self.logits_of(x.reshape([b * s, d]))
+            .reshape([b, s, self.config.vocab_size])
+    }
+
+    /// Logits at chosen positions only: row `k` of the result `[rows, vocab]`
+    /// is position `rows[k]` of the flattened `[batch * seq]` tokens. The
+    /// output layer (a 49,152-wide product for SmolLM2) runs only where a
+    /// token is scored, not at padding or unscored positions.
+    pub fn forward_rows(
+        &self,
+        batch: ForwardBatch<B>,
+        cache: Option<&mut KvCache<B>>,
+        rows: &[usize],
+        reuse: &mut LayerReuse<B>,
+    ) -> Tensor<B, 2> {
+        let x = self.hidden_states(batch, cache, reuse);
+        let [b, s, d] = x.dims();
+        let ids: Vec<i64> = rows.iter().map(|&r| r as i64).collect();
+        let n = ids.len();
+        let ids = Tensor::<B, 1, Int>::from_data(TensorData::new(ids, [n]), &self.device);
+        self.logits_of(x.reshape([b * s, d]).select(0, ids))
+    }
+
+    /// The final norm and output layer over hidden states `[rows, hidden]`.
+    fn logits_of(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
+        let x = match &self.fused {
+            Some(fused) => self.final_norm_fused(fused, x),
+            None => {
+                rms_norm(x.unsqueeze::<3>(), &self.norm, self.config.rms_norm_eps).squeeze_dim(0)
+            }
+        };
+        x.matmul(self.lm_head.clone())
+    }
+
+    /// The hidden states after the last layer, `[batch, seq, hidden]`.
+    fn hidden_states(
+        &self,
+        batch: ForwardBatch<B>,
+        mut cache: Option<&mut KvCache<B>>,
         reuse: &mut LayerReuse<B>,
     ) -> Tensor<B, 3> {
         let [b, s] = batch.tokens.dims();
@@ -243,7 +291,7 @@ impl<B: Backend> LlamaModel<B> {
             None => (0, embedding(self.embed.clone(), batch.tokens.clone())),
         };
         if let Some(fused) = &self.fused {
-            return self.forward_fused(fused, batch, cache, logits, reuse, (first_layer, x));
+            return self.hidden_fused(fused, batch, cache, reuse, (first_layer, x));
         }
         let c = &self.config;
         // Rotary tables for these positions, materialized once per forward at
@@ -267,14 +315,7 @@ impl<B: Backend> LlamaModel<B> {
                 layer_cache,
             );
         }
-        if logits == Logits::Last {
-            x = x.slice([0..b, s - 1..s]);
-        }
-        let x = rms_norm(x, &self.norm, c.rms_norm_eps);
-        let [b, s, d] = x.dims();
-        x.reshape([b * s, d])
-            .matmul(self.lm_head.clone())
-            .reshape([b, s, c.vocab_size])
+        x
     }
 
     /// cos and sin (each duplicated over both halves) at `positions`, as

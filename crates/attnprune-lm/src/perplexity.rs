@@ -4,13 +4,12 @@
 //! perplexity = exp(mean negative log-likelihood over every predicted token).
 
 use crate::batch::{head_keep_tensor, PaddedBatch};
-use crate::model::{LlamaModel, Logits};
+use crate::logprob::picked_logprobs;
+use crate::model::LlamaModel;
 use crate::reuse::LayerReuse;
 use crate::LmError;
 use attnprune_mask::HeadMask;
-use burn::tensor::activation::log_softmax;
 use burn::tensor::backend::Backend;
-use burn::tensor::{Int, Tensor, TensorData};
 
 /// Consecutive windows of `window` tokens (the trailing partial one dropped), the first `max_windows`.
 pub fn token_windows(ids: &[u32], window: usize, max_windows: Option<usize>) -> Vec<Vec<u32>> {
@@ -89,35 +88,30 @@ pub fn targeted_nll<B: Backend>(
     }
     let batch = PaddedBatch::left_padded(sequences, 0);
     let keep = head_keep_tensor(masks, model);
-    let logits = model.forward_reusing(
-        batch.to_forward(keep, model.device()),
-        None,
-        Logits::All,
-        reuse,
-    );
-    let [b, s, v] = logits.dims();
-    let logp = log_softmax(logits.slice([0..b, 0..s.saturating_sub(1), 0..v]), 2);
-    let targets: Vec<i64> = batch
-        .tokens
-        .iter()
-        .flat_map(|t| t[1..].iter().map(|&x| x as i64))
-        .collect();
-    let targets =
-        Tensor::<B, 2, Int>::from_data(TensorData::new(targets, [b, s - 1]), model.device());
-    let picked = logp.gather(2, targets.unsqueeze_dim(2));
-    let values: Vec<f32> = picked
-        .into_data()
-        .convert::<f32>()
-        .to_vec()
-        .map_err(|e| LmError::Backend(format!("{e:?}")))?;
-    Ok((0..b)
-        .map(|row| {
-            let pad = s - sequences[row].len();
-            let real = |t: &usize| *t + 1 >= pad + first_target[row].max(1);
-            let (nll, count) = (0..s - 1).filter(real).fold((0.0, 0), |(sum, n), t| {
-                (sum - values[row * (s - 1) + t] as f64, n + 1)
-            });
-            NllSum { nll, count }
-        })
-        .collect())
+    let s = batch.tokens[0].len();
+    // Scored positions only: position t predicts token t + 1 (padding and the
+    // tokens before `first_target` are not scored).
+    let mut rows = Vec::new();
+    let mut targets = Vec::new();
+    let mut owner = Vec::new();
+    for (row, tokens) in batch.tokens.iter().enumerate() {
+        let pad = s - sequences[row].len();
+        let first = pad + first_target[row].max(1);
+        for t in first.saturating_sub(1)..s - 1 {
+            rows.push(row * s + t);
+            targets.push(tokens[t + 1]);
+            owner.push(row);
+        }
+    }
+    let mut sums = vec![NllSum::default(); sequences.len()];
+    if rows.is_empty() {
+        return Ok(sums);
+    }
+    let logits = model.forward_rows(batch.to_forward(keep, model.device()), None, &rows, reuse);
+    let values = picked_logprobs(logits, &targets)?;
+    for (&row, &logp) in owner.iter().zip(&values) {
+        sums[row].nll -= logp as f64;
+        sums[row].count += 1;
+    }
+    Ok(sums)
 }

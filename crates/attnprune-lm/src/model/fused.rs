@@ -8,14 +8,14 @@ use super::{DecoderLayer, FusedCall, FusedCpu, LlamaModel};
 use crate::cache::KvCache;
 use crate::kernels::{self, AttentionShape};
 use crate::reuse::LayerReuse;
-use crate::{LmError, Logits};
+use crate::LmError;
 use burn::tensor::backend::Backend;
 use burn::tensor::{DType, Tensor, TensorData};
 use std::any::TypeId;
 
 /// Whether `B` is the CPU backend (burn-flex), whose tensors the fused
 /// kernels can read and write in place.
-pub(super) fn is_cpu_backend<B: Backend>() -> bool {
+pub(crate) fn is_cpu_backend<B: Backend>() -> bool {
     TypeId::of::<B>() == TypeId::of::<burn::backend::Flex>()
 }
 
@@ -26,17 +26,41 @@ pub(super) fn host_f32(data: TensorData) -> Result<Vec<f32>, LmError> {
         .map_err(|e| LmError::Backend(format!("{e:?}")))
 }
 
-/// The elements of an `f32` tensor of the CPU backend, taking its buffer
-/// without a copy when the tensor is unique and contiguous.
-///
-/// The fused path only runs on burn-flex, whose float tensors the model
-/// creates as `f32`; anything else is a broken invariant of this module.
-fn take_f32<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
-    let data = t.into_data();
-    debug_assert_eq!(data.dtype, DType::F32);
-    match host_f32(data) {
-        Ok(v) => v,
-        Err(e) => unreachable!("the CPU path holds f32 tensors only: {e}"),
+/// An `f32` buffer of the CPU backend, taken from a tensor without a copy
+/// when the tensor is unique and contiguous (burn-flex hands its bytes over).
+struct HostF32(TensorData);
+
+impl HostF32 {
+    /// Takes `t`'s buffer. The fused path only runs on burn-flex, whose float
+    /// tensors the model creates as `f32`; a buffer whose address does not
+    /// suit `f32` (never seen: allocations are aligned) is copied.
+    fn take<B: Backend, const D: usize>(t: Tensor<B, D>) -> Self {
+        let data = t.into_data();
+        debug_assert_eq!(data.dtype, DType::F32);
+        if data.as_slice::<f32>().is_ok() {
+            return Self(data);
+        }
+        let shape = data.shape.clone();
+        match host_f32(data) {
+            Ok(v) => Self(TensorData::new(v, shape)),
+            Err(e) => unreachable!("the CPU path holds f32 tensors only: {e}"),
+        }
+    }
+
+    /// The elements.
+    fn get(&self) -> &[f32] {
+        match self.0.as_slice::<f32>() {
+            Ok(s) => s,
+            Err(e) => unreachable!("checked when taken: {e:?}"),
+        }
+    }
+
+    /// The elements, to change in place.
+    fn get_mut(&mut self) -> &mut [f32] {
+        match self.0.as_mut_slice::<f32>() {
+            Ok(s) => s,
+            Err(e) => unreachable!("checked when taken: {e:?}"),
+        }
     }
 }
 
@@ -59,7 +83,10 @@ impl FusedCall {
                 .map(|v| v != 0)
                 .collect()
         });
-        let keep = batch.head_keep.as_ref().map(|k| take_f32(k.clone()));
+        let keep = batch
+            .head_keep
+            .as_ref()
+            .map(|k| HostF32::take(k.clone()).get().to_vec());
         Self {
             positions,
             key_padding,
@@ -69,35 +96,33 @@ impl FusedCall {
 }
 
 impl<B: Backend> LlamaModel<B> {
-    /// [`LlamaModel::forward_reusing`] from layer `first_layer` with hidden
-    /// state `x`, through the fused kernels.
-    pub(super) fn forward_fused(
+    /// The hidden states after the last layer, from layer `first_layer` with
+    /// hidden state `x`, through the fused kernels.
+    pub(super) fn hidden_fused(
         &self,
         fused: &FusedCpu,
         batch: super::ForwardBatch<B>,
         mut cache: Option<&mut KvCache<B>>,
-        logits: Logits,
         reuse: &mut LayerReuse<B>,
         (first_layer, mut x): (usize, Tensor<B, 3>),
     ) -> Tensor<B, 3> {
         let call = FusedCall::read(&batch);
-        let [b, s] = batch.tokens.dims();
-        let c = &self.config;
         for (l, layer) in self.layers.iter().enumerate().skip(first_layer) {
             reuse.offer(l, &x);
             let layer_cache = cache.as_deref_mut().map(|c| c.layer_mut(l));
             x = self.fused_layer(l, layer, fused, &call, x, layer_cache);
         }
-        if logits == Logits::Last {
-            x = x.slice([0..b, s - 1..s]);
-        }
-        let [b, s, d] = x.dims();
-        let x = take_f32(x);
-        let mut h = vec![0.0f32; x.len()];
-        kernels::rms_norm_rows(&x, &fused.final_norm, c.rms_norm_eps as f32, &mut h);
-        self.cpu_tensor::<2>(h, [b * s, d])
-            .matmul(self.lm_head.clone())
-            .reshape([b, s, c.vocab_size])
+        x
+    }
+
+    /// The final RMSNorm of hidden states `[rows, hidden]`.
+    pub(super) fn final_norm_fused(&self, fused: &FusedCpu, x: Tensor<B, 2>) -> Tensor<B, 2> {
+        let shape = x.dims();
+        let x = HostF32::take(x);
+        let mut h = vec![0.0f32; x.get().len()];
+        let eps = self.config.rms_norm_eps as f32;
+        kernels::rms_norm_rows(x.get(), &fused.final_norm, eps, &mut h);
+        self.cpu_tensor::<2>(h, shape)
     }
 
     /// A host buffer as a tensor on this model's device (no copy on burn-flex).
@@ -121,9 +146,9 @@ impl<B: Backend> LlamaModel<B> {
         let [b, s, d] = x.dims();
         let (hq, hkv, hd) = (c.num_heads, c.num_kv_heads, c.head_dim);
         let (attn_norm, mlp_norm) = &fused.norms[l];
-        let mut x = take_f32(x);
-        let mut h = vec![0.0f32; x.len()];
-        kernels::rms_norm_rows(&x, attn_norm, eps, &mut h);
+        let mut x = HostF32::take(x);
+        let mut h = vec![0.0f32; x.get().len()];
+        kernels::rms_norm_rows(x.get(), attn_norm, eps, &mut h);
         let h = self.cpu_tensor::<2>(h, [b * s, d]);
         let mut q = h.clone().matmul(layer.q_proj.clone());
         let mut k = h.clone().matmul(layer.k_proj.clone());
@@ -135,9 +160,15 @@ impl<B: Backend> LlamaModel<B> {
         }
         let rope = Some((fused.cos.as_slice(), fused.sin.as_slice()));
         let heads_first = |t: Tensor<B, 2>, heads: usize, rope| {
-            let src = take_f32(t);
-            let mut out = vec![0.0f32; src.len()];
-            kernels::to_heads_first(&src, (b, s, heads, hd), &call.positions, rope, &mut out);
+            let src = HostF32::take(t);
+            let mut out = vec![0.0f32; src.get().len()];
+            kernels::to_heads_first(
+                src.get(),
+                (b, s, heads, hd),
+                &call.positions,
+                rope,
+                &mut out,
+            );
             out
         };
         let q = heads_first(q, hq, rope);
@@ -147,8 +178,8 @@ impl<B: Backend> LlamaModel<B> {
         if let Some((ck, cv)) = cache {
             if let (Some(past_k), Some(past_v)) = (ck.take(), cv.take()) {
                 keys += past_k.dims()[2];
-                k = kernels::append_positions(&take_f32(past_k), &k, (b, hkv, hd));
-                v = kernels::append_positions(&take_f32(past_v), &v, (b, hkv, hd));
+                k = kernels::append_positions(HostF32::take(past_k).get(), &k, (b, hkv, hd));
+                v = kernels::append_positions(HostF32::take(past_v).get(), &v, (b, hkv, hd));
             }
             *ck = Some(self.cpu_tensor::<4>(k.clone(), [b, hkv, keys, hd]));
             *cv = Some(self.cpu_tensor::<4>(v.clone(), [b, hkv, keys, hd]));
@@ -175,18 +206,15 @@ impl<B: Backend> LlamaModel<B> {
         let attn = self
             .cpu_tensor::<2>(attn, [b * s, hq * hd])
             .matmul(layer.o_proj.clone());
-        kernels::add_assign(&mut x, &take_f32(attn));
-        let mut h = vec![0.0f32; x.len()];
-        kernels::rms_norm_rows(&x, mlp_norm, eps, &mut h);
+        kernels::add_assign(x.get_mut(), HostF32::take(attn).get());
+        let mut h = vec![0.0f32; x.get().len()];
+        kernels::rms_norm_rows(x.get(), mlp_norm, eps, &mut h);
         let h = self.cpu_tensor::<2>(h, [b * s, d]);
-        let up = take_f32(h.clone().matmul(layer.up.clone()));
-        let mut gate = take_f32(h.matmul(layer.gate.clone()));
-        kernels::silu_mul(&mut gate, &up);
-        let width = gate.len() / (b * s).max(1);
-        let down = self
-            .cpu_tensor::<2>(gate, [b * s, width])
-            .matmul(layer.down.clone());
-        kernels::add_assign(&mut x, &take_f32(down));
-        self.cpu_tensor::<3>(x, [b, s, d])
+        let up = HostF32::take(h.clone().matmul(layer.up.clone()));
+        let mut gate = HostF32::take(h.matmul(layer.gate.clone()));
+        kernels::silu_mul(gate.get_mut(), up.get());
+        let down = Tensor::<B, 2>::from_data(gate.0, &self.device).matmul(layer.down.clone());
+        kernels::add_assign(x.get_mut(), HostF32::take(down).get());
+        Tensor::<B, 3>::from_data(x.0, &self.device)
     }
 }
