@@ -305,6 +305,31 @@ fn paired_axis(
     Ok((prob, log_odds))
 }
 
+/// Perplexity before and after with the paired interval over windows, when both were measured.
+fn perplexity_change(
+    args: &ApplyArgs,
+    before: &Measured,
+    after: &Measured,
+) -> Result<Option<PerplexityChange>> {
+    let (Some(a), Some(b)) = (before.perplexity, after.perplexity) else {
+        return Ok(None);
+    };
+    let paired_change = paired_ppl_change(
+        &before.window_nll,
+        &after.window_nll,
+        args.interval_resamples,
+        0.95,
+        0,
+    )?;
+    Ok(Some(PerplexityChange {
+        unpruned: a,
+        pruned: b,
+        relative_change: b / a - 1.0,
+        paired_change,
+        windows: before.window_nll.len(),
+    }))
+}
+
 fn build_report(
     args: &ApplyArgs,
     provenance: &Provenance,
@@ -337,23 +362,7 @@ fn build_report(
         samples: Vec::new(),
         provenance: serde_json::to_value(provenance)?,
     };
-    if let (Some(a), Some(b)) = (before.perplexity, after.perplexity) {
-        let paired_change = paired_ppl_change(
-            &before.window_nll,
-            &after.window_nll,
-            args.interval_resamples,
-            0.95,
-            0,
-        )?;
-        let windows = before.window_nll.len();
-        report.perplexity = Some(PerplexityChange {
-            unpruned: a,
-            pruned: b,
-            relative_change: b / a - 1.0,
-            paired_change,
-            windows,
-        });
-    }
+    report.perplexity = perplexity_change(args, before, after)?;
     if let (Some(a), Some(b)) = (&before.bias, &after.bias) {
         for (((x, y), lx), ly) in a
             .axes

@@ -219,6 +219,45 @@ fn log_choice(args: &ChooseArgs, choice: &Choice, mask: &HeadMask) {
 }
 
 /// Per round: predicted vs measured for each proposal, agreement, and the best so far.
+/// Round `round`'s proposals: predicted (from its candidate list, when given) and measured.
+fn round_points(
+    list: Option<&CandidateList>,
+    table: &SampleTable,
+    choice: &attnprune_select::Choice,
+    (rounds_of, masks): (&[usize], &[HeadMask]),
+    round: usize,
+) -> Vec<ProposalPoint> {
+    let mut points = Vec::new();
+    for (i, v) in choice
+        .verdicts
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| rounds_of[*i] == round)
+    {
+        let predicted = list.and_then(|l| {
+            let c = l
+                .candidates
+                .iter()
+                .find(|c| c.to_mask(table.layout).ok().as_ref() == Some(&masks[i]))?;
+            Some((
+                c.predicted_bias / l.unpruned_predicted_bias - 1.0,
+                c.predicted_perplexity / l.unpruned_predicted_perplexity - 1.0,
+            ))
+        });
+        points.push(ProposalPoint {
+            label: v.label.clone(),
+            num_pruned: v.num_pruned,
+            predicted_bias_change: predicted.map(|p| p.0),
+            measured_bias_change: v.bias_change,
+            predicted_ppl_change: predicted.map(|p| p.1),
+            measured_ppl_change: v.ppl_change.point,
+            measured_ppl_upper: v.ppl_change.high,
+            within_budget: v.within_budget,
+        });
+    }
+    points
+}
+
 fn summarise_rounds(
     args: &ChooseArgs,
     tables: &[SampleTable],
@@ -234,34 +273,7 @@ fn summarise_rounds(
             .get(r)
             .map(|p| CandidateList::read(p))
             .transpose()?;
-        let mut points = Vec::new();
-        for (i, v) in choice
-            .verdicts
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| rounds_of[*i] == r + 1)
-        {
-            let predicted = list.as_ref().and_then(|l| {
-                let c = l
-                    .candidates
-                    .iter()
-                    .find(|c| c.to_mask(table.layout).ok().as_ref() == Some(&masks[i]))?;
-                Some((
-                    c.predicted_bias / l.unpruned_predicted_bias - 1.0,
-                    c.predicted_perplexity / l.unpruned_predicted_perplexity - 1.0,
-                ))
-            });
-            points.push(ProposalPoint {
-                label: v.label.clone(),
-                num_pruned: v.num_pruned,
-                predicted_bias_change: predicted.map(|p| p.0),
-                measured_bias_change: v.bias_change,
-                predicted_ppl_change: predicted.map(|p| p.1),
-                measured_ppl_change: v.ppl_change.point,
-                measured_ppl_upper: v.ppl_change.high,
-                within_budget: v.within_budget,
-            });
-        }
+        let points = round_points(list.as_ref(), table, choice, (rounds_of, masks), r + 1);
         let best = points
             .iter()
             .filter(|p| p.within_budget && p.measured_bias_change < 0.0)

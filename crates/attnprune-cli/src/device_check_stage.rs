@@ -179,14 +179,11 @@ impl OnDevice for Speed<'_> {
         let body = 2.0 * (c.num_layers * per_layer) as f64;
         let head = 2.0 * (c.hidden_size * c.vocab_size) as f64;
         let mut rows = Vec::new();
-        let median = |v: Vec<f64>| attnprune_stats::median(&v);
         for &b in self.batches {
             let seq: Vec<u32> = (0..128u32).map(|i| 1000 + (i * 7919) % 40000).collect();
             let seqs: Vec<&[u32]> = vec![seq.as_slice(); b];
             let masks = vec![self.mask; b];
-            let mut times = Vec::new();
-            for r in 0..=self.repeats {
-                let start = Instant::now();
+            let t = median_seconds(self.repeats, || {
                 let batch = PaddedBatch::left_padded(&seqs, 0);
                 let out = lm.model.forward(
                     batch.to_forward(head_keep_tensor(&masks, &lm.model), &device),
@@ -194,11 +191,8 @@ impl OnDevice for Speed<'_> {
                     Logits::All,
                 );
                 let _ = out.slice([0..1, 0..1, 0..1]).into_data();
-                if r > 0 {
-                    times.push(start.elapsed().as_secs_f64());
-                }
-            }
-            let t = median(times);
+                Ok(())
+            })?;
             let tokens = (b * 128) as f64;
             let tflops = tokens * (body + head) / t / 1e12;
             rows.push(Throughput {
@@ -229,15 +223,10 @@ impl OnDevice for Speed<'_> {
                 sampling: Sampling::Greedy,
                 stop_ids: Vec::new(),
             };
-            let mut times = Vec::new();
-            for r in 0..=self.repeats {
-                let start = Instant::now();
+            let t = median_seconds(self.repeats, || {
                 let _ = generate(&lm.model, &requests, &config)?;
-                if r > 0 {
-                    times.push(start.elapsed().as_secs_f64());
-                }
-            }
-            let t = median(times);
+                Ok(())
+            })?;
             let new_tokens = (b * 16) as f64;
             let tflops =
                 (b * (13 + 15)) as f64 * body / t / 1e12 + (b * 16) as f64 * head / t / 1e12;
@@ -259,6 +248,19 @@ impl OnDevice for Speed<'_> {
     }
 }
 
+/// Median seconds of `repeats` timed runs of `f` after one untimed warm-up run.
+fn median_seconds(repeats: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
+    let mut times = Vec::new();
+    for r in 0..=repeats {
+        let start = Instant::now();
+        f()?;
+        if r > 0 {
+            times.push(start.elapsed().as_secs_f64());
+        }
+    }
+    Ok(attnprune_stats::median(&times))
+}
+
 fn top5(v: &[f32]) -> Vec<usize> {
     let mut idx: Vec<usize> = (0..v.len()).collect();
     idx.sort_by(|&a, &b| v[b].total_cmp(&v[a]).then(a.cmp(&b)));
@@ -267,12 +269,33 @@ fn top5(v: &[f32]) -> Vec<usize> {
 }
 
 /// Runs the check; fails (non-zero exit) when the device disagrees with the CPU.
-pub fn run(args: DeviceCheckArgs) -> Result<()> {
-    attnprune_lm::device::check_device(args.device)?;
-    let files = attnprune_lm::read_model_files(&args.model)?;
-    let tokenizer = files.tokenizer.clone();
-    let layout = files.config.head_layout();
-    drop(files);
+/// How far the device's last-token logits are from the CPU's, per (mask, prompt).
+fn logit_agreements(cpu: &Outputs, dev: &Outputs, masks: &[HeadMask]) -> Vec<LogitAgreement> {
+    let mut agreements = Vec::new();
+    for (i, (a, b)) in cpu.logits.iter().zip(&dev.logits).enumerate() {
+        let max_logit = a.iter().fold(0.0f64, |m, &x| m.max(x.abs() as f64));
+        let diff = a
+            .iter()
+            .zip(b)
+            .fold(0.0f64, |m, (&x, &y)| m.max((x - y).abs() as f64));
+        agreements.push(LogitAgreement {
+            prompt: PROMPTS[i % PROMPTS.len()].into(),
+            mask_pruned: masks[i / PROMPTS.len()].num_pruned(),
+            max_abs_diff_over_max_logit: diff / max_logit.max(f64::MIN_POSITIVE),
+            top5_same: top5(a) == top5(b),
+        });
+    }
+    agreements
+}
+
+/// Token id sequences (prompts or windows).
+type TokenIds = Vec<Vec<u32>>;
+
+/// The prompts' token ids and the perplexity windows of --ppl-text.
+fn inputs(
+    args: &DeviceCheckArgs,
+    tokenizer: &attnprune_lm::Tokenizer,
+) -> Result<(TokenIds, TokenIds)> {
     let prompts: Vec<Vec<u32>> = PROMPTS
         .iter()
         .map(|p| tokenizer.encode(p, true))
@@ -289,6 +312,17 @@ pub fn run(args: DeviceCheckArgs) -> Result<()> {
             args.ppl_window
         );
     }
+    Ok((prompts, windows))
+}
+
+/// Runs the stage.
+pub fn run(args: DeviceCheckArgs) -> Result<()> {
+    attnprune_lm::device::check_device(args.device)?;
+    let files = attnprune_lm::read_model_files(&args.model)?;
+    let tokenizer = files.tokenizer.clone();
+    let layout = files.config.head_layout();
+    drop(files);
+    let (prompts, windows) = inputs(&args, &tokenizer)?;
     let random = draw_random_masks(
         &RandomMaskSpec {
             layout,
@@ -318,20 +352,7 @@ pub fn run(args: DeviceCheckArgs) -> Result<()> {
     let cpu = measure(DeviceSpec::Cpu)??;
     log::info!("running them on {}", args.device);
     let dev = measure(args.device)??;
-    let mut agreements = Vec::new();
-    for (i, (a, b)) in cpu.logits.iter().zip(&dev.logits).enumerate() {
-        let max_logit = a.iter().fold(0.0f64, |m, &x| m.max(x.abs() as f64));
-        let diff = a
-            .iter()
-            .zip(b)
-            .fold(0.0f64, |m, (&x, &y)| m.max((x - y).abs() as f64));
-        agreements.push(LogitAgreement {
-            prompt: PROMPTS[i % PROMPTS.len()].into(),
-            mask_pruned: masks[i / PROMPTS.len()].num_pruned(),
-            max_abs_diff_over_max_logit: diff / max_logit.max(f64::MIN_POSITIVE),
-            top5_same: top5(a) == top5(b),
-        });
-    }
+    let agreements = logit_agreements(&cpu, &dev, &masks);
     let logits_ok = agreements
         .iter()
         .all(|a| a.max_abs_diff_over_max_logit <= args.logit_tol && a.top5_same);
@@ -366,10 +387,17 @@ pub fn run(args: DeviceCheckArgs) -> Result<()> {
         perplexity_ok: ppl_rel <= PPL_TOL,
         throughput,
     };
-    let json = serde_json::to_vec_pretty(&report)?;
+    finish(&args, &report)
+}
+
+/// Writes the report; fails when the device disagrees with the CPU.
+fn finish(args: &DeviceCheckArgs, report: &Report) -> Result<()> {
+    let json = serde_json::to_vec_pretty(report)?;
     write_atomic_bytes(&args.out, &json)?;
     log::info!(
-        "logits agree: {logits_ok}; perplexity max relative difference {ppl_rel:.2e}; report in {}",
+        "logits agree: {}; perplexity max relative difference {:.2e}; report in {}",
+        report.logits_ok,
+        report.perplexity_max_rel_diff,
         args.out.display()
     );
     if !report.logits_ok || !report.perplexity_ok {

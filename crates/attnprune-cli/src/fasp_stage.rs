@@ -176,6 +176,74 @@ struct FaspTask {
     screened: usize,
 }
 
+/// The choice rule over the measured candidates (rows 1..), each paired with the unpruned row 0.
+fn judge(
+    args: &FaspArgs,
+    rows: &[SampleRow],
+    candidates: &[(f64, f64, HeadMask)],
+    axis: usize,
+    budget: PplBudget,
+) -> Result<attnprune_select::Choice> {
+    let base = measured(&rows[0], axis, args.bias_scale, "unpruned".into());
+    let judged: Vec<(MeasuredMask, &MeasuredMask)> = rows[1..]
+        .iter()
+        .zip(candidates)
+        .map(|(r, (alpha, gamma, _))| {
+            (
+                measured(
+                    r,
+                    axis,
+                    args.bias_scale,
+                    format!("alpha {alpha}, gamma {gamma}"),
+                ),
+                &base,
+            )
+        })
+        .collect();
+    Ok(choose_measured(
+        &judged,
+        budget,
+        args.interval_resamples,
+        0.95,
+        0,
+    )?)
+}
+
+/// Measures the unpruned model (row 0, id 0) and every candidate (ids 1..) on the pool.
+fn measure_candidates<B: Backend>(
+    pool: &mut WorkerPool<'_, B>,
+    unpruned: &HeadMask,
+    candidates: &[(f64, f64, HeadMask)],
+    axis: usize,
+    columns: &attnprune_artifact::samples::SampleColumns,
+) -> Result<Vec<SampleRow>> {
+    let mut plan: Vec<(u64, &HeadMask)> = vec![(0, unpruned)];
+    plan.extend(
+        candidates
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (i as u64 + 1, &c.2)),
+    );
+    let mut bar = crate::common::progress(plan.len() as u64, "fasp");
+    let mut rows: Vec<SampleRow> = Vec::new();
+    for round in plan.chunks(pool.workers()) {
+        for (&(id, mask), eval) in round.iter().zip(pool.evaluate_round(round)) {
+            let eval = eval?;
+            let origin = if id == 0 { "unpruned" } else { "fasp" };
+            log::info!(
+                "{origin} {id}: {} heads, bias {:.4}, perplexity {:.3}",
+                mask.num_pruned(),
+                eval.axes[axis].bias,
+                eval.perplexity
+            );
+            rows.push(to_row(id, origin, mask, &eval, columns));
+            bar.inc(1);
+        }
+    }
+    bar.finish_and_clear();
+    Ok(rows)
+}
+
 impl OnDevice for FaspTask {
     type Output = Result<()>;
 
@@ -216,48 +284,9 @@ impl OnDevice for FaspTask {
             );
         }
         let unpruned = HeadMask::unpruned(table.layout);
-        let mut plan: Vec<(u64, &HeadMask)> = vec![(0, &unpruned)];
-        plan.extend(
-            candidates
-                .iter()
-                .enumerate()
-                .map(|(i, c)| (i as u64 + 1, &c.2)),
-        );
-        let mut bar = crate::common::progress(plan.len() as u64, "fasp");
-        let mut rows: Vec<SampleRow> = Vec::new();
-        for round in plan.chunks(pool.workers()) {
-            for (&(id, mask), eval) in round.iter().zip(pool.evaluate_round(round)) {
-                let eval = eval?;
-                let origin = if id == 0 { "unpruned" } else { "fasp" };
-                log::info!(
-                    "{origin} {id}: {} heads, bias {:.4}, perplexity {:.3}",
-                    mask.num_pruned(),
-                    eval.axes[axis].bias,
-                    eval.perplexity
-                );
-                rows.push(to_row(id, origin, mask, &eval, &columns));
-                bar.inc(1);
-            }
-        }
-        bar.finish_and_clear();
+        let rows = measure_candidates(&mut pool, &unpruned, &candidates, axis, &columns)?;
         let budget = PplBudget::new(args.ppl_budget)?;
-        let base = measured(&rows[0], axis, args.bias_scale, "unpruned".into());
-        let judged: Vec<(MeasuredMask, &MeasuredMask)> = rows[1..]
-            .iter()
-            .zip(&candidates)
-            .map(|(r, (alpha, gamma, _))| {
-                (
-                    measured(
-                        r,
-                        axis,
-                        args.bias_scale,
-                        format!("alpha {alpha}, gamma {gamma}"),
-                    ),
-                    &base,
-                )
-            })
-            .collect();
-        let choice = choose_measured(&judged, budget, args.interval_resamples, 0.95, 0)?;
+        let choice = judge(&args, &rows, &candidates, axis, budget)?;
         let candidates_table = SampleTable {
             provenance: provenance.clone(),
             layout: table.layout,
