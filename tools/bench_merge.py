@@ -91,6 +91,13 @@ def checks(w, ours_out, torch_out):
         tokens = sum(len(x) for x in ra)
         same_tokens = sum(sum(p == q for p, q in zip(x, y)) for x, y in zip(ra, rb))
         return {"identical_replies": same, "replies": len(ra), "identical_token_positions": same_tokens, "tokens": tokens}
+    if w == 6:
+        pa, pb = a["perplexity"], b["perplexity"]
+        return {
+            "masks": len(pa),
+            "max_perplexity_rel_diff": max((abs(x - y) / y for x, y in zip(pa, pb)), default=None),
+            "max_abs_first_score_diff": max((abs(x - y) for x, y in zip(a["first_score"], b["first_score"])), default=None),
+        }
     if w == 3:
         return {
             "max_abs_score_diff": max((abs(x - y) for x, y in zip(a["scores"], b["scores"])), default=None),
@@ -100,6 +107,45 @@ def checks(w, ours_out, torch_out):
             "bias_abs_diff": {k: abs(a["bias"][k] - b["bias"].get(k, float("nan"))) for k in a["bias"]},
         }
     return None
+
+
+def cpu_flags():
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def peak_f32(flags):
+    """The machine's f32 peak: cores x SIMD lanes x FMA units x 2 flops x clock, each factor with its source."""
+    cores = os.cpu_count() or 1
+    lanes = 16 if "avx512f" in flags else 8 if "avx2" in flags else 4
+    fma_units = 2  # not readable from the OS: 2 FMA pipes per core on Xeon Scalable (Skylake-SP and later) and on AMD Zen 2-4
+    mhz = None
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("cpu MHz"):
+                mhz = float(line.split(":", 1)[1])
+                break
+    except OSError:
+        pass
+    if mhz is None:
+        return None
+    gflops = cores * lanes * fma_units * 2 * mhz / 1000.0
+    return {
+        "gflops": gflops,
+        "cores": cores,
+        "cores_source": "os.cpu_count() (logical cores: the VM's vCPUs)",
+        "f32_lanes": lanes,
+        "lanes_source": "avx512f in /proc/cpuinfo flags -> 16, avx2 -> 8",
+        "fma_units_per_core": fma_units,
+        "fma_source": "assumed: 2 FMA pipes per core on Xeon Scalable and AMD Zen (not readable in a VM)",
+        "clock_ghz": mhz / 1000.0,
+        "clock_source": "cpu MHz in /proc/cpuinfo (nominal; turbo not counted)",
+    }
 
 
 def fmt(x):
@@ -172,6 +218,22 @@ def main():
             }
         )
 
+    flags = cpu_flags()
+    peak = peak_f32(flags)
+    prefill = next((w for w in workloads if w["id"] == 1), None)
+    achieved = None
+    if prefill and prefill["info"].get("flops"):
+        secs = prefill["metrics"]["seconds"]
+        flops = prefill["info"]["flops"]
+        achieved = {
+            "flops_per_prefill": flops,
+            "gflops_ours": flops / secs["ours"]["median"] / 1e9,
+            "gflops_pytorch": flops / secs["pytorch"]["median"] / 1e9 if secs.get("pytorch") else None,
+        }
+        if peak:
+            achieved["share_of_peak_ours"] = achieved["gflops_ours"] / peak["gflops"]
+            if achieved["gflops_pytorch"]:
+                achieved["share_of_peak_pytorch"] = achieved["gflops_pytorch"] / peak["gflops"]
     try:
         load = os.getloadavg()
     except OSError:
@@ -184,6 +246,8 @@ def main():
             "cpu": cpu_model(),
             "logical_cores": os.cpu_count(),
             "physical_cores": physical_cores(),
+            "simd": sorted(f for f in flags if f.startswith(("avx", "fma", "amx"))),
+            "f32_peak": peak,
             "os": os_name(),
             "load_average_at_merge": load,
             "rustc": command_output(["rustc", "--version"]),
@@ -203,6 +267,7 @@ def main():
             "sizes": spec.get("sizes"),
         },
         "seconds": {"ours": ours.get("total_seconds"), "pytorch": (theirs or {}).get("total_seconds")},
+        "prefill_gflops": achieved,
         "workloads": workloads,
     }
     out = resolve(args.out)
@@ -216,6 +281,7 @@ def main():
         f"Machine: {m['cpu']}, {m['logical_cores']} logical cores; {m['os']}; {m['rustc']}; "
         f"torch {m['torch']}, transformers {m['transformers']}. Threads: {doc['settings']['threads']}. "
         f"Load average at the end: {', '.join(f'{x:.2f}' for x in load) if load else '?'}.",
+        f"SIMD: {' '.join(doc['machine']['simd']) or '?'}.",
         "",
         "| # | workload | metric | attnprune median (min–max) | PyTorch median (min–max) | ratio | runs |",
         "|---|---|---|---|---|---|---|",
@@ -236,8 +302,24 @@ def main():
         if c and w["id"] == 3:
             notes.append(f"- workload 3: max |score difference| {c['max_abs_score_diff']:.2e}, perplexity "
                          f"{c['perplexity_ours']:.4f} vs {c['perplexity_pytorch']:.4f} (relative {c['perplexity_rel_diff']:.1e})")
+    for w in workloads:
+        c = w["checks"]
+        if c and w["id"] == 6:
+            notes.append(f"- workload 6: {c['masks']} masks, max perplexity relative difference {c['max_perplexity_rel_diff']:.1e}, "
+                         f"max |first score difference| {c['max_abs_first_score_diff']:.2e}")
     if notes:
         lines += ["", "Same computation on both sides:"] + notes
+    if achieved:
+        line = f"Prefill: {achieved['gflops_ours']:.1f} GFLOP/s"
+        if achieved.get("gflops_pytorch"):
+            line += f" (PyTorch {achieved['gflops_pytorch']:.1f})"
+        if peak:
+            line += (f" of an f32 peak of {peak['gflops']:.0f} GFLOP/s = {peak['cores']} cores x {peak['f32_lanes']} lanes x "
+                     f"{peak['fma_units_per_core']} FMA units x 2 x {peak['clock_ghz']:.2f} GHz "
+                     f"({100 * achieved['share_of_peak_ours']:.0f}%"
+                     + (f"; PyTorch {100 * achieved['share_of_peak_pytorch']:.0f}%" if achieved.get('share_of_peak_pytorch') else "")
+                     + ")")
+        lines += ["", line + "."]
     lines += ["", "ratio = attnprune's speed / PyTorch's (medians); > 1 means attnprune is faster.", f"Wrote {args.out}."]
     sys.stdout.write("\n".join(lines) + "\n")
 

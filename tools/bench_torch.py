@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The PyTorch side of `make bench`: workloads 1-3 of attnprune-bench in HF transformers.
+"""The PyTorch side of `make bench`: workloads 1-3 and 6 of attnprune-bench in HF transformers.
 
     python tools/bench_torch.py --spec results/bench/spec.json --out results/bench/pytorch.json
 
@@ -16,7 +16,9 @@ spec's thread count:
     per prompt, extend that cache with the rest of the prompt, then score all canned replies
     as one batch on the repeated cache; score = sigmoid(log-mean-exp(neg) - log-mean-exp(pos));
     FASP bias per axis with a 1000-resample bootstrap; perplexity windows in batches, each
-    window scored alone.
+    window scored alone;
+ 6. the demo screening's mix of masks (knockouts and random masks, the spec's list), each
+    evaluated as in 3 with the screening protocol, one after the other.
 
 Pruning head h of layer l zeroes columns h*head_dim..(h+1)*head_dim of the input of
 layers[l].self_attn.o_proj (a forward_pre_hook multiplying by a 0/1 vector), the project's
@@ -270,7 +272,8 @@ def axis_bias(groups, resamples, seed):
     return bias, float(lo), float(hi)
 
 
-def run_evaluate(model, spec, repeats, pruned):
+def evaluation(model, spec):
+    """The evaluator's protocol for one mask (the hooks in place), as a function of no arguments."""
     prompts = spec["prompt_ids"]
     replies = spec["negative_ids"] + spec["positive_ids"]
     n_neg = len(spec["negative_ids"])
@@ -310,7 +313,13 @@ def run_evaluate(model, spec, repeats, pruned):
             count += picked.numel()
         return {"scores": scores, "perplexity": math.exp(nll / count), "bias": bias}
 
-    secs, out = time_repeats(repeats, once)
+    return once
+
+
+def run_evaluate(model, spec, repeats, pruned):
+    prompts = spec["prompt_ids"]
+    replies = spec["negative_ids"] + spec["positive_ids"]
+    secs, out = time_repeats(repeats, evaluation(model, spec))
     return {
         "id": 3,
         "name": "one mask evaluation (demo protocol)",
@@ -324,6 +333,52 @@ def run_evaluate(model, spec, repeats, pruned):
         "primary": "seconds_per_mask",
         "metrics": {"masks_per_hour": metric("masks/h", True, rates(3600.0, secs)), "seconds_per_mask": metric("s", False, secs)},
         "info": {"prompts": len(prompts), "windows": len(spec["windows"]), "perplexity": out["perplexity"]},
+    }, out
+
+
+def run_mix(model, spec, repeats, pruned):
+    """Workload 6: the same masks as attnprune's mix, evaluated one by one (no layer reuse)."""
+    once = evaluation(model, spec["evaluate"])
+    masks = [[tuple(p) for p in m["pruned"]] for m in spec["masks"]]
+
+    def all_masks():
+        out = {"perplexity": [], "first_score": []}
+        for heads in masks:
+            pruner = Pruner(model, heads)
+            try:
+                r = once()
+            finally:
+                pruner.remove()
+            out["perplexity"].append(r["perplexity"])
+            out["first_score"].append(r["scores"][0] if r["scores"] else float("nan"))
+        return out
+
+    # Warm-up: one mask (the timed runs cover them all).
+    once()
+    secs, out = [], None
+    for r in range(repeats):
+        t = time.perf_counter()
+        out = all_masks()
+        dt = time.perf_counter() - t
+        print(f"  run {r + 1}/{repeats}: {dt:.3f} s", file=sys.stderr, flush=True)
+        secs.append(dt)
+    n = len(masks)
+    kinds = spec["kinds"]
+    return {
+        "id": 6,
+        "name": "demo screening mix (sample's machinery)",
+        "description": (
+            f"the same {n} masks ({kinds.count('knockout')} single-head knockouts, {kinds.count('random')} random, "
+            f"{kinds.count('unpruned')} unpruned) with the screening protocol, evaluated one by one"
+        ),
+        "warmup": 1,
+        "repeats": repeats,
+        "primary": "masks_per_hour",
+        "metrics": {
+            "masks_per_hour": metric("masks/h", True, rates(3600.0 * n, secs)),
+            "seconds_per_mask": metric("s", False, [s / n for s in secs]),
+        },
+        "info": {"masks": n},
     }, out
 
 
@@ -354,7 +409,7 @@ def main():
     model = load_model(gguf, args.attn)
     pruned = [tuple(p) for p in spec["mask"]["pruned"]]
     pruner = Pruner(model, pruned)
-    runners = {1: ("prefill", run_prefill), 2: ("generate", run_generate), 3: ("evaluate", run_evaluate)}
+    runners = {1: ("prefill", run_prefill), 2: ("generate", run_generate), 3: ("evaluate", run_evaluate), 6: ("mix", run_mix)}
     results, outputs = [], {}
     for w in sorted(wanted):
         key, fn = runners[w]
@@ -362,6 +417,8 @@ def main():
             raise SystemExit(f"workload {w}: the spec has no `{key}` section (rerun attnprune-bench with it)")
         repeats = int(spec["repeats"].get(str(w), 5))
         print(f"workload {w}: {key}", file=sys.stderr, flush=True)
+        if w == 6:
+            pruner.remove()  # workload 6 prunes each of its own masks
         res, out = fn(model, spec[key], repeats, len(pruned))
         results.append(res)
         if out is not None:

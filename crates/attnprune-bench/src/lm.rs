@@ -117,6 +117,8 @@ pub struct WorkloadSpec {
     pub generate: Option<GenerateSpec>,
     /// Workload 3.
     pub evaluate: Option<EvalSpec>,
+    /// Workload 6.
+    pub mix: Option<crate::mix::MixSpec>,
 }
 
 /// A head mask in the mask-file format.
@@ -312,8 +314,28 @@ pub fn run_prefill(
         repeats,
         primary: "tokens_per_s".into(),
         metrics,
-        info: serde_json::json!({ "batch": seqs.len(), "tokens": tokens }),
+        info: serde_json::json!({
+            "batch": seqs.len(),
+            "tokens": tokens,
+            "flops": prefill_flops(&lm.model.config, &seqs),
+            "flops_counted": "2 x multiply-adds of every matrix product (q, k, v, o, gate, up, down, output layer) and of the causal attention (q.k and p.v over the keys each query sees), pruned heads included: what the dense computation does",
+        }),
     })
+}
+
+/// Floating-point operations of one dense prefill of `seqs` with logits at
+/// every position (a multiply-add counts 2), the figure behind GFLOP/s.
+fn prefill_flops(c: &attnprune_lm::LlamaConfig, seqs: &[&[u32]]) -> f64 {
+    let (d, i, v) = (c.hidden_size, c.intermediate_size, c.vocab_size);
+    let (q, kv) = (c.num_heads * c.head_dim, c.num_kv_heads * c.head_dim);
+    let per_token_layer = d * q + 2 * d * kv + q * d + 3 * d * i;
+    let tokens: usize = seqs.iter().map(|s| s.len()).sum();
+    // Query i sees i + 1 keys: q.k and p.v, head_dim multiply-adds each per head.
+    let attention: usize = seqs
+        .iter()
+        .map(|s| (1..=s.len()).sum::<usize>() * 2 * q)
+        .sum();
+    2.0 * (tokens * (c.num_layers * per_token_layer + d * v) + c.num_layers * attention) as f64
 }
 
 /// Workload 2: greedy replies with the KV cache, in `generate` calls of `batch_size` prompts.

@@ -7,7 +7,9 @@
 //! 2. reply generation, 64 prompts, 16 new tokens greedy with the KV cache: new tokens/s;
 //! 3. one mask evaluation with the demo's protocol (`pipelines/demo.mk`): seconds per mask;
 //! 4. `anneal`: surrogate evaluations/s and annealing steps/s (demo settings);
-//! 5. `train-surrogate`: seconds for a demo-shaped table (synthetic, seeded).
+//! 5. `train-surrogate`: seconds for a demo-shaped table (synthetic, seeded);
+//! 6. the demo screening's mix of masks (knockouts and random masks) through
+//!    `sample`'s machinery (worker threads, layer reuse): masks per hour.
 //!
 //! Before timing anything it writes the exact inputs of workloads 1-3 (token
 //! ids, the pruned heads, the demo's prompts, replies and perplexity windows)
@@ -15,6 +17,7 @@
 //! then puts both sides next to each other.
 
 mod lm;
+mod mix;
 mod stats;
 mod surr;
 
@@ -49,10 +52,10 @@ struct Args {
     /// Utility text for perplexity (the demo's Brown corpus).
     #[arg(long, default_value = "data/corpus/brown", value_name = "PATH")]
     ppl_text: PathBuf,
-    /// Workloads to run, comma-separated (1-5).
+    /// Workloads to run, comma-separated (1-6).
     #[arg(
         long,
-        default_value = "1,2,3,4,5",
+        default_value = "1,2,3,4,5,6",
         value_delimiter = ',',
         value_name = "LIST"
     )]
@@ -85,6 +88,15 @@ struct Args {
     /// Workload 2: new tokens per prompt.
     #[arg(long, default_value_t = 16, value_name = "N")]
     gen_new_tokens: usize,
+    /// Workload 6: single-head knockouts in the mix (spread over all heads).
+    #[arg(long, default_value_t = 18, value_name = "N")]
+    mix_knockouts: usize,
+    /// Workload 6: random masks in the mix (the demo's proportion: 20 per 270 knockouts).
+    #[arg(long, default_value_t = 2, value_name = "N")]
+    mix_random: usize,
+    /// Workload 6: worker threads on our side (`sample --workers`); 0 = one per thread.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    workers: usize,
     /// Workloads 4-5: rows of the synthetic sample table.
     #[arg(long, default_value_t = 600, value_name = "N")]
     table_rows: usize,
@@ -150,6 +162,24 @@ fn demo_args(a: &Args) -> Vec<String> {
     .collect()
 }
 
+/// The demo's screening options (`DEMO_SCREEN_MEASURE` in pipelines/demo.mk):
+/// workload 3's protocol with the 3 + 3 canned replies, the valid half of the
+/// windows and layer reuse at its default budget, as `sample` runs it.
+fn screening_args(a: &Args) -> Vec<String> {
+    let mut args = demo_args(a);
+    if let Some(i) = args.iter().position(|x| x == "--layer-reuse-mib") {
+        args.drain(i..i + 2);
+    }
+    let replies = a.prompts.join("replies-fast.json").display().to_string();
+    args.extend([
+        "--replies".into(),
+        replies,
+        "--ppl-split".into(),
+        "valid".into(),
+    ]);
+    args
+}
+
 /// Our side's output file.
 #[derive(Debug, Serialize)]
 struct Output {
@@ -181,7 +211,7 @@ fn main() -> ExitCode {
 
 /// Default timed repeats per workload: enough for a median and a spread while
 /// `make bench` stays within ~15 minutes on 2 cores.
-const DEFAULT_REPEATS: [(u32, usize); 5] = [(1, 5), (2, 3), (3, 3), (4, 3), (5, 5)];
+const DEFAULT_REPEATS: [(u32, usize); 6] = [(1, 5), (2, 3), (3, 3), (4, 3), (5, 5), (6, 2)];
 
 fn repeats_map(a: &Args) -> Result<BTreeMap<String, usize>> {
     let mut map: BTreeMap<String, usize> = DEFAULT_REPEATS
@@ -196,10 +226,10 @@ fn repeats_map(a: &Args) -> Result<BTreeMap<String, usize>> {
             ))
         });
         match parsed {
-            Some((w, r)) if (1..=5).contains(&w) && r >= 1 => {
+            Some((w, r)) if (1..=6).contains(&w) && r >= 1 => {
                 map.insert(w.to_string(), r);
             }
-            _ => bail!("--repeats-for `{item}`: use W=R with W in 1..5 and R >= 1"),
+            _ => bail!("--repeats-for `{item}`: use W=R with W in 1..6 and R >= 1"),
         }
     }
     Ok(map)
@@ -208,8 +238,8 @@ fn repeats_map(a: &Args) -> Result<BTreeMap<String, usize>> {
 fn run(a: Args) -> Result<()> {
     let started = Instant::now();
     for w in &a.workloads {
-        if !(1..=5).contains(w) {
-            bail!("--workloads: unknown workload {w} (1-5)");
+        if !(1..=6).contains(w) {
+            bail!("--workloads: unknown workload {w} (1-6)");
         }
     }
     if a.repeats == Some(0) {
@@ -247,7 +277,7 @@ fn run(a: Args) -> Result<()> {
     let mut outputs = BTreeMap::new();
 
     // Workloads 1-3 share one model, loaded through the `sample` stage's own preparation.
-    let lm_part = if wants(1) || wants(2) || wants(3) {
+    let lm_part = if wants(1) || wants(2) || wants(3) || wants(6) {
         let demo = demo_args(&a);
         let inputs = DemoInputs::try_parse_from(
             std::iter::once("demo".to_string()).chain(demo.iter().cloned()),
@@ -263,7 +293,12 @@ fn run(a: Args) -> Result<()> {
             seed: a.seed,
             threads,
             repeats: repeats.clone(),
-            workloads: a.workloads.iter().copied().filter(|w| *w <= 3).collect(),
+            workloads: a
+                .workloads
+                .iter()
+                .copied()
+                .filter(|w| *w <= 3 || *w == 6)
+                .collect(),
             sizes,
             mask: lm::mask_spec(&mask),
             prefill: wants(1)
@@ -275,17 +310,34 @@ fn run(a: Args) -> Result<()> {
             evaluate: wants(3)
                 .then(|| lm::eval_spec(&lm, &prepared.data, &prepared.settings, &demo))
                 .transpose()?,
+            mix: None,
+        };
+        let mut spec = spec;
+        let mix = if wants(6) {
+            let screen = screening_args(&a);
+            let inputs = DemoInputs::try_parse_from(
+                std::iter::once("screen".to_string()).chain(screen.iter().cloned()),
+            )
+            .context("parsing the demo's screening options")?;
+            let screening = prepare(&inputs.model, &inputs.measure, Split::Valid)?;
+            let masks = mix::mix_masks(layout, a.mix_knockouts, a.mix_random, 40, a.seed)?;
+            let workers = if a.workers == 0 { threads } else { a.workers };
+            let eval = lm::eval_spec(&lm, &screening.data, &screening.settings, &screen)?;
+            spec.mix = Some(mix::mix_spec(eval, &masks, workers));
+            Some((screening.data, screening.settings, masks, workers))
+        } else {
+            None
         };
         write_json(&a.spec, &spec)?;
         log::info!("wrote the workload spec to {}", a.spec.display());
-        Some((lm, mask, spec, prepared.data, prepared.settings))
+        Some((lm, mask, spec, prepared.data, prepared.settings, mix))
     } else {
         None
     };
     if a.spec_only {
         return Ok(());
     }
-    if let Some((lm, mask, spec, data, settings)) = lm_part {
+    if let Some((lm, mask, spec, data, settings, mix)) = lm_part {
         if let Some(s) = &spec.prefill {
             log::info!("workload 1: masked prefill");
             results.push(lm::run_prefill(&lm, s, &mask, reps(1))?);
@@ -301,6 +353,12 @@ fn run(a: Args) -> Result<()> {
             let (r, out) = lm::run_evaluate(&lm, data, settings, &mask, reps(3))?;
             results.push(r);
             outputs.insert("3".into(), serde_json::to_value(out)?);
+        }
+        if let Some((data, settings, masks, workers)) = mix {
+            log::info!("workload 6: the demo screening's mix of masks");
+            let (r, out) = mix::run_mix(&lm, &data, &settings, &masks, workers, reps(6))?;
+            results.push(r);
+            outputs.insert("6".into(), serde_json::to_value(out)?);
         }
     }
     if wants(4) || wants(5) {
