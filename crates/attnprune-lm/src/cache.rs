@@ -8,6 +8,12 @@ use burn::tensor::Tensor;
 #[derive(Debug, Clone)]
 pub struct KvCache<B: Backend> {
     layers: Vec<(Option<Tensor<B, 4>>, Option<Tensor<B, 4>>)>,
+    /// Batch rows served by each stored row (rows `i * share .. (i + 1) * share`
+    /// read stored row `i`); 1 = one stored row per batch row.
+    share: usize,
+    /// The cache is read by the next forward call but not extended (see
+    /// [`KvCache::shared_read_only`]).
+    read_only: bool,
 }
 
 impl<B: Backend> KvCache<B> {
@@ -15,7 +21,48 @@ impl<B: Backend> KvCache<B> {
     pub fn new(num_layers: usize) -> Self {
         Self {
             layers: vec![(None, None); num_layers],
+            share: 1,
+            read_only: false,
         }
+    }
+
+    /// Each sequence's cache serving `n` consecutive batch rows (as
+    /// [`KvCache::repeat_interleave`]) without copying it, for one last
+    /// forward call that reads the cache and does not extend it (scoring
+    /// continuations). Only the fused CPU path reads such a cache
+    /// ([`crate::LlamaModel::uses_fused_kernels`]); other paths materialize it.
+    pub fn shared_read_only(&self, n: usize) -> Self {
+        Self {
+            layers: self.layers.clone(),
+            share: self.share * n.max(1),
+            read_only: true,
+        }
+    }
+
+    /// Batch rows per stored row (1 unless [`KvCache::shared_read_only`]).
+    pub(crate) fn share(&self) -> usize {
+        self.share
+    }
+
+    /// Whether the next forward call must leave the cache as it is.
+    pub(crate) fn is_read_only(&self) -> bool {
+        self.read_only
+    }
+
+    /// The same cache with one stored row per batch row (copies rows if shared).
+    pub(crate) fn materialized(&self) -> Self {
+        if self.share == 1 {
+            return Self {
+                read_only: false,
+                ..self.clone()
+            };
+        }
+        Self {
+            share: 1,
+            read_only: false,
+            ..self.clone()
+        }
+        .repeat_interleave(self.share)
     }
 
     /// Number of positions cached (0 when empty).
@@ -48,6 +95,8 @@ impl<B: Backend> KvCache<B> {
         let rep = |t: &Option<Tensor<B, 4>>| t.as_ref().map(|t| t.clone().repeat_dim(0, n));
         Self {
             layers: self.layers.iter().map(|(k, v)| (rep(k), rep(v))).collect(),
+            share: self.share,
+            read_only: self.read_only,
         }
     }
 }
@@ -67,6 +116,8 @@ impl<B: Backend> KvCache<B> {
         };
         Self {
             layers: self.layers.iter().map(|(k, v)| (rep(k), rep(v))).collect(),
+            share: self.share,
+            read_only: self.read_only,
         }
     }
 }

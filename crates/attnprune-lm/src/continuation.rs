@@ -109,7 +109,12 @@ pub fn continuation_logprobs<B: Backend>(
         key_padding: None,
         head_keep: head_keep_tensor(&masks, model),
     };
-    let mut cache = context.cache.repeat(r);
+    // Read-only: the replies' pass reads the context's cache, shared, not copied r times.
+    let mut cache = if model.uses_fused_kernels() {
+        context.cache.shared_read_only(r)
+    } else {
+        context.cache.repeat(r)
+    };
     let (rows, targets) = reply_positions(continuations.iter().map(Vec::as_slice), width);
     let logits = model.forward_rows(batch, Some(&mut cache), &rows, &mut LayerReuse::off());
     let logp = picked_logprobs(logits, &targets)?;
@@ -239,7 +244,12 @@ pub fn prompt_reply_logprobs<B: Backend>(
     // among replies: those pads come after every real token, so no real token sees them).
     let w = longest - 1;
     let rows = p * r;
-    let mut cache = cache.repeat_interleave(r);
+    // Read-only: every reply reads its prompt's cache, shared, not copied r times.
+    let mut cache = if model.uses_fused_kernels() {
+        cache.shared_read_only(r)
+    } else {
+        cache.repeat_interleave(r)
+    };
     let tokens: Vec<i64> = (0..p)
         .flat_map(|_| {
             replies

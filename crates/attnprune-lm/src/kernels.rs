@@ -166,19 +166,35 @@ pub fn append_positions(
     out
 }
 
+/// Cached keys and values an attention call reads before the new tokens'.
+#[derive(Debug, Clone, Copy)]
+pub struct PastKeyValues<'a> {
+    /// Keys `[stored rows, kv_heads, past_len, hd]`.
+    pub keys: &'a [f32],
+    /// Values, same layout.
+    pub values: &'a [f32],
+    /// Cached positions.
+    pub len: usize,
+    /// Batch rows per stored row: batch row `b` reads stored row `b / share`
+    /// (a prompt's cache shared by its replies, never copied).
+    pub share: usize,
+}
+
 /// Causal grouped-query attention.
 ///
-/// - `q`: `[batch, q_heads, queries, hd]`; `k`, `v`: `[batch, kv_heads, keys, hd]`,
-///   the last `queries` keys being the new tokens (bottom-right causal alignment).
+/// - `q`: `[batch, q_heads, queries, hd]`; `new_k`, `new_v`: the new tokens'
+///   keys and values `[batch, kv_heads, queries, hd]`, after the `past` ones
+///   (keys = past + queries; bottom-right causal alignment).
 /// - `key_padding`: `[batch, keys]`, `true` = padding, masked for every query but
 ///   its own position (a padding row never becomes all-masked).
 /// - `keep`: `[batch, q_heads]` factors; a head with factor 0 is not computed at
 ///   all and its output is zero (pruned), any other factor scales the output.
 /// - `out`: `[batch * queries, q_heads * hd]`, token-major, ready for `o_proj`.
+#[allow(clippy::too_many_arguments)]
 pub fn causal_attention(
     q: &[f32],
-    k: &[f32],
-    v: &[f32],
+    (new_k, new_v): (&[f32], &[f32]),
+    past: Option<PastKeyValues<'_>>,
     key_padding: Option<&[bool]>,
     keep: Option<&[f32]>,
     shape: AttentionShape,
@@ -192,8 +208,9 @@ pub fn causal_attention(
         .for_each(|(task, block)| {
             pulp::Arch::new().dispatch(AttentionRows {
                 q,
-                k,
-                v,
+                new_k,
+                new_v,
+                past,
                 key_padding,
                 keep,
                 shape,
@@ -207,8 +224,9 @@ pub fn causal_attention(
 /// machine's SIMD level.
 struct AttentionRows<'a> {
     q: &'a [f32],
-    k: &'a [f32],
-    v: &'a [f32],
+    new_k: &'a [f32],
+    new_v: &'a [f32],
+    past: Option<PastKeyValues<'a>>,
     key_padding: Option<&'a [bool]>,
     keep: Option<&'a [f32]>,
     shape: AttentionShape,
@@ -216,7 +234,7 @@ struct AttentionRows<'a> {
     out: &'a mut [f32],
 }
 
-impl pulp::WithSimd for AttentionRows<'_> {
+impl<'a> pulp::WithSimd for AttentionRows<'a> {
     type Output = ();
 
     #[inline(always)]
@@ -231,6 +249,7 @@ impl pulp::WithSimd for AttentionRows<'_> {
         } = self.shape;
         let groups = (hq / hkv.max(1)).max(1);
         let offset = t - s;
+        let past_len = self.past.map_or(0, |p| p.len);
         let scale = 1.0 / (hd as f32).sqrt();
         let mut scores = vec![0.0f32; t];
         for (r, out_row) in self.out.chunks_exact_mut(hq * hd).enumerate() {
@@ -247,12 +266,26 @@ impl pulp::WithSimd for AttentionRows<'_> {
                 }
                 let g = h / groups;
                 let q_row = &self.q[((b * hq + h) * s + i) * hd..][..hd];
-                let k_head = &self.k[(b * hkv + g) * t * hd..][..t * hd];
-                let v_head = &self.v[(b * hkv + g) * t * hd..][..t * hd];
+                let new_k = &self.new_k[(b * hkv + g) * s * hd..][..s * hd];
+                let new_v = &self.new_v[(b * hkv + g) * s * hd..][..s * hd];
+                let (past_k, past_v) = match self.past {
+                    Some(p) => {
+                        let at = ((b / p.share.max(1)) * hkv + g) * p.len * hd;
+                        (&p.keys[at..][..p.len * hd], &p.values[at..][..p.len * hd])
+                    }
+                    None => (&[][..], &[][..]),
+                };
+                let row = |past: &'a [f32], new: &'a [f32], j: usize| -> &'a [f32] {
+                    if j < past_len {
+                        &past[j * hd..][..hd]
+                    } else {
+                        &new[(j - past_len) * hd..][..hd]
+                    }
+                };
                 let mut max = f32::NEG_INFINITY;
                 for (j, score) in scores[..=last].iter_mut().enumerate() {
                     if allowed(j) {
-                        *score = dot(q_row, &k_head[j * hd..][..hd]) * scale;
+                        *score = dot(q_row, row(past_k, new_k, j)) * scale;
                         max = max.max(*score);
                     }
                 }
@@ -267,7 +300,7 @@ impl pulp::WithSimd for AttentionRows<'_> {
                 for (j, &score) in scores[..=last].iter().enumerate() {
                     if allowed(j) {
                         let p = score * norm;
-                        for (o, &x) in o.iter_mut().zip(&v_head[j * hd..][..hd]) {
+                        for (o, &x) in o.iter_mut().zip(row(past_v, new_v, j)) {
                             *o = p.mul_add(x, *o);
                         }
                     }
@@ -373,7 +406,7 @@ mod tests {
         };
         let (q, k, v) = (vec![1.0, 2.0, 3.0, 4.0], vec![0.5, 0.5], vec![7.0, -1.0]);
         let mut out = vec![9.0; 4];
-        causal_attention(&q, &k, &v, None, Some(&[1.0, 0.0]), shape, &mut out);
+        causal_attention(&q, (&k, &v), None, None, Some(&[1.0, 0.0]), shape, &mut out);
         assert_eq!(out, vec![7.0, -1.0, 0.0, 0.0]);
     }
 
@@ -390,11 +423,66 @@ mod tests {
         };
         let (q, k, v) = (vec![1.0, 1.0], vec![1.0, 1.0], vec![10.0, 20.0]);
         let mut out = vec![0.0; 2];
-        causal_attention(&q, &k, &v, None, None, shape, &mut out);
+        causal_attention(&q, (&k, &v), None, None, None, shape, &mut out);
         assert_eq!(out[0], 10.0); // query 0 sees key 0 only
         assert!((out[1] - 15.0).abs() < 1e-5); // equal scores: the mean
-        causal_attention(&q, &k, &v, Some(&[true, false]), None, shape, &mut out);
+        causal_attention(
+            &q,
+            (&k, &v),
+            None,
+            Some(&[true, false]),
+            None,
+            shape,
+            &mut out,
+        );
         assert_eq!(out, vec![10.0, 20.0]); // own position kept; padding skipped after
+    }
+
+    #[test]
+    fn a_shared_past_reads_as_its_copies() {
+        // 2 batch rows sharing one stored past of 2 positions; 1 head, hd 2, 1 new query each.
+        let shape = AttentionShape {
+            batch: 2,
+            q_heads: 1,
+            kv_heads: 1,
+            queries: 1,
+            keys: 3,
+            head_dim: 2,
+        };
+        let q = vec![0.3, -0.2, 0.5, 0.1];
+        let (pk, pv) = (vec![1.0, 0.0, 0.0, 1.0], vec![1.0, 2.0, 3.0, 4.0]);
+        let (nk, nv) = (vec![0.5, 0.5, -1.0, 2.0], vec![5.0, 6.0, 7.0, 8.0]);
+        let past = PastKeyValues {
+            keys: &pk,
+            values: &pv,
+            len: 2,
+            share: 2,
+        };
+        let mut shared = vec![0.0; 4];
+        causal_attention(&q, (&nk, &nv), Some(past), None, None, shape, &mut shared);
+        // Reference: each row's past copied, all three positions run as new tokens;
+        // the last query of each row is the one above (the earlier queries' q is 0).
+        let full_k = [&pk[..], &nk[..2], &pk[..], &nk[2..]].concat();
+        let full_v = [&pv[..], &nv[..2], &pv[..], &nv[2..]].concat();
+        let q_all = [&[0.0; 4][..], &q[..2], &[0.0; 4][..], &q[2..]].concat();
+        let all = AttentionShape {
+            queries: 3,
+            ..shape
+        };
+        let mut out_all = vec![0.0; 12];
+        causal_attention(
+            &q_all,
+            (&full_k, &full_v),
+            None,
+            None,
+            None,
+            all,
+            &mut out_all,
+        );
+        let reference = [&out_all[4..6], &out_all[10..12]].concat();
+        for (a, b) in shared.iter().zip(&reference) {
+            assert!((a - b).abs() < 1e-6, "{a} vs {b}");
+        }
     }
 
     #[test]

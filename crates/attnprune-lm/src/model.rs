@@ -293,6 +293,12 @@ impl<B: Backend> LlamaModel<B> {
         if let Some(fused) = &self.fused {
             return self.hidden_fused(fused, batch, cache, reuse, (first_layer, x));
         }
+        if let Some(c) = cache.as_deref_mut() {
+            if c.share() > 1 {
+                // The generic path reads one stored row per batch row.
+                *c = c.materialized();
+            }
+        }
         let c = &self.config;
         // Rotary tables for these positions, materialized once per forward at
         // the shapes of q and k so every layer's rotary is same-shape SIMD work.

@@ -11,7 +11,7 @@ use crate::reuse::LayerReuse;
 use crate::LmError;
 use burn::tensor::backend::Backend;
 use burn::tensor::{DType, Tensor, TensorData};
-use std::any::TypeId;
+use std::any::{Any, TypeId};
 
 /// Whether `B` is the CPU backend (burn-flex), whose tensors the fused
 /// kernels can read and write in place.
@@ -64,6 +64,41 @@ impl HostF32 {
     }
 }
 
+/// How a forward call uses its KV cache (see [`KvCache::shared_read_only`]).
+#[derive(Debug, Clone, Copy)]
+struct CacheMode {
+    /// Batch rows per stored cache row.
+    share: usize,
+    /// Read the cache, do not extend it.
+    read_only: bool,
+}
+
+impl Default for CacheMode {
+    fn default() -> Self {
+        Self {
+            share: 1,
+            read_only: false,
+        }
+    }
+}
+
+/// Runs `f` on the elements of a CPU-backend tensor, borrowing its buffer
+/// (a cached key/value tensor is shared by the cache and its repeats, so
+/// taking it would copy); other backends' tensors are copied to the host.
+fn read_f32<B: Backend, const D: usize, R>(t: &Tensor<B, D>, f: impl FnOnce(&[f32]) -> R) -> R {
+    let primitive: Box<dyn Any> = Box::new(t.clone().into_primitive().tensor());
+    match primitive.downcast::<burn_flex::FlexTensor>() {
+        Ok(flex) => match flex.as_slice::<f32>() {
+            Some(slice) => f(slice),
+            None => match flex.to_contiguous().as_slice::<f32>() {
+                Some(slice) => f(slice),
+                None => f(HostF32::take(t.clone()).get()),
+            },
+        },
+        Err(_) => f(HostF32::take(t.clone()).get()),
+    }
+}
+
 impl FusedCall {
     /// Reads a batch's positions, padding and head mask to the host.
     fn read<B: Backend>(batch: &super::ForwardBatch<B>) -> Self {
@@ -107,10 +142,21 @@ impl<B: Backend> LlamaModel<B> {
         (first_layer, mut x): (usize, Tensor<B, 3>),
     ) -> Tensor<B, 3> {
         let call = FusedCall::read(&batch);
+        if let Some(c) = cache.as_deref_mut() {
+            if c.share() > 1 && !c.is_read_only() {
+                *c = c.materialized();
+            }
+        }
+        let mode = cache
+            .as_deref()
+            .map_or(CacheMode::default(), |c| CacheMode {
+                share: c.share(),
+                read_only: c.is_read_only(),
+            });
         for (l, layer) in self.layers.iter().enumerate().skip(first_layer) {
             reuse.offer(l, &x);
             let layer_cache = cache.as_deref_mut().map(|c| c.layer_mut(l));
-            x = self.fused_layer(l, layer, fused, &call, x, layer_cache);
+            x = self.fused_layer(l, layer, fused, &call, x, (layer_cache, mode));
         }
         x
     }
@@ -139,7 +185,10 @@ impl<B: Backend> LlamaModel<B> {
         fused: &FusedCpu,
         call: &FusedCall,
         x: Tensor<B, 3>,
-        cache: Option<&mut (Option<Tensor<B, 4>>, Option<Tensor<B, 4>>)>,
+        (cache, mode): (
+            Option<&mut (Option<Tensor<B, 4>>, Option<Tensor<B, 4>>)>,
+            CacheMode,
+        ),
     ) -> Tensor<B, 3> {
         let c = &self.config;
         let eps = c.rms_norm_eps as f32;
@@ -172,37 +221,57 @@ impl<B: Backend> LlamaModel<B> {
             out
         };
         let q = heads_first(q, hq, rope);
-        let mut k = heads_first(k, hkv, rope);
-        let mut v = heads_first(v, hkv, None);
-        let mut keys = s;
-        if let Some((ck, cv)) = cache {
-            if let (Some(past_k), Some(past_v)) = (ck.take(), cv.take()) {
-                keys += past_k.dims()[2];
-                k = kernels::append_positions(HostF32::take(past_k).get(), &k, (b, hkv, hd));
-                v = kernels::append_positions(HostF32::take(past_v).get(), &v, (b, hkv, hd));
-            }
-            *ck = Some(self.cpu_tensor::<4>(k.clone(), [b, hkv, keys, hd]));
-            *cv = Some(self.cpu_tensor::<4>(v.clone(), [b, hkv, keys, hd]));
-        }
+        let k = heads_first(k, hkv, rope);
+        let v = heads_first(v, hkv, None);
+        let keep = call.keep.as_ref().map(|k| &k[l * b * hq..][..b * hq]);
+        let mut attn = vec![0.0f32; b * s * hq * hd];
+        let past = cache
+            .as_ref()
+            .and_then(|c| Some((c.0.clone()?, c.1.clone()?)));
+        let past_len = past.as_ref().map_or(0, |(pk, _)| pk.dims()[2]);
         let shape = AttentionShape {
             batch: b,
             q_heads: hq,
             kv_heads: hkv,
             queries: s,
-            keys,
+            keys: past_len + s,
             head_dim: hd,
         };
-        let keep = call.keep.as_ref().map(|k| &k[l * b * hq..][..b * hq]);
-        let mut attn = vec![0.0f32; b * s * hq * hd];
-        kernels::causal_attention(
-            &q,
-            &k,
-            &v,
-            call.key_padding.as_deref(),
-            keep,
-            shape,
-            &mut attn,
-        );
+        let attend = |past: Option<kernels::PastKeyValues<'_>>, out: &mut [f32]| {
+            let padding = call.key_padding.as_deref();
+            kernels::causal_attention(&q, (&k, &v), past, padding, keep, shape, out);
+        };
+        // The cache after this call: past + new keys/values (none when read-only).
+        let extended = match &past {
+            None => {
+                attend(None, &mut attn);
+                Some((k, v))
+            }
+            Some((pk, pv)) => read_f32(pk, |pk| {
+                read_f32(pv, |pv| {
+                    let past = kernels::PastKeyValues {
+                        keys: pk,
+                        values: pv,
+                        len: past_len,
+                        share: mode.share,
+                    };
+                    attend(Some(past), &mut attn);
+                    (!mode.read_only).then(|| {
+                        (
+                            kernels::append_positions(pk, &k, (b, hkv, hd)),
+                            kernels::append_positions(pv, &v, (b, hkv, hd)),
+                        )
+                    })
+                })
+            }),
+        };
+        if let (Some((ck, cv)), false) = (cache, mode.read_only) {
+            if let Some((k, v)) = extended {
+                let keys = past_len + s;
+                *ck = Some(self.cpu_tensor::<4>(k, [b, hkv, keys, hd]));
+                *cv = Some(self.cpu_tensor::<4>(v, [b, hkv, keys, hd]));
+            }
+        }
         let attn = self
             .cpu_tensor::<2>(attn, [b * s, hq * hd])
             .matmul(layer.o_proj.clone());
