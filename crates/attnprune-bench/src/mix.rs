@@ -52,7 +52,7 @@ pub fn mix_masks(
         bits[index.min(total - 1)] = true;
         masks.push(("knockout".into(), HeadMask::from_bits(layout, bits)?));
     }
-    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x6d69_78);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x006d_6978);
     for _ in 0..random {
         let count = rng.random_range(1..=max_pruned.clamp(1, total));
         masks.push(("random".into(), seeded_mask(layout, count, rng.random())?));

@@ -1,4 +1,5 @@
 //! Times a few forward shapes on a model: `cargo run --release -p attnprune-lm --example forward_timing -- MODEL`.
+#![allow(clippy::unwrap_used)] // a profiling tool: bad arguments end it
 use attnprune_lm::batch::{head_keep_tensor, PaddedBatch};
 use attnprune_lm::continuation::{continuation_logprobs, extend_context};
 use attnprune_lm::device::CpuBackend;

@@ -1,4 +1,5 @@
 //! Repeats one prefill shape for profiling: `prefill_loop MODEL BATCH SEQ ITERS [last|all]`.
+#![allow(clippy::unwrap_used)] // a profiling tool: bad arguments end it
 use attnprune_lm::batch::{head_keep_tensor, PaddedBatch};
 use attnprune_lm::device::CpuBackend;
 use attnprune_lm::{LanguageModel, Logits};

@@ -4,10 +4,13 @@
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 
+/// One layer's cached (keys, values), each `[batch, kv_heads, positions, head_dim]`.
+pub type LayerKv<B> = (Option<Tensor<B, 4>>, Option<Tensor<B, 4>>);
+
 /// Cached keys and values for each layer.
 #[derive(Debug, Clone)]
 pub struct KvCache<B: Backend> {
-    layers: Vec<(Option<Tensor<B, 4>>, Option<Tensor<B, 4>>)>,
+    layers: Vec<LayerKv<B>>,
     /// Batch rows served by each stored row (rows `i * share .. (i + 1) * share`
     /// read stored row `i`); 1 = one stored row per batch row.
     share: usize,
@@ -84,7 +87,7 @@ impl<B: Backend> KvCache<B> {
     pub(crate) fn layer_mut(
         &mut self,
         layer: usize,
-    ) -> &mut (Option<Tensor<B, 4>>, Option<Tensor<B, 4>>) {
+    ) -> &mut LayerKv<B> {
         &mut self.layers[layer]
     }
 }

@@ -74,13 +74,13 @@ impl LlamaConfig {
         if sizes.contains(&0) {
             return Err(bad(format!("a size is zero: {self:?}")));
         }
-        if self.num_heads % self.num_kv_heads != 0 {
+        if !self.num_heads.is_multiple_of(self.num_kv_heads) {
             return Err(bad(format!(
                 "`num_attention_heads` {} is not a multiple of `num_key_value_heads` {}",
                 self.num_heads, self.num_kv_heads
             )));
         }
-        if self.head_dim % 2 != 0 {
+        if !self.head_dim.is_multiple_of(2) {
             return Err(bad(format!(
                 "head dimension {} is odd; rotary embeddings need it even",
                 self.head_dim

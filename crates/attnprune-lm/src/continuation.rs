@@ -139,9 +139,9 @@ fn reply_positions<'a>(
     let mut rows = Vec::new();
     let mut targets = Vec::new();
     for (i, c) in replies.enumerate() {
-        for j in 1..c.len() {
+        for (j, &token) in c.iter().enumerate().skip(1) {
             rows.push(i * width + j - 1);
-            targets.push(c[j]);
+            targets.push(token);
         }
     }
     (rows, targets)

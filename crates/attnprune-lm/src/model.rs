@@ -8,7 +8,7 @@
 //! Weights are stored pre-transposed (`[in, out]`) and q/k/v and gate/up are
 //! fused into one matrix each, so a layer costs four matrix products.
 
-use crate::cache::KvCache;
+use crate::cache::{KvCache, LayerKv};
 use crate::config::LlamaConfig;
 use crate::reuse::{CallShape, LayerReuse};
 use crate::weights::WeightMap;
@@ -22,6 +22,9 @@ use fused::host_f32;
 pub(crate) use fused::is_cpu_backend;
 
 mod fused;
+
+/// The rotary (cos, sin) rows of one forward call, `[batch * seq, heads, head_dim]` each.
+type RopeRows<B> = (Tensor<B, 3>, Tensor<B, 3>);
 
 /// One decoder layer's weights.
 ///
@@ -310,7 +313,7 @@ impl<B: Backend> LlamaModel<B> {
             let keep = batch
                 .head_keep
                 .as_ref()
-                .map(|k| k.clone().slice([l..l + 1]).reshape([b, c.num_heads, 1]));
+                .map(|k| k.clone().narrow(0, l, 1).reshape([b, c.num_heads, 1]));
             let layer_cache = cache.as_deref_mut().map(|c| c.layer_mut(l));
             x = self.layer_forward(
                 layer,
@@ -364,10 +367,10 @@ impl<B: Backend> LlamaModel<B> {
         &self,
         layer: &DecoderLayer<B>,
         x: Tensor<B, 3>,
-        rope: (&(Tensor<B, 3>, Tensor<B, 3>), &(Tensor<B, 3>, Tensor<B, 3>)),
+        rope: (&RopeRows<B>, &RopeRows<B>),
         mask: Option<Tensor<B, 4, Bool>>,
         keep: Option<Tensor<B, 3>>,
-        cache: Option<&mut (Option<Tensor<B, 4>>, Option<Tensor<B, 4>>)>,
+        cache: Option<&mut LayerKv<B>>,
     ) -> Tensor<B, 3> {
         let c = &self.config;
         let [b, s, d] = x.dims();

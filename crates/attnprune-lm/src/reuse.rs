@@ -217,7 +217,7 @@ impl<B: Backend> LayerReuse<B> {
 
     /// Called by the forward pass with the state entering `layer` (recording only).
     pub(crate) fn offer(&mut self, layer: usize, state: &Tensor<B, 3>) {
-        if self.mode == Mode::Record && layer > 0 && layer % self.stride == 0 {
+        if self.mode == Mode::Record && layer > 0 && layer.is_multiple_of(self.stride) {
             if let Some(rec) = self.calls.last_mut() {
                 rec.states.push(state.clone());
             }

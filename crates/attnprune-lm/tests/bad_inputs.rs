@@ -1,5 +1,6 @@
 //! Bad model inputs: each is refused with an error (never a panic) that
 //! names the offending file or folder and says what is wrong.
+#![allow(clippy::unwrap_used)] // helpers outside #[test] fns: a failed unwrap is a failed test
 
 mod common;
 

@@ -1,4 +1,5 @@
 //! Continuation scoring with a shared cached context equals full teacher forcing.
+#![allow(clippy::unwrap_used)] // helpers outside #[test] fns: a failed unwrap is a failed test
 
 mod common;
 

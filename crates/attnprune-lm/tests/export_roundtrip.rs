@@ -1,5 +1,6 @@
 //! Export round trip: a model run under a head mask gives the same logits as
 //! its exported checkpoint (pruned heads zeroed) run without a mask.
+#![allow(clippy::unwrap_used)] // helpers outside #[test] fns: a failed unwrap is a failed test
 
 mod common;
 

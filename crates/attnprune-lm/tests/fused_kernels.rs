@@ -3,6 +3,7 @@
 //! same numbers, up to f32 rounding, on every path the tool runs: left
 //! padding, KV cache and repeated caches, pruned heads, grouped-query
 //! attention, query/key/value biases, greedy generation, layer reuse.
+#![allow(clippy::unwrap_used)] // helpers outside #[test] fns: a failed unwrap is a failed test
 
 use attnprune_lm::continuation::{extend_context, prompt_reply_logprobs};
 use attnprune_lm::device::CpuBackend;

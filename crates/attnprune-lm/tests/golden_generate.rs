@@ -1,6 +1,7 @@
 //! Golden test: SmolLM2 greedy generation against HF transformers'
 //! (`smollm2/generate.json`: 16 new tokens, stop at `<|im_end|>`), unpruned
 //! and pruned, one request at a time and all cases in one left-padded batch.
+#![allow(clippy::unwrap_used)] // helpers outside #[test] fns: a failed unwrap is a failed test
 
 mod common;
 

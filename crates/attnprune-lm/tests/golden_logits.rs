@@ -1,5 +1,6 @@
 //! Golden tests: our logits against HF transformers' (fixtures made by
 //! `tools/make_fixtures.py`), unpruned and pruned.
+#![allow(clippy::unwrap_used)] // helpers outside #[test] fns: a failed unwrap is a failed test
 
 mod common;
 

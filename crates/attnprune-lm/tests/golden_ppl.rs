@@ -1,6 +1,7 @@
 //! Golden test: SmolLM2 perplexity on `ppl_text.txt` against HF transformers'
 //! (`smollm2/ppl.json`, made by `tools/make_fixtures.py`), unpruned and under
 //! the "few" and "many" head masks.
+#![allow(clippy::unwrap_used)] // helpers outside #[test] fns: a failed unwrap is a failed test
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! Replaying the unpruned model's lower layers gives exactly the numbers of a
 //! full forward pass, for every teacher-forced path the evaluator uses.
+#![allow(clippy::unwrap_used)] // helpers outside #[test] fns: a failed unwrap is a failed test
 
 use attnprune_lm::continuation::{extend_context, prompt_reply_logprobs};
 use attnprune_lm::device::CpuBackend;

@@ -5,7 +5,7 @@
 //! buffers over when a tensor is unique).
 
 use super::{DecoderLayer, FusedCall, FusedCpu, LlamaModel};
-use crate::cache::KvCache;
+use crate::cache::{KvCache, LayerKv};
 use crate::kernels::{self, AttentionShape};
 use crate::reuse::LayerReuse;
 use crate::LmError;
@@ -185,10 +185,7 @@ impl<B: Backend> LlamaModel<B> {
         fused: &FusedCpu,
         call: &FusedCall,
         x: Tensor<B, 3>,
-        (cache, mode): (
-            Option<&mut (Option<Tensor<B, 4>>, Option<Tensor<B, 4>>)>,
-            CacheMode,
-        ),
+        (cache, mode): (Option<&mut LayerKv<B>>, CacheMode),
     ) -> Tensor<B, 3> {
         let c = &self.config;
         let eps = c.rms_norm_eps as f32;

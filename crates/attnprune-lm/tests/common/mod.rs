@@ -1,5 +1,5 @@
 //! Helpers shared by the golden tests: fixture paths and comparisons.
-#![allow(dead_code, missing_docs)]
+#![allow(dead_code, missing_docs, clippy::unwrap_used)] // test helpers: a failed unwrap is a failed test
 
 use attnprune_lm::device::CpuBackend;
 use attnprune_lm::LanguageModel;
