@@ -84,10 +84,7 @@ impl<B: Backend> KvCache<B> {
     }
 
     /// The (keys, values) slot of one layer, filled by the forward pass.
-    pub(crate) fn layer_mut(
-        &mut self,
-        layer: usize,
-    ) -> &mut LayerKv<B> {
+    pub(crate) fn layer_mut(&mut self, layer: usize) -> &mut LayerKv<B> {
         &mut self.layers[layer]
     }
 }
