@@ -102,20 +102,21 @@ include pipelines/noise.mk
 clean:
 	rm -rf results/demo results/smoke
 
-# make bench: the benchmarks of issue 6, attnprune and HF transformers (PyTorch CPU, f32) side by
-# side on SmolLM2-135M (BENCHMARKS.md). attnprune-bench times workloads 1-5 and writes their
-# exact inputs to spec.json; tools/bench_torch.py runs 1-3 on those inputs; tools/bench_merge.py
-# writes $(BENCH_DIR)/bench.json and prints the table. BENCH_REPEATS=R sets every workload's
-# timed repeats (default 5 for workloads 1 and 5, 3 for 2-4; one warm-up each), BENCH_THREADS=N
+# make bench: the benchmarks of issues 6 and 12, attnprune and HF transformers (PyTorch CPU, f32)
+# side by side on SmolLM2-135M (BENCHMARKS.md). attnprune-bench times workloads 1-6 and writes
+# their exact inputs to spec.json; tools/bench_torch.py runs 1-3 and 6 on those inputs;
+# tools/bench_merge.py writes $(BENCH_DIR)/bench.json (with the prefill's GFLOP/s and the machine's
+# f32 peak) and prints the table. BENCH_REPEATS=R sets every workload's timed repeats (default 5
+# for workloads 1 and 5, 3 for 2-4, 2 for 6; one warm-up each), BENCH_THREADS=N
 # the threads of both sides (0 = all cores). The Python is BENCH_PYTHON if given, else $(PYTHON)
 # if it imports torch, transformers and gguf, else a venv $(BENCH_VENV) from tools/requirements.txt
-# (the CPU torch wheel from BENCH_TORCH_INDEX; BENCH_TORCH_INDEX= installs PyPI's default build).
+# (torch from PyPI; BENCH_TORCH_INDEX=URL adds an index, e.g. PyTorch's CPU wheels).
 BENCH_DIR ?= results/bench
 BENCH_REPEATS ?=
 BENCH_THREADS ?= 0
 BENCH_PYTHON ?=
 BENCH_VENV ?= .venv-bench
-BENCH_TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
+BENCH_TORCH_INDEX ?=
 
 $(BENCH_VENV)/.installed: tools/requirements.txt
 	$(PYTHON) -m venv $(BENCH_VENV)
