@@ -55,6 +55,22 @@ struct DecoderLayer<B: Backend> {
     down: Tensor<B, 2>,
 }
 
+impl<B: Backend> DecoderLayer<B> {
+    /// The query, key and value projections of normed hidden states
+    /// `[rows, hidden]`, with their biases where the architecture has them.
+    fn qkv(&self, h: Tensor<B, 2>) -> (Tensor<B, 2>, Tensor<B, 2>, Tensor<B, 2>) {
+        let mut q = h.clone().matmul(self.q_proj.clone());
+        let mut k = h.clone().matmul(self.k_proj.clone());
+        let mut v = h.matmul(self.v_proj.clone());
+        if let Some([qb, kb, vb]) = &self.qkv_bias {
+            q = q + qb.clone().unsqueeze();
+            k = k + kb.clone().unsqueeze();
+            v = v + vb.clone().unsqueeze();
+        }
+        (q, k, v)
+    }
+}
+
 /// Which output positions need logits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Logits {
@@ -376,14 +392,7 @@ impl<B: Backend> LlamaModel<B> {
         let [b, s, d] = x.dims();
         let (hq, hkv, hd) = (c.num_heads, c.num_kv_heads, c.head_dim);
         let h = rms_norm(x.clone(), &layer.attn_norm, c.rms_norm_eps).reshape([b * s, d]);
-        let mut q = h.clone().matmul(layer.q_proj.clone());
-        let mut k = h.clone().matmul(layer.k_proj.clone());
-        let mut v = h.matmul(layer.v_proj.clone());
-        if let Some([qb, kb, vb]) = &layer.qkv_bias {
-            q = q + qb.clone().unsqueeze();
-            k = k + kb.clone().unsqueeze();
-            v = v + vb.clone().unsqueeze();
-        }
+        let (q, k, v) = layer.qkv(h);
         // [b*s, heads, hd] -> [b, heads, s, hd] for attention.
         let heads_first =
             |t: Tensor<B, 3>, heads: usize| t.reshape([b, s, heads, hd]).swap_dims(1, 2);

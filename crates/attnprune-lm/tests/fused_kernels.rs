@@ -5,15 +5,15 @@
 //! attention, query/key/value biases, greedy generation, layer reuse.
 #![allow(clippy::unwrap_used)] // helpers outside #[test] fns: a failed unwrap is a failed test
 
-use attnprune_lm::continuation::{extend_context, prompt_reply_logprobs};
 use attnprune_lm::device::CpuBackend;
 use attnprune_lm::generate::{generate, GenerationConfig, GenerationRequest, Sampling};
-use attnprune_lm::perplexity::targeted_nll;
 use attnprune_lm::reuse::LayerReuse;
 use attnprune_lm::tiny::{random_weights, tiny_config};
 use attnprune_lm::weights::Weight;
 use attnprune_lm::LlamaModel;
 use attnprune_mask::{HeadId, HeadMask};
+
+mod paths;
 
 const VOCAB: usize = 300;
 
@@ -51,25 +51,13 @@ fn models(bias: bool) -> (LlamaModel<CpuBackend>, LlamaModel<CpuBackend>) {
     (fused, generic)
 }
 
-/// Every teacher-forced number of one evaluation (as in `tests/reuse.rs`).
+/// The evaluation paths of `paths::evaluate_paths`, windows of 39 tokens.
 fn evaluate(
     model: &LlamaModel<CpuBackend>,
     mask: &HeadMask,
     reuse: &mut LayerReuse<CpuBackend>,
 ) -> Vec<f64> {
-    let system: Vec<u32> = vec![5, 17, 42, 8];
-    let prompts: Vec<Vec<u32>> = vec![vec![99, 3, 250, 7, 11], vec![4], vec![60, 61, 62]];
-    let replies: Vec<Vec<u32>> = vec![vec![12], vec![40, 41, 42], vec![299, 2]];
-    let windows: Vec<Vec<u32>> = vec![(1..40).collect(), (40..79).collect()];
-    let base = extend_context(model, None, &system, mask, reuse).unwrap();
-    let refs: Vec<&[u32]> = prompts.iter().map(Vec::as_slice).collect();
-    let mut out: Vec<f64> = prompt_reply_logprobs(model, Some(&base), &refs, &replies, mask, reuse)
-        .unwrap()
-        .concat();
-    let seqs: Vec<&[u32]> = windows.iter().map(Vec::as_slice).collect();
-    let nll = targeted_nll(model, &seqs, &vec![mask; seqs.len()], &[1, 1], reuse).unwrap();
-    out.extend(nll.iter().map(|n| n.nll));
-    out
+    paths::evaluate_paths(model, mask, reuse, 39)
 }
 
 fn masks(model: &LlamaModel<CpuBackend>) -> Vec<HeadMask> {

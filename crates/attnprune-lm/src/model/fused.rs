@@ -196,14 +196,7 @@ impl<B: Backend> LlamaModel<B> {
         let mut h = vec![0.0f32; x.get().len()];
         kernels::rms_norm_rows(x.get(), attn_norm, eps, &mut h);
         let h = self.cpu_tensor::<2>(h, [b * s, d]);
-        let mut q = h.clone().matmul(layer.q_proj.clone());
-        let mut k = h.clone().matmul(layer.k_proj.clone());
-        let mut v = h.matmul(layer.v_proj.clone());
-        if let Some([qb, kb, vb]) = &layer.qkv_bias {
-            q = q + qb.clone().unsqueeze();
-            k = k + kb.clone().unsqueeze();
-            v = v + vb.clone().unsqueeze();
-        }
+        let (q, k, v) = layer.qkv(h);
         let rope = Some((fused.cos.as_slice(), fused.sin.as_slice()));
         let heads_first = |t: Tensor<B, 2>, heads: usize, rope| {
             let src = HostF32::take(t);

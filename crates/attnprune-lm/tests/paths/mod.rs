@@ -1,0 +1,37 @@
+//! One evaluation's teacher-forced calls on the tiny model, shared by the
+//! tests that compare two ways of computing them (layer reuse, fused kernels).
+#![allow(dead_code, missing_docs, clippy::unwrap_used)] // test helpers: a failed unwrap is a failed test
+
+use attnprune_lm::continuation::{extend_context, prompt_reply_logprobs};
+use attnprune_lm::device::CpuBackend;
+use attnprune_lm::perplexity::targeted_nll;
+use attnprune_lm::reuse::LayerReuse;
+use attnprune_lm::LlamaModel;
+use attnprune_mask::HeadMask;
+
+/// Every number of one evaluation's calls: a shared prefix, prompts x replies
+/// (left-padded prompts, replies on the repeated cache), then two perplexity
+/// windows of `window_len` tokens. The vocabulary must exceed 299.
+pub fn evaluate_paths(
+    model: &LlamaModel<CpuBackend>,
+    mask: &HeadMask,
+    reuse: &mut LayerReuse<CpuBackend>,
+    window_len: u32,
+) -> Vec<f64> {
+    let system: Vec<u32> = vec![5, 17, 42, 8];
+    let prompts: Vec<Vec<u32>> = vec![vec![99, 3, 250, 7, 11], vec![4], vec![60, 61, 62]];
+    let replies: Vec<Vec<u32>> = vec![vec![12], vec![40, 41, 42], vec![299, 2]];
+    let windows: Vec<Vec<u32>> = vec![
+        (1..1 + window_len).collect(),
+        (40..40 + window_len).collect(),
+    ];
+    let base = extend_context(model, None, &system, mask, reuse).unwrap();
+    let refs: Vec<&[u32]> = prompts.iter().map(Vec::as_slice).collect();
+    let mut out: Vec<f64> = prompt_reply_logprobs(model, Some(&base), &refs, &replies, mask, reuse)
+        .unwrap()
+        .concat();
+    let seqs: Vec<&[u32]> = windows.iter().map(Vec::as_slice).collect();
+    let nll = targeted_nll(model, &seqs, &vec![mask; seqs.len()], &[1, 1], reuse).unwrap();
+    out.extend(nll.iter().map(|n| n.nll));
+    out
+}
