@@ -57,11 +57,16 @@ struct DecoderLayer<B: Backend> {
 
 impl<B: Backend> DecoderLayer<B> {
     /// The query, key and value projections of normed hidden states
-    /// `[rows, hidden]`, with their biases where the architecture has them.
-    fn qkv(&self, h: Tensor<B, 2>) -> (Tensor<B, 2>, Tensor<B, 2>, Tensor<B, 2>) {
-        let mut q = h.clone().matmul(self.q_proj.clone());
-        let mut k = h.clone().matmul(self.k_proj.clone());
-        let mut v = h.matmul(self.v_proj.clone());
+    /// `[rows, hidden]`, with their biases where the architecture has them;
+    /// `product` multiplies by a weight (burn's matmul or the fused path's).
+    fn qkv(
+        &self,
+        h: Tensor<B, 2>,
+        product: impl Fn(Tensor<B, 2>, &Tensor<B, 2>) -> Tensor<B, 2>,
+    ) -> (Tensor<B, 2>, Tensor<B, 2>, Tensor<B, 2>) {
+        let mut q = product(h.clone(), &self.q_proj);
+        let mut k = product(h.clone(), &self.k_proj);
+        let mut v = product(h, &self.v_proj);
         if let Some([qb, kb, vb]) = &self.qkv_bias {
             q = q + qb.clone().unsqueeze();
             k = k + kb.clone().unsqueeze();
@@ -283,13 +288,12 @@ impl<B: Backend> LlamaModel<B> {
 
     /// The final norm and output layer over hidden states `[rows, hidden]`.
     fn logits_of(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
-        let x = match &self.fused {
-            Some(fused) => self.final_norm_fused(fused, x),
-            None => {
-                rms_norm(x.unsqueeze::<3>(), &self.norm, self.config.rms_norm_eps).squeeze_dim(0)
-            }
-        };
-        x.matmul(self.lm_head.clone())
+        match &self.fused {
+            Some(fused) => fused::linear(self.final_norm_fused(fused, x), &self.lm_head),
+            None => rms_norm(x.unsqueeze::<3>(), &self.norm, self.config.rms_norm_eps)
+                .squeeze_dim(0)
+                .matmul(self.lm_head.clone()),
+        }
     }
 
     /// The hidden states after the last layer, `[batch, seq, hidden]`.
@@ -392,7 +396,7 @@ impl<B: Backend> LlamaModel<B> {
         let [b, s, d] = x.dims();
         let (hq, hkv, hd) = (c.num_heads, c.num_kv_heads, c.head_dim);
         let h = rms_norm(x.clone(), &layer.attn_norm, c.rms_norm_eps).reshape([b * s, d]);
-        let (q, k, v) = layer.qkv(h);
+        let (q, k, v) = layer.qkv(h, |x, w| x.matmul(w.clone()));
         // [b*s, heads, hd] -> [b, heads, s, hd] for attention.
         let heads_first =
             |t: Tensor<B, 3>, heads: usize| t.reshape([b, s, heads, hd]).swap_dims(1, 2);

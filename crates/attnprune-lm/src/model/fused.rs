@@ -99,6 +99,36 @@ fn read_f32<B: Backend, const D: usize, R>(t: &Tensor<B, D>, f: impl FnOnce(&[f3
     }
 }
 
+/// Rows up to which a product with a weight matrix runs as
+/// [`kernels::small_batch_linear`] (decoding steps, last-position logits)
+/// instead of a general matrix product that packs the weights at every call.
+const SMALL_BATCH_ROWS: usize = 32;
+
+/// `x @ weight` where `weight` is a checkpoint's `[out, in]` matrix stored as its
+/// transposed view `[in, out]` (how the model keeps every projection): for a
+/// few rows, reads the `[out, in]` buffer directly; otherwise burn's matmul.
+pub(super) fn linear<B: Backend>(x: Tensor<B, 2>, weight: &Tensor<B, 2>) -> Tensor<B, 2> {
+    let [m, k] = x.dims();
+    let [wk, n] = weight.dims();
+    if m > SMALL_BATCH_ROWS || k != wk || !is_cpu_backend::<B>() {
+        return x.matmul(weight.clone());
+    }
+    let primitive: Box<dyn Any> = Box::new(weight.clone().into_primitive().tensor());
+    let Ok(flex) = primitive.downcast::<burn_flex::FlexTensor>() else {
+        return x.matmul(weight.clone());
+    };
+    // The transposed view of a row-major [n, k] buffer: strides [1, k], offset 0.
+    let layout = flex.layout();
+    if layout.strides() != [1, k as isize] || layout.start_offset() != 0 {
+        return x.matmul(weight.clone());
+    }
+    let device = x.device();
+    let x = HostF32::take(x);
+    let rows = &flex.storage::<f32>()[..n * k];
+    let out = kernels::small_batch_linear(x.get(), rows, k);
+    Tensor::from_data(TensorData::new(out, [m, n]), &device)
+}
+
 impl FusedCall {
     /// Reads a batch's positions, padding and head mask to the host.
     fn read<B: Backend>(batch: &super::ForwardBatch<B>) -> Self {
@@ -196,7 +226,7 @@ impl<B: Backend> LlamaModel<B> {
         let mut h = vec![0.0f32; x.get().len()];
         kernels::rms_norm_rows(x.get(), attn_norm, eps, &mut h);
         let h = self.cpu_tensor::<2>(h, [b * s, d]);
-        let (q, k, v) = layer.qkv(h);
+        let (q, k, v) = layer.qkv(h, linear);
         let rope = Some((fused.cos.as_slice(), fused.sin.as_slice()));
         let heads_first = |t: Tensor<B, 2>, heads: usize, rope| {
             let src = HostF32::take(t);
@@ -262,17 +292,15 @@ impl<B: Backend> LlamaModel<B> {
                 *cv = Some(self.cpu_tensor::<4>(v, [b, hkv, keys, hd]));
             }
         }
-        let attn = self
-            .cpu_tensor::<2>(attn, [b * s, hq * hd])
-            .matmul(layer.o_proj.clone());
+        let attn = linear(self.cpu_tensor::<2>(attn, [b * s, hq * hd]), &layer.o_proj);
         kernels::add_assign(x.get_mut(), HostF32::take(attn).get());
         let mut h = vec![0.0f32; x.get().len()];
         kernels::rms_norm_rows(x.get(), mlp_norm, eps, &mut h);
         let h = self.cpu_tensor::<2>(h, [b * s, d]);
-        let up = HostF32::take(h.clone().matmul(layer.up.clone()));
-        let mut gate = HostF32::take(h.matmul(layer.gate.clone()));
+        let up = HostF32::take(linear(h.clone(), &layer.up));
+        let mut gate = HostF32::take(linear(h, &layer.gate));
         kernels::silu_mul(gate.get_mut(), up.get());
-        let down = Tensor::<B, 2>::from_data(gate.0, &self.device).matmul(layer.down.clone());
+        let down = linear(Tensor::<B, 2>::from_data(gate.0, &self.device), &layer.down);
         kernels::add_assign(x.get_mut(), HostF32::take(down).get());
         Tensor::<B, 3>::from_data(x.0, &self.device)
     }
