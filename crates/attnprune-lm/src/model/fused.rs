@@ -1,8 +1,9 @@
 //! The decoder on the CPU backend through the fused kernels of
-//! [`crate::kernels`]: the four matrix products of a layer stay burn's
-//! (`gemm`), everything between them is one multi-threaded pass each, on
-//! the host buffers the products leave (no copies: burn-flex hands its
-//! buffers over when a tensor is unique).
+//! [`crate::kernels`]: the matrix products of a layer stay burn's (`gemm`)
+//! except for a few rows (decoding steps), where the weights are read once
+//! instead of packed; everything between the products is one multi-threaded
+//! pass each, on the host buffers the products leave (no copies: burn-flex
+//! hands its buffers over when a tensor is unique).
 
 use super::{DecoderLayer, FusedCall, FusedCpu, LlamaModel};
 use crate::cache::{KvCache, LayerKv};
@@ -110,7 +111,7 @@ const SMALL_BATCH_ROWS: usize = 32;
 pub(super) fn linear<B: Backend>(x: Tensor<B, 2>, weight: &Tensor<B, 2>) -> Tensor<B, 2> {
     let [m, k] = x.dims();
     let [wk, n] = weight.dims();
-    if m > SMALL_BATCH_ROWS || k != wk || !is_cpu_backend::<B>() {
+    if m == 0 || m > SMALL_BATCH_ROWS || k != wk || !is_cpu_backend::<B>() {
         return x.matmul(weight.clone());
     }
     let primitive: Box<dyn Any> = Box::new(weight.clone().into_primitive().tensor());
@@ -119,7 +120,11 @@ pub(super) fn linear<B: Backend>(x: Tensor<B, 2>, weight: &Tensor<B, 2>) -> Tens
     };
     // The transposed view of a row-major [n, k] buffer: strides [1, k], offset 0.
     let layout = flex.layout();
-    if layout.strides() != [1, k as isize] || layout.start_offset() != 0 {
+    let usable = flex.dtype() == DType::F32
+        && layout.strides() == [1, k as isize]
+        && layout.start_offset() == 0
+        && flex.bytes().len() >= n * k * std::mem::size_of::<f32>();
+    if !usable {
         return x.matmul(weight.clone());
     }
     let device = x.device();
