@@ -292,8 +292,5 @@ pub fn prompt_reply_logprobs<B: Backend>(
 }
 
 fn to_vec<B: Backend>(t: Tensor<B, 3>) -> Result<Vec<f32>, LmError> {
-    t.into_data()
-        .convert::<f32>()
-        .to_vec()
-        .map_err(|e| LmError::Backend(format!("{e:?}")))
+    crate::model::host_f32(t.into_data())
 }

@@ -130,11 +130,7 @@ fn logits_rows<B: Backend>(
     logits: burn::tensor::Tensor<B, 3>,
     vocab: usize,
 ) -> Result<Vec<Vec<f32>>, LmError> {
-    let values: Vec<f32> = logits
-        .into_data()
-        .convert::<f32>()
-        .to_vec()
-        .map_err(|e| LmError::Backend(format!("{e:?}")))?;
+    let values = crate::model::host_f32(logits.into_data())?;
     Ok(values.chunks(vocab).map(<[f32]>::to_vec).collect())
 }
 

@@ -8,6 +8,7 @@
 //! the picked values cross to the host.
 
 use crate::kernels;
+use crate::model::host_f32;
 use crate::LmError;
 use burn::tensor::activation::log_softmax;
 use burn::tensor::backend::Backend;
@@ -37,7 +38,7 @@ pub fn picked_logprobs<B: Backend>(
         let data = logits.into_data().convert::<f32>();
         let values = match data.as_slice::<f32>() {
             Ok(v) => kernels::picked_log_softmax(v, vocab, targets),
-            Err(_) => kernels::picked_log_softmax(&host_vec(data)?, vocab, targets),
+            Err(_) => kernels::picked_log_softmax(&host_f32(data)?, vocab, targets),
         };
         return Ok(values);
     }
@@ -50,13 +51,7 @@ fn on_device<B: Backend>(logits: Tensor<B, 2>, targets: &[u32]) -> Result<Vec<f3
     let device = logits.device();
     let ids: Vec<i64> = targets.iter().map(|&t| t as i64).collect();
     let ids = Tensor::<B, 2, Int>::from_data(TensorData::new(ids, [targets.len(), 1]), &device);
-    host_vec(log_softmax(logits, 1).gather(1, ids).into_data())
-}
-
-fn host_vec(data: TensorData) -> Result<Vec<f32>, LmError> {
-    data.convert::<f32>()
-        .to_vec()
-        .map_err(|e| LmError::Backend(format!("{e:?}")))
+    host_f32(log_softmax(logits, 1).gather(1, ids).into_data())
 }
 
 #[cfg(test)]

@@ -18,8 +18,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::module::{attention, embedding};
 use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Bool, Int, Tensor, TensorData};
-use fused::host_f32;
-pub(crate) use fused::is_cpu_backend;
+pub(crate) use fused::{host_f32, is_cpu_backend};
 
 mod fused;
 

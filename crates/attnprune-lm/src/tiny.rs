@@ -37,28 +37,12 @@ pub fn tiny_config(vocab_size: usize) -> LlamaConfig {
 /// Writes a tiny random model (`config.json`, `model.safetensors`,
 /// `tokenizer.json`, `tokenizer_config.json`) into `dir`; same seed, same bytes.
 pub fn write_tiny_model(dir: &Path, seed: u64) -> Result<LlamaConfig, LmError> {
-    std::fs::create_dir_all(dir).map_err(|source| LmError::Io {
-        path: dir.display().to_string(),
-        source,
-    })?;
     let tokenizer = tiny_byte_level_tokenizer(TRAINING_TEXT, 64).map_err(|e| LmError::Format {
         path: dir.display().to_string(),
         message: e.to_string(),
     })?;
     let config = tiny_config(tokenizer.vocab_size());
-    random_weights(&config, seed).save_safetensors(&dir.join("model.safetensors"))?;
-    let config_json = serde_json::to_string_pretty(&config.to_hf_json()).unwrap_or_default();
-    crate::write_file_atomic(&dir.join("config.json"), config_json.as_bytes())?;
-    let tok_err = |e: attnprune_tokenizer::TokenizerError| LmError::Format {
-        path: dir.display().to_string(),
-        message: e.to_string(),
-    };
-    tokenizer
-        .save(&dir.join("tokenizer.json"))
-        .map_err(tok_err)?;
-    tokenizer
-        .save_config(&dir.join("tokenizer_config.json"))
-        .map_err(tok_err)?;
+    crate::export::export_hf_dir(dir, &config, &random_weights(&config, seed), &tokenizer)?;
     Ok(config)
 }
 

@@ -21,7 +21,7 @@ pub(crate) fn is_cpu_backend<B: Backend>() -> bool {
 }
 
 /// The elements of `data` as `f32`.
-pub(super) fn host_f32(data: TensorData) -> Result<Vec<f32>, LmError> {
+pub(crate) fn host_f32(data: TensorData) -> Result<Vec<f32>, LmError> {
     data.convert::<f32>()
         .into_vec::<f32>()
         .map_err(|e| LmError::Backend(format!("{e:?}")))
