@@ -359,54 +359,14 @@ impl pulp::WithSimd for PickedLogSoftmax<'_> {
     }
 }
 
-/// `x @ wᵀ` for a few rows: `x` is `[m, k]`, `w` is `[n, k]` (a checkpoint's
-/// `[out, in]` weight, row-major), the result `[m, n]`.
-///
-/// For the handful of rows of a decoding step a general matrix product spends
-/// most of its time packing the weight matrix again at every call; here each
-/// weight row is read once and dotted with every input row (threads over
-/// output columns).
-pub fn small_batch_linear(x: &[f32], w: &[f32], k: usize) -> Vec<f32> {
-    let m = x.len() / k.max(1);
-    let n = w.len() / k.max(1);
-    let columns_per_task = n.div_ceil(rayon::current_num_threads().max(1) * 8).max(1);
-    // Transposed `[n, m]` so that each task's columns are one contiguous block.
-    let mut out_t = vec![0.0f32; n * m];
-    out_t
-        .par_chunks_mut(columns_per_task * m)
-        .zip(w.par_chunks(columns_per_task * k))
-        .for_each(|(out, w)| pulp::Arch::new().dispatch(LinearColumns { x, w, k, out }));
-    let mut out = vec![0.0f32; m * n];
-    for (j, column) in out_t.chunks_exact(m.max(1)).enumerate() {
-        for (i, &value) in column.iter().enumerate() {
-            out[i * n + j] = value;
-        }
+/// Adds `bias` to every `bias.len()`-wide row of `x` (Qwen2's q/k/v biases).
+pub fn add_row_bias(x: &mut [f32], bias: &[f32]) {
+    if bias.is_empty() {
+        return;
     }
-    out
-}
-
-/// [`small_batch_linear`] for one task's output columns.
-struct LinearColumns<'a> {
-    x: &'a [f32],
-    w: &'a [f32],
-    k: usize,
-    out: &'a mut [f32],
-}
-
-impl pulp::WithSimd for LinearColumns<'_> {
-    type Output = ();
-
-    #[inline(always)]
-    fn with_simd<S: pulp::Simd>(self, _: S) {
-        let m = self.x.len() / self.k.max(1);
-        for (w_row, out) in self
-            .w
-            .chunks_exact(self.k)
-            .zip(self.out.chunks_exact_mut(m))
-        {
-            for (o, x_row) in out.iter_mut().zip(self.x.chunks_exact(self.k)) {
-                *o = dot(x_row, w_row);
-            }
+    for row in x.chunks_exact_mut(bias.len()) {
+        for (x, &b) in row.iter_mut().zip(bias) {
+            *x += b;
         }
     }
 }
@@ -534,20 +494,6 @@ mod tests {
         let reference = [&out_all[4..6], &out_all[10..12]].concat();
         for (a, b) in shared.iter().zip(&reference) {
             assert!((a - b).abs() < 1e-6, "{a} vs {b}");
-        }
-    }
-
-    #[test]
-    fn small_batch_linear_is_x_times_w_transposed() {
-        // x [2, 3], w [4, 3] -> [2, 4]
-        let x = vec![1.0, 2.0, 3.0, -1.0, 0.5, 2.0];
-        let w: Vec<f32> = (0..12).map(|i| i as f32 * 0.5 - 2.0).collect();
-        let out = small_batch_linear(&x, &w, 3);
-        for i in 0..2 {
-            for j in 0..4 {
-                let expected: f32 = (0..3).map(|c| x[i * 3 + c] * w[j * 3 + c]).sum();
-                assert!((out[i * 4 + j] - expected).abs() < 1e-5);
-            }
         }
     }
 

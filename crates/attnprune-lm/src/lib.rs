@@ -23,6 +23,7 @@ pub mod gguf_load;
 pub mod kernels;
 pub mod logprob;
 pub mod model;
+pub mod packed;
 pub mod perplexity;
 pub mod reuse;
 pub mod source;

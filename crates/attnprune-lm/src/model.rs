@@ -5,11 +5,12 @@
 //! A pruned head's attention output is zeroed before `o_proj`, which is the
 //! same as zeroing that head's slice of `o_proj`'s input (FASP's definition).
 //!
-//! Weights are stored pre-transposed (`[in, out]`) and q/k/v and gate/up are
-//! fused into one matrix each, so a layer costs four matrix products.
+//! Weights are stored pre-transposed (`[in, out]`). On the CPU backend each
+//! projection is also packed once for [`crate::packed`]'s matrix kernel.
 
 use crate::cache::{KvCache, LayerKv};
 use crate::config::LlamaConfig;
+use crate::packed::PackedMatrix;
 use crate::reuse::{CallShape, LayerReuse};
 use crate::weights::WeightMap;
 use crate::LmError;
@@ -127,6 +128,24 @@ struct FusedCpu {
     cos: Vec<f32>,
     /// Rotary sin table `[positions, head_dim / 2]`.
     sin: Vec<f32>,
+    /// Per layer: the projections packed for the CPU matrix kernel.
+    layers: Vec<PackedLayer>,
+    /// The output layer, packed.
+    lm_head: PackedMatrix,
+}
+
+/// A decoder layer's projections packed for [`crate::packed`]'s kernel
+/// (each `[out, in]` as in the checkpoint), and its q/k/v biases (Qwen2).
+#[derive(Debug, Clone)]
+struct PackedLayer {
+    q: PackedMatrix,
+    k: PackedMatrix,
+    v: PackedMatrix,
+    qkv_bias: Option<[Vec<f32>; 3]>,
+    o: PackedMatrix,
+    gate: PackedMatrix,
+    up: PackedMatrix,
+    down: PackedMatrix,
 }
 
 /// One forward call's per-token inputs, read to the host once for all layers.
@@ -173,20 +192,27 @@ impl<B: Backend> LlamaModel<B> {
         let c = &config;
         let (d, v) = (c.hidden_size, c.vocab_size);
         let embed_data = weights.take("model.embed_tokens.weight", &[v, d])?;
-        let lm_head = if c.tie_word_embeddings {
+        let pack = is_cpu_backend::<B>();
+        let (lm_head, packed_lm_head) = if c.tie_word_embeddings {
             weights.tensors.remove("lm_head.weight");
-            transposed::<B>(embed_data.clone(), v, d, device)
+            let packed = pack.then(|| packed_matrix(&embed_data, v, d)).transpose()?;
+            (transposed::<B>(embed_data.clone(), v, d, device), packed)
         } else {
-            transposed::<B>(weights.take("lm_head.weight", &[v, d])?, v, d, device)
+            let data = weights.take("lm_head.weight", &[v, d])?;
+            let packed = pack.then(|| packed_matrix(&data, v, d)).transpose()?;
+            (transposed::<B>(data, v, d, device), packed)
         };
-        let layers: Vec<DecoderLayer<B>> = (0..c.num_layers)
-            .map(|l| load_layer(c, &mut weights, l, device))
-            .collect::<Result<_, _>>()?;
+        let (layers, packed_layers): (Vec<DecoderLayer<B>>, Vec<Option<PackedLayer>>) = (0..c
+            .num_layers)
+            .map(|l| load_layer(c, &mut weights, l, device, pack))
+            .collect::<Result<Vec<_>, _>>()?
+            .into_iter()
+            .unzip();
         let norm = tensor1::<B>(weights.take("model.norm.weight", &[d])?, device);
         let (rope_cos, rope_sin) = rope_tables::<B>(c, device);
         let rotate_half = rotate_half_matrix::<B>(c.head_dim, device);
-        let fused = if is_cpu_backend::<B>() {
-            Some(FusedCpu {
+        let fused = match (packed_lm_head, packed_layers.into_iter().collect()) {
+            (Some(lm_head), Some(packed_layers)) => Some(FusedCpu {
                 norms: layers
                     .iter()
                     .map(|l: &DecoderLayer<B>| {
@@ -199,9 +225,10 @@ impl<B: Backend> LlamaModel<B> {
                 final_norm: host_f32(norm.to_data())?,
                 cos: host_f32(rope_cos.to_data())?,
                 sin: host_f32(rope_sin.to_data())?,
-            })
-        } else {
-            None
+                layers: packed_layers,
+                lm_head,
+            }),
+            _ => None,
         };
         Ok(Self {
             embed: tensor2::<B>(embed_data, v, d, device),
@@ -288,7 +315,7 @@ impl<B: Backend> LlamaModel<B> {
     /// The final norm and output layer over hidden states `[rows, hidden]`.
     fn logits_of(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
         match &self.fused {
-            Some(fused) => fused::linear(self.final_norm_fused(fused, x), &self.lm_head),
+            Some(fused) => self.logits_fused(fused, x),
             None => rms_norm(x.unsqueeze::<3>(), &self.norm, self.config.rms_norm_eps)
                 .squeeze_dim(0)
                 .matmul(self.lm_head.clone()),
@@ -441,28 +468,42 @@ fn load_layer<B: Backend>(
     w: &mut WeightMap,
     l: usize,
     device: &B::Device,
-) -> Result<DecoderLayer<B>, LmError> {
+    pack: bool,
+) -> Result<(DecoderLayer<B>, Option<PackedLayer>), LmError> {
     let p = format!("model.layers.{l}");
     let (d, hd, i) = (c.hidden_size, c.head_dim, c.intermediate_size);
     let (q_out, kv_out) = (c.num_heads * hd, c.num_kv_heads * hd);
     let q = w.take(&format!("{p}.self_attn.q_proj.weight"), &[q_out, d])?;
     let k = w.take(&format!("{p}.self_attn.k_proj.weight"), &[kv_out, d])?;
     let v = w.take(&format!("{p}.self_attn.v_proj.weight"), &[kv_out, d])?;
+    let o = w.take(&format!("{p}.self_attn.o_proj.weight"), &[d, q_out])?;
     let qkv_bias = if c.attention_bias {
-        let q = w.take(&format!("{p}.self_attn.q_proj.bias"), &[q_out])?;
-        let k = w.take(&format!("{p}.self_attn.k_proj.bias"), &[kv_out])?;
-        let v = w.take(&format!("{p}.self_attn.v_proj.bias"), &[kv_out])?;
         Some([
-            tensor1::<B>(q, device),
-            tensor1::<B>(k, device),
-            tensor1::<B>(v, device),
+            w.take(&format!("{p}.self_attn.q_proj.bias"), &[q_out])?,
+            w.take(&format!("{p}.self_attn.k_proj.bias"), &[kv_out])?,
+            w.take(&format!("{p}.self_attn.v_proj.bias"), &[kv_out])?,
         ])
     } else {
         None
     };
     let gate = w.take(&format!("{p}.mlp.gate_proj.weight"), &[i, d])?;
     let up = w.take(&format!("{p}.mlp.up_proj.weight"), &[i, d])?;
-    Ok(DecoderLayer {
+    let down = w.take(&format!("{p}.mlp.down_proj.weight"), &[d, i])?;
+    let packed = if pack {
+        Some(PackedLayer {
+            q: packed_matrix(&q, q_out, d)?,
+            k: packed_matrix(&k, kv_out, d)?,
+            v: packed_matrix(&v, kv_out, d)?,
+            qkv_bias: qkv_bias.clone(),
+            o: packed_matrix(&o, d, q_out)?,
+            gate: packed_matrix(&gate, i, d)?,
+            up: packed_matrix(&up, i, d)?,
+            down: packed_matrix(&down, d, i)?,
+        })
+    } else {
+        None
+    };
+    let layer = DecoderLayer {
         attn_norm: tensor1::<B>(
             w.take(&format!("{p}.input_layernorm.weight"), &[d])?,
             device,
@@ -470,25 +511,26 @@ fn load_layer<B: Backend>(
         q_proj: transposed::<B>(q, q_out, d, device),
         k_proj: transposed::<B>(k, kv_out, d, device),
         v_proj: transposed::<B>(v, kv_out, d, device),
-        qkv_bias,
-        o_proj: transposed::<B>(
-            w.take(&format!("{p}.self_attn.o_proj.weight"), &[d, q_out])?,
-            d,
-            q_out,
-            device,
-        ),
+        qkv_bias: qkv_bias.map(|b| b.map(|b| tensor1::<B>(b, device))),
+        o_proj: transposed::<B>(o, d, q_out, device),
         mlp_norm: tensor1::<B>(
             w.take(&format!("{p}.post_attention_layernorm.weight"), &[d])?,
             device,
         ),
         gate: transposed::<B>(gate, i, d, device),
         up: transposed::<B>(up, i, d, device),
-        down: transposed::<B>(
-            w.take(&format!("{p}.mlp.down_proj.weight"), &[d, i])?,
-            d,
-            i,
-            device,
-        ),
+        down: transposed::<B>(down, d, i, device),
+    };
+    Ok((layer, packed))
+}
+
+/// A checkpoint matrix `[out, in]` packed for the CPU matrix kernel.
+fn packed_matrix(data: &[f32], out: usize, inp: usize) -> Result<PackedMatrix, LmError> {
+    PackedMatrix::from_out_in(data, out, inp).ok_or_else(|| {
+        LmError::Backend(format!(
+            "a weight of {} values cannot be a [{out}, {inp}] matrix",
+            data.len()
+        ))
     })
 }
 

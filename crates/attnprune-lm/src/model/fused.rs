@@ -1,11 +1,10 @@
 //! The decoder on the CPU backend through the fused kernels of
-//! [`crate::kernels`]: the matrix products of a layer stay burn's (`gemm`)
-//! except for a few rows (decoding steps), where the weights are read once
-//! instead of packed; everything between the products is one multi-threaded
-//! pass each, on the host buffers the products leave (no copies: burn-flex
-//! hands its buffers over when a tensor is unique).
+//! [`crate::kernels`] and the packed matrix products of [`crate::packed`]:
+//! a layer runs on plain host buffers from its input to its output, every
+//! step one multi-threaded pass (burn-flex hands a unique tensor's buffer
+//! over without a copy, and takes the result back the same way).
 
-use super::{DecoderLayer, FusedCall, FusedCpu, LlamaModel};
+use super::{FusedCall, FusedCpu, LlamaModel, PackedLayer};
 use crate::cache::{KvCache, LayerKv};
 use crate::kernels::{self, AttentionShape};
 use crate::reuse::LayerReuse;
@@ -100,40 +99,6 @@ fn read_f32<B: Backend, const D: usize, R>(t: &Tensor<B, D>, f: impl FnOnce(&[f3
     }
 }
 
-/// Rows up to which a product with a weight matrix runs as
-/// [`kernels::small_batch_linear`] (decoding steps, last-position logits)
-/// instead of a general matrix product that packs the weights at every call.
-const SMALL_BATCH_ROWS: usize = 32;
-
-/// `x @ weight` where `weight` is a checkpoint's `[out, in]` matrix stored as its
-/// transposed view `[in, out]` (how the model keeps every projection): for a
-/// few rows, reads the `[out, in]` buffer directly; otherwise burn's matmul.
-pub(super) fn linear<B: Backend>(x: Tensor<B, 2>, weight: &Tensor<B, 2>) -> Tensor<B, 2> {
-    let [m, k] = x.dims();
-    let [wk, n] = weight.dims();
-    if m == 0 || m > SMALL_BATCH_ROWS || k != wk || !is_cpu_backend::<B>() {
-        return x.matmul(weight.clone());
-    }
-    let primitive: Box<dyn Any> = Box::new(weight.clone().into_primitive().tensor());
-    let Ok(flex) = primitive.downcast::<burn_flex::FlexTensor>() else {
-        return x.matmul(weight.clone());
-    };
-    // The transposed view of a row-major [n, k] buffer: strides [1, k], offset 0.
-    let layout = flex.layout();
-    let usable = flex.dtype() == DType::F32
-        && layout.strides() == [1, k as isize]
-        && layout.start_offset() == 0
-        && flex.bytes().len() >= n * k * std::mem::size_of::<f32>();
-    if !usable {
-        return x.matmul(weight.clone());
-    }
-    let device = x.device();
-    let x = HostF32::take(x);
-    let rows = &flex.storage::<f32>()[..n * k];
-    let out = kernels::small_batch_linear(x.get(), rows, k);
-    Tensor::from_data(TensorData::new(out, [m, n]), &device)
-}
-
 impl FusedCall {
     /// Reads a batch's positions, padding and head mask to the host.
     fn read<B: Backend>(batch: &super::ForwardBatch<B>) -> Self {
@@ -188,22 +153,28 @@ impl<B: Backend> LlamaModel<B> {
                 share: c.share(),
                 read_only: c.is_read_only(),
             });
-        for (l, layer) in self.layers.iter().enumerate().skip(first_layer) {
+        for l in first_layer..self.layers.len() {
             reuse.offer(l, &x);
             let layer_cache = cache.as_deref_mut().map(|c| c.layer_mut(l));
-            x = self.fused_layer(l, layer, fused, &call, x, (layer_cache, mode));
+            x = self.fused_layer(l, fused, &call, x, (layer_cache, mode));
         }
         x
     }
 
-    /// The final RMSNorm of hidden states `[rows, hidden]`.
-    pub(super) fn final_norm_fused(&self, fused: &FusedCpu, x: Tensor<B, 2>) -> Tensor<B, 2> {
-        let shape = x.dims();
+    /// The logits of hidden states `[rows, hidden]`: final norm, then the
+    /// packed output layer.
+    pub(super) fn logits_fused(&self, fused: &FusedCpu, x: Tensor<B, 2>) -> Tensor<B, 2> {
+        let rows = x.dims()[0];
         let x = HostF32::take(x);
         let mut h = vec![0.0f32; x.get().len()];
-        let eps = self.config.rms_norm_eps as f32;
-        kernels::rms_norm_rows(x.get(), &fused.final_norm, eps, &mut h);
-        self.cpu_tensor::<2>(h, shape)
+        kernels::rms_norm_rows(
+            x.get(),
+            &fused.final_norm,
+            self.config.rms_norm_eps as f32,
+            &mut h,
+        );
+        let logits = fused.lm_head.matmul(&h);
+        self.cpu_tensor::<2>(logits, [rows, fused.lm_head.outputs()])
     }
 
     /// A host buffer as a tensor on this model's device (no copy on burn-flex).
@@ -216,7 +187,6 @@ impl<B: Backend> LlamaModel<B> {
     fn fused_layer(
         &self,
         l: usize,
-        layer: &DecoderLayer<B>,
         fused: &FusedCpu,
         call: &FusedCall,
         x: Tensor<B, 3>,
@@ -227,22 +197,24 @@ impl<B: Backend> LlamaModel<B> {
         let [b, s, d] = x.dims();
         let (hq, hkv, hd) = (c.num_heads, c.num_kv_heads, c.head_dim);
         let (attn_norm, mlp_norm) = &fused.norms[l];
+        let weights: &PackedLayer = &fused.layers[l];
         let mut x = HostF32::take(x);
         let mut h = vec![0.0f32; x.get().len()];
         kernels::rms_norm_rows(x.get(), attn_norm, eps, &mut h);
-        let h = self.cpu_tensor::<2>(h, [b * s, d]);
-        let (q, k, v) = layer.qkv(h, linear);
+        let (mut q, mut k, mut v) = (
+            weights.q.matmul(&h),
+            weights.k.matmul(&h),
+            weights.v.matmul(&h),
+        );
+        if let Some([qb, kb, vb]) = &weights.qkv_bias {
+            kernels::add_row_bias(&mut q, qb);
+            kernels::add_row_bias(&mut k, kb);
+            kernels::add_row_bias(&mut v, vb);
+        }
         let rope = Some((fused.cos.as_slice(), fused.sin.as_slice()));
-        let heads_first = |t: Tensor<B, 2>, heads: usize, rope| {
-            let src = HostF32::take(t);
-            let mut out = vec![0.0f32; src.get().len()];
-            kernels::to_heads_first(
-                src.get(),
-                (b, s, heads, hd),
-                &call.positions,
-                rope,
-                &mut out,
-            );
+        let heads_first = |src: Vec<f32>, heads: usize, rope| {
+            let mut out = vec![0.0f32; src.len()];
+            kernels::to_heads_first(&src, (b, s, heads, hd), &call.positions, rope, &mut out);
             out
         };
         let q = heads_first(q, hq, rope);
@@ -297,16 +269,13 @@ impl<B: Backend> LlamaModel<B> {
                 *cv = Some(self.cpu_tensor::<4>(v, [b, hkv, keys, hd]));
             }
         }
-        let attn = linear(self.cpu_tensor::<2>(attn, [b * s, hq * hd]), &layer.o_proj);
-        kernels::add_assign(x.get_mut(), HostF32::take(attn).get());
-        let mut h = vec![0.0f32; x.get().len()];
+        kernels::add_assign(x.get_mut(), &weights.o.matmul(&attn));
         kernels::rms_norm_rows(x.get(), mlp_norm, eps, &mut h);
-        let h = self.cpu_tensor::<2>(h, [b * s, d]);
-        let up = HostF32::take(linear(h.clone(), &layer.up));
-        let mut gate = HostF32::take(linear(h, &layer.gate));
-        kernels::silu_mul(gate.get_mut(), up.get());
-        let down = linear(Tensor::<B, 2>::from_data(gate.0, &self.device), &layer.down);
-        kernels::add_assign(x.get_mut(), HostF32::take(down).get());
+        let up = weights.up.matmul(&h);
+        let mut gate = weights.gate.matmul(&h);
+        kernels::silu_mul(&mut gate, &up);
+        kernels::add_assign(x.get_mut(), &weights.down.matmul(&gate));
+        debug_assert_eq!(x.get().len(), b * s * d);
         Tensor::<B, 3>::from_data(x.0, &self.device)
     }
 }
