@@ -31,6 +31,13 @@ fn rows_per_task(rows: usize) -> usize {
 /// Elements per rayon task for the element-wise kernels.
 const ELEMENTS_PER_TASK: usize = 1 << 15;
 
+/// Items of `item_len` elements each below which a task is not split
+/// further: a decoding step's few rows run on the calling thread instead of
+/// waking the pool for microseconds of work.
+fn min_items(item_len: usize) -> usize {
+    (ELEMENTS_PER_TASK / 2).div_ceil(item_len.max(1))
+}
+
 /// Sum of `a[i] * b[i]`, accumulated in [`LANES`] fixed lanes.
 #[inline(always)]
 fn dot(a: &[f32], b: &[f32]) -> f32 {
@@ -59,6 +66,7 @@ pub fn rms_norm_rows(x: &[f32], weight: &[f32], eps: f32, out: &mut [f32]) {
     let chunk = rows_per_task(rows) * d;
     out.par_chunks_mut(chunk)
         .zip(x.par_chunks(chunk))
+        .with_min_len(min_items(chunk))
         .for_each(|(out, x)| {
             pulp::Arch::new().dispatch(RmsNormRows {
                 x,
@@ -125,6 +133,7 @@ pub fn to_heads_first(
     debug_assert_eq!(src.len(), batch * seq * heads * hd);
     out.par_chunks_mut(seq * hd)
         .enumerate()
+        .with_min_len(min_items(seq * hd))
         .for_each(|(bh, block)| {
             let (b, h) = (bh / heads, bh % heads);
             for (i, row) in block.chunks_exact_mut(hd).enumerate() {
@@ -203,8 +212,10 @@ pub fn causal_attention(
     let row_width = shape.q_heads * shape.head_dim;
     let rows = out.len() / row_width.max(1);
     let chunk = rows_per_task(rows);
+    // Work per row grows with the keys each query reads.
     out.par_chunks_mut(chunk * row_width)
         .enumerate()
+        .with_min_len(min_items(chunk * row_width * shape.keys.max(1) / 4))
         .for_each(|(task, block)| {
             pulp::Arch::new().dispatch(AttentionRows {
                 q,
@@ -328,6 +339,7 @@ pub fn picked_log_softmax(logits: &[f32], vocab: usize, targets: &[u32]) -> Vec<
     logits
         .par_chunks(vocab)
         .zip(targets.par_iter())
+        .with_min_len(min_items(vocab))
         .map(|(row, &t)| pulp::Arch::new().dispatch(PickedLogSoftmax { row, target: t }))
         .collect()
 }

@@ -18,6 +18,7 @@
 //! depend on the thread count or on AVX2 against AVX-512.
 
 use rayon::prelude::*;
+use std::cell::RefCell;
 use std::sync::Arc;
 
 /// Output columns per panel: two AVX-512 vectors, four AVX2 vectors.
@@ -31,6 +32,12 @@ const ACTIVATION_BLOCK_BYTES: usize = 1 << 20;
 /// threads instead of its rows: with few rows the weights dominate the
 /// traffic, and splitting the columns reads each of them once.
 const MIN_ROWS_PER_TASK: usize = 96;
+
+thread_local! {
+    /// Each thread's buffer of packed activation rows, kept between calls:
+    /// a fresh megabyte per call would be fresh pages to fault in and clear.
+    static PACKED_ROWS: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
 
 /// A `[out, in]` weight matrix in the layout of the CPU matrix kernel.
 #[derive(Debug, Clone)]
@@ -85,11 +92,27 @@ impl PackedMatrix {
     /// `x Wᵀ` for row-major `x` `[rows, in]`: a row-major `[rows, out]`.
     /// Rows are `x.len() / in`; a trailing partial row is ignored.
     pub fn matmul(&self, x: &[f32]) -> Vec<f32> {
+        let mut out = Vec::new();
+        self.matmul_into(x, &mut out);
+        out
+    }
+
+    /// [`Self::matmul`] into `out`, reusing its allocation: a buffer that
+    /// already has the result's length is overwritten without being cleared
+    /// (what a layer loop wants: the same shapes at every layer).
+    pub fn matmul_into(&self, x: &[f32], out: &mut Vec<f32>) {
         let (k, n) = (self.inputs, self.outputs);
         let m = x.len().checked_div(k).unwrap_or(0);
-        let mut out = vec![0.0f32; m * n];
-        if m == 0 || n == 0 || k == 0 {
-            return out;
+        if out.len() != m * n {
+            out.clear();
+            out.resize(m * n, 0.0);
+        }
+        if m == 0 || n == 0 {
+            return;
+        }
+        if k == 0 {
+            out.fill(0.0);
+            return;
         }
         let x = &x[..m * k];
         let threads = rayon::current_num_threads().max(1);
@@ -97,16 +120,8 @@ impl PackedMatrix {
             let rows_per_task = m.div_ceil(threads);
             out.par_chunks_mut(rows_per_task * n)
                 .zip(x.par_chunks(rows_per_task * k))
-                .for_each(|(out, x)| {
-                    pulp::Arch::new().dispatch(Product {
-                        x,
-                        k,
-                        panels: &self.panels,
-                        cols: n,
-                        out,
-                    })
-                });
-            return out;
+                .for_each(|(out, x)| product_task(x, k, (&self.panels, n), out));
+            return;
         }
         let n_panels = n.div_ceil(PANEL);
         let panels_per_task = n_panels.div_ceil(threads * 4).max(1);
@@ -118,13 +133,7 @@ impl PackedMatrix {
                 let first_col = t * panels_per_task * PANEL;
                 let cols = (n - first_col).min(panels_per_task * PANEL);
                 let mut part = vec![0.0f32; m * cols];
-                pulp::Arch::new().dispatch(Product {
-                    x,
-                    k,
-                    panels,
-                    cols,
-                    out: &mut part,
-                });
+                product_task(x, k, (panels, cols), &mut part);
                 (first_col, part)
             })
             .collect();
@@ -134,7 +143,6 @@ impl PackedMatrix {
                 row[first_col..first_col + cols].copy_from_slice(src);
             }
         }
-        out
     }
 }
 
@@ -146,6 +154,24 @@ struct Product<'a> {
     panels: &'a [f32],
     cols: usize,
     out: &'a mut [f32],
+    /// Work buffer for the packed activation rows (grown as needed).
+    packed: &'a mut Vec<f32>,
+}
+
+/// One task's [`Product`] with this thread's packed-rows buffer (taken out
+/// of the thread-local for the call, so that the kernel itself, compiled for
+/// the machine's SIMD level, touches no thread-local machinery).
+fn product_task(x: &[f32], k: usize, (panels, cols): (&[f32], usize), out: &mut [f32]) {
+    let mut packed = PACKED_ROWS.take();
+    pulp::Arch::new().dispatch(Product {
+        x,
+        k,
+        panels,
+        cols,
+        out,
+        packed: &mut packed,
+    });
+    PACKED_ROWS.set(packed);
 }
 
 impl pulp::WithSimd for Product<'_> {
@@ -153,7 +179,14 @@ impl pulp::WithSimd for Product<'_> {
 
     #[inline(always)]
     fn with_simd<S: pulp::Simd>(self, simd: S) {
+        let rows = self.x.len() / self.k;
         match S::F32_LANES {
+            // 12-row tiles fill the registers; 8-row tiles when 12-row ones
+            // would compute over an eighth more padding rows (a decoding
+            // step's 16 rows: 2 tiles of 8, not 24 rows).
+            16 if rows.div_ceil(12) * 12 > rows.div_ceil(8) * 8 + rows / 8 => {
+                self.run::<S, 8, 2>(simd)
+            }
             16 => self.run::<S, 12, 2>(simd),
             8 => self.run::<S, 3, 4>(simd),
             4 => self.run::<S, 2, 8>(simd),
@@ -176,15 +209,34 @@ impl Product<'_> {
             panels,
             cols,
             out,
+            packed,
         } = self;
         let m = x.len() / k;
-        let panel_len = k * PANEL;
         let max_rows = (ACTIVATION_BLOCK_BYTES / (k * 4)).max(MR);
         let rows_per_block = m.div_ceil(m.div_ceil(max_rows)).next_multiple_of(MR);
-        let mut packed = vec![0.0f32; rows_per_block * k];
+        if packed.len() < rows_per_block * k {
+            packed.resize(rows_per_block * k, 0.0);
+        }
+        let packed = &mut packed[..rows_per_block * k];
+        Self::blocks::<S, MR, NV>(simd, (x, k), packed, (panels, cols), out);
+    }
+
+    /// [`Self::run`] over blocks of `packed.len() / k` rows: each block's
+    /// rows packed once, then multiplied by every panel.
+    #[inline(always)]
+    fn blocks<S: pulp::Simd, const MR: usize, const NV: usize>(
+        simd: S,
+        (x, k): (&[f32], usize),
+        packed: &mut [f32],
+        (panels, cols): (&[f32], usize),
+        out: &mut [f32],
+    ) {
+        let m = x.len() / k;
+        let panel_len = k * PANEL;
+        let rows_per_block = packed.len() / k;
         for block_start in (0..m).step_by(rows_per_block) {
             let rows = (m - block_start).min(rows_per_block);
-            pack_rows::<MR>(&x[block_start * k..][..rows * k], k, &mut packed);
+            pack_rows::<MR>(&x[block_start * k..][..rows * k], k, packed);
             for (p, panel) in panels.chunks_exact(panel_len).enumerate() {
                 let col0 = p * PANEL;
                 let width = (cols - col0).min(PANEL);
@@ -225,6 +277,7 @@ impl Product<'_> {
             panels,
             cols,
             out,
+            packed: _,
         } = self;
         let panel_len = k * PANEL;
         for (row, out_row) in x.chunks_exact(k).zip(out.chunks_exact_mut(cols)) {
@@ -331,12 +384,14 @@ mod tests {
     fn product_with<S: pulp::Simd>(simd: Option<S>, x: &[f32], packed: &PackedMatrix) -> Vec<f32> {
         let (k, n) = (packed.inputs, packed.outputs);
         let mut out = vec![0.0; x.len() / k * n];
+        let mut buffer = Vec::new();
         let task = Product {
             x,
             k,
             panels: &packed.panels,
             cols: n,
             out: &mut out,
+            packed: &mut buffer,
         };
         match simd {
             Some(simd) => simd.vectorize(|| pulp::WithSimd::with_simd(task, simd)),

@@ -153,10 +153,11 @@ impl<B: Backend> LlamaModel<B> {
                 share: c.share(),
                 read_only: c.is_read_only(),
             });
+        let mut buffers = LayerBuffers::default();
         for l in first_layer..self.layers.len() {
             reuse.offer(l, &x);
             let layer_cache = cache.as_deref_mut().map(|c| c.layer_mut(l));
-            x = self.fused_layer(l, fused, &call, x, (layer_cache, mode));
+            x = self.fused_layer(l, (fused, &call, &mut buffers), x, (layer_cache, mode));
         }
         x
     }
@@ -187,8 +188,7 @@ impl<B: Backend> LlamaModel<B> {
     fn fused_layer(
         &self,
         l: usize,
-        fused: &FusedCpu,
-        call: &FusedCall,
+        (fused, call, buf): (&FusedCpu, &FusedCall, &mut LayerBuffers),
         x: Tensor<B, 3>,
         (cache, mode): (Option<&mut LayerKv<B>>, CacheMode),
     ) -> Tensor<B, 3> {
@@ -199,29 +199,26 @@ impl<B: Backend> LlamaModel<B> {
         let (attn_norm, mlp_norm) = &fused.norms[l];
         let weights: &PackedLayer = &fused.layers[l];
         let mut x = HostF32::take(x);
-        let mut h = vec![0.0f32; x.get().len()];
-        kernels::rms_norm_rows(x.get(), attn_norm, eps, &mut h);
-        let (mut q, mut k, mut v) = (
-            weights.q.matmul(&h),
-            weights.k.matmul(&h),
-            weights.v.matmul(&h),
-        );
+        resize(&mut buf.h, x.get().len());
+        kernels::rms_norm_rows(x.get(), attn_norm, eps, &mut buf.h);
+        weights.q.matmul_into(&buf.h, &mut buf.q);
+        weights.k.matmul_into(&buf.h, &mut buf.k);
+        weights.v.matmul_into(&buf.h, &mut buf.v);
         if let Some([qb, kb, vb]) = &weights.qkv_bias {
-            kernels::add_row_bias(&mut q, qb);
-            kernels::add_row_bias(&mut k, kb);
-            kernels::add_row_bias(&mut v, vb);
+            kernels::add_row_bias(&mut buf.q, qb);
+            kernels::add_row_bias(&mut buf.k, kb);
+            kernels::add_row_bias(&mut buf.v, vb);
         }
         let rope = Some((fused.cos.as_slice(), fused.sin.as_slice()));
-        let heads_first = |src: Vec<f32>, heads: usize, rope| {
-            let mut out = vec![0.0f32; src.len()];
-            kernels::to_heads_first(&src, (b, s, heads, hd), &call.positions, rope, &mut out);
-            out
+        let heads_first = |src: &[f32], heads: usize, rope, out: &mut Vec<f32>| {
+            resize(out, src.len());
+            kernels::to_heads_first(src, (b, s, heads, hd), &call.positions, rope, out);
         };
-        let q = heads_first(q, hq, rope);
-        let k = heads_first(k, hkv, rope);
-        let v = heads_first(v, hkv, None);
+        heads_first(&buf.q, hq, rope, &mut buf.q_heads);
+        heads_first(&buf.k, hkv, rope, &mut buf.k_heads);
+        heads_first(&buf.v, hkv, None, &mut buf.v_heads);
         let keep = call.keep.as_ref().map(|k| &k[l * b * hq..][..b * hq]);
-        let mut attn = vec![0.0f32; b * s * hq * hd];
+        resize(&mut buf.attn, b * s * hq * hd);
         let past = cache
             .as_ref()
             .and_then(|c| Some((c.0.clone()?, c.1.clone()?)));
@@ -234,15 +231,22 @@ impl<B: Backend> LlamaModel<B> {
             keys: past_len + s,
             head_dim: hd,
         };
+        let (q, k, v) = (&buf.q_heads, &buf.k_heads, &buf.v_heads);
         let attend = |past: Option<kernels::PastKeyValues<'_>>, out: &mut [f32]| {
             let padding = call.key_padding.as_deref();
-            kernels::causal_attention(&q, (&k, &v), past, padding, keep, shape, out);
+            kernels::causal_attention(q, (k, v), past, padding, keep, shape, out);
         };
+        let writes_cache = cache.is_some() && !mode.read_only;
         // The cache after this call: past + new keys/values (none when read-only).
         let extended = match &past {
             None => {
-                attend(None, &mut attn);
-                Some((k, v))
+                attend(None, &mut buf.attn);
+                writes_cache.then(|| {
+                    (
+                        std::mem::take(&mut buf.k_heads),
+                        std::mem::take(&mut buf.v_heads),
+                    )
+                })
             }
             Some((pk, pv)) => read_f32(pk, |pk| {
                 read_f32(pv, |pv| {
@@ -252,30 +256,64 @@ impl<B: Backend> LlamaModel<B> {
                         len: past_len,
                         share: mode.share,
                     };
-                    attend(Some(past), &mut attn);
-                    (!mode.read_only).then(|| {
+                    attend(Some(past), &mut buf.attn);
+                    writes_cache.then(|| {
                         (
-                            kernels::append_positions(pk, &k, (b, hkv, hd)),
-                            kernels::append_positions(pv, &v, (b, hkv, hd)),
+                            kernels::append_positions(pk, k, (b, hkv, hd)),
+                            kernels::append_positions(pv, v, (b, hkv, hd)),
                         )
                     })
                 })
             }),
         };
-        if let (Some((ck, cv)), false) = (cache, mode.read_only) {
-            if let Some((k, v)) = extended {
-                let keys = past_len + s;
-                *ck = Some(self.cpu_tensor::<4>(k, [b, hkv, keys, hd]));
-                *cv = Some(self.cpu_tensor::<4>(v, [b, hkv, keys, hd]));
-            }
+        if let (Some((ck, cv)), Some((k, v))) = (cache, extended) {
+            let keys = past_len + s;
+            *ck = Some(self.cpu_tensor::<4>(k, [b, hkv, keys, hd]));
+            *cv = Some(self.cpu_tensor::<4>(v, [b, hkv, keys, hd]));
         }
-        kernels::add_assign(x.get_mut(), &weights.o.matmul(&attn));
-        kernels::rms_norm_rows(x.get(), mlp_norm, eps, &mut h);
-        let up = weights.up.matmul(&h);
-        let mut gate = weights.gate.matmul(&h);
-        kernels::silu_mul(&mut gate, &up);
-        kernels::add_assign(x.get_mut(), &weights.down.matmul(&gate));
+        weights.o.matmul_into(&buf.attn, &mut buf.projected);
+        kernels::add_assign(x.get_mut(), &buf.projected);
+        kernels::rms_norm_rows(x.get(), mlp_norm, eps, &mut buf.h);
+        weights.up.matmul_into(&buf.h, &mut buf.up);
+        weights.gate.matmul_into(&buf.h, &mut buf.gate);
+        kernels::silu_mul(&mut buf.gate, &buf.up);
+        weights.down.matmul_into(&buf.gate, &mut buf.projected);
+        kernels::add_assign(x.get_mut(), &buf.projected);
         debug_assert_eq!(x.get().len(), b * s * d);
         Tensor::<B, 3>::from_data(x.0, &self.device)
+    }
+}
+
+/// The work buffers of [`LlamaModel::fused_layer`], kept across the layers
+/// of one forward call: every layer has the same shapes, so after the first
+/// one nothing is allocated, faulted in or cleared (a prefill's layer moves
+/// about 30 MB through them).
+#[derive(Debug, Default)]
+struct LayerBuffers {
+    /// Normed hidden states `[rows, hidden]` (attention, then MLP).
+    h: Vec<f32>,
+    /// q, k, v as the products leave them, token-major.
+    q: Vec<f32>,
+    k: Vec<f32>,
+    v: Vec<f32>,
+    /// q, k, v heads-first (rotary applied to q and k).
+    q_heads: Vec<f32>,
+    k_heads: Vec<f32>,
+    v_heads: Vec<f32>,
+    /// Attention output `[rows, q_heads * head_dim]`.
+    attn: Vec<f32>,
+    /// `o_proj` then `down_proj` output `[rows, hidden]`.
+    projected: Vec<f32>,
+    /// MLP up and gate (then SiLU(gate)·up) `[rows, intermediate]`.
+    up: Vec<f32>,
+    gate: Vec<f32>,
+}
+
+/// Sets `buffer`'s length to `len`; its contents are left for the caller to
+/// overwrite (a reused buffer of the right length is not touched).
+fn resize(buffer: &mut Vec<f32>, len: usize) {
+    if buffer.len() != len {
+        buffer.clear();
+        buffer.resize(len, 0.0);
     }
 }
