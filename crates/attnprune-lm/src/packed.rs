@@ -92,7 +92,10 @@ impl PackedMatrix {
     /// `x Wᵀ` for row-major `x` `[rows, in]`: a row-major `[rows, out]`.
     /// Rows are `x.len() / in`; a trailing partial row is ignored.
     pub fn matmul(&self, x: &[f32]) -> Vec<f32> {
-        let mut out = Vec::new();
+        // Zeroed by the allocator (fresh pages for a large result), so that
+        // `matmul_into` finds the right length and does not clear it again.
+        let rows = x.len().checked_div(self.inputs).unwrap_or(0);
+        let mut out = vec![0.0f32; rows * self.outputs];
         self.matmul_into(x, &mut out);
         out
     }
