@@ -33,6 +33,15 @@ const ACTIVATION_BLOCK_BYTES: usize = 1 << 20;
 /// traffic, and splitting the columns reads each of them once.
 const MIN_ROWS_PER_TASK: usize = 96;
 
+/// `f32`s per 64-byte cache line.
+const CACHE_LINE_FLOATS: usize = 16;
+
+/// Elements to skip from the start of `values` to reach a 64-byte boundary.
+fn cache_line_offset(values: &[f32]) -> usize {
+    let misalignment = (values.as_ptr() as usize % 64) / std::mem::size_of::<f32>();
+    (CACHE_LINE_FLOATS - misalignment) % CACHE_LINE_FLOATS
+}
+
 thread_local! {
     /// Each thread's buffer of packed activation rows, kept between calls:
     /// a fresh megabyte per call would be fresh pages to fault in and clear.
@@ -44,8 +53,10 @@ thread_local! {
 pub struct PackedMatrix {
     /// `ceil(out / PANEL)` panels, each `[in, PANEL]` row-major; the columns
     /// past `out` in the last panel are zero. Shared: a cloned model does
-    /// not copy its weights.
-    panels: Arc<[f32]>,
+    /// not copy its weights. They start at `offset`, the first element on a
+    /// 64-byte boundary, so that no vector load straddles two cache lines.
+    storage: Arc<[f32]>,
+    offset: usize,
     inputs: usize,
     outputs: usize,
 }
@@ -58,7 +69,13 @@ impl PackedMatrix {
             return None;
         }
         let panel_len = inputs * PANEL;
-        let mut panels = vec![0.0f32; outputs.div_ceil(PANEL) * panel_len];
+        let len = outputs.div_ceil(PANEL) * panel_len;
+        let mut storage: Arc<[f32]> = vec![0.0f32; len + CACHE_LINE_FLOATS].into();
+        let offset = cache_line_offset(&storage);
+        let Some(whole) = Arc::get_mut(&mut storage) else {
+            unreachable!("a new Arc is unique")
+        };
+        let panels = &mut whole[offset..offset + len];
         if panel_len > 0 {
             panels
                 .par_chunks_mut(panel_len)
@@ -73,10 +90,17 @@ impl PackedMatrix {
                 });
         }
         Some(Self {
-            panels: panels.into(),
+            storage,
+            offset,
             inputs,
             outputs,
         })
+    }
+
+    /// The panels.
+    fn panels(&self) -> &[f32] {
+        let len = self.outputs.div_ceil(PANEL) * self.inputs * PANEL;
+        &self.storage[self.offset..self.offset + len]
     }
 
     /// Input width (`in`).
@@ -123,13 +147,13 @@ impl PackedMatrix {
             let rows_per_task = m.div_ceil(threads);
             out.par_chunks_mut(rows_per_task * n)
                 .zip(x.par_chunks(rows_per_task * k))
-                .for_each(|(out, x)| product_task(x, k, (&self.panels, n), out));
+                .for_each(|(out, x)| product_task(x, k, (self.panels(), n), out));
             return;
         }
         let n_panels = n.div_ceil(PANEL);
         let panels_per_task = n_panels.div_ceil(threads * 4).max(1);
         let parts: Vec<(usize, Vec<f32>)> = self
-            .panels
+            .panels()
             .par_chunks(panels_per_task * k * PANEL)
             .enumerate()
             .map(|(t, panels)| {
@@ -391,7 +415,7 @@ mod tests {
         let task = Product {
             x,
             k,
-            panels: &packed.panels,
+            panels: packed.panels(),
             cols: n,
             out: &mut out,
             packed: &mut buffer,
