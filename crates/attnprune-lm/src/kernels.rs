@@ -249,7 +249,7 @@ impl<'a> pulp::WithSimd for AttentionRows<'a> {
     type Output = ();
 
     #[inline(always)]
-    fn with_simd<S: pulp::Simd>(self, _: S) {
+    fn with_simd<S: pulp::Simd>(self, simd: S) {
         let AttentionShape {
             batch: _,
             q_heads: hq,
@@ -262,6 +262,12 @@ impl<'a> pulp::WithSimd for AttentionRows<'a> {
         let offset = t - s;
         let past_len = self.past.map_or(0, |p| p.len);
         let scale = 1.0 / (hd as f32).sqrt();
+        // Whole vectors per head row: the head runs in registers.
+        let vectors = if hd % S::F32_LANES == 0 {
+            hd / S::F32_LANES
+        } else {
+            0
+        };
         let mut scores = vec![0.0f32; t];
         for (r, out_row) in self.out.chunks_exact_mut(hq * hd).enumerate() {
             let token = self.first_row + r;
@@ -271,12 +277,11 @@ impl<'a> pulp::WithSimd for AttentionRows<'a> {
             let allowed = |j: usize| j == last || padding.is_none_or(|p| !p[j]);
             for (h, o) in out_row.chunks_exact_mut(hd).enumerate() {
                 let factor = self.keep.map_or(1.0, |k| k[b * hq + h]);
-                o.fill(0.0);
                 if factor == 0.0 {
+                    o.fill(0.0);
                     continue;
                 }
                 let g = h / groups;
-                let q_row = &self.q[((b * hq + h) * s + i) * hd..][..hd];
                 let new_k = &self.new_k[(b * hkv + g) * s * hd..][..s * hd];
                 let new_v = &self.new_v[(b * hkv + g) * s * hd..][..s * hd];
                 let (past_k, past_v) = match self.past {
@@ -286,37 +291,145 @@ impl<'a> pulp::WithSimd for AttentionRows<'a> {
                     }
                     None => (&[][..], &[][..]),
                 };
-                let row = |past: &'a [f32], new: &'a [f32], j: usize| -> &'a [f32] {
-                    if j < past_len {
-                        &past[j * hd..][..hd]
-                    } else {
-                        &new[(j - past_len) * hd..][..hd]
-                    }
+                let head = HeadRow {
+                    q: &self.q[((b * hq + h) * s + i) * hd..][..hd],
+                    keys: KeyRows {
+                        past: past_k,
+                        new: new_k,
+                        past_len,
+                    },
+                    values: KeyRows {
+                        past: past_v,
+                        new: new_v,
+                        past_len,
+                    },
+                    scale,
+                    factor,
                 };
-                let mut max = f32::NEG_INFINITY;
-                for (j, score) in scores[..=last].iter_mut().enumerate() {
-                    if allowed(j) {
-                        *score = dot(q_row, row(past_k, new_k, j)) * scale;
-                        max = max.max(*score);
-                    }
-                }
-                let mut sum = 0.0f32;
-                for (j, score) in scores[..=last].iter_mut().enumerate() {
-                    if allowed(j) {
-                        *score = (*score - max).exp();
-                        sum += *score;
-                    }
-                }
-                let norm = factor / sum;
-                for (j, &score) in scores[..=last].iter().enumerate() {
-                    if allowed(j) {
-                        let p = score * norm;
-                        for (o, &x) in o.iter_mut().zip(row(past_v, new_v, j)) {
-                            *o = p.mul_add(x, *o);
-                        }
-                    }
+                // Keys after `last` are in this query's future.
+                let scores = &mut scores[..=last];
+                match vectors {
+                    1 => head.attend_vectors::<S, 1>(simd, &allowed, scores, o),
+                    2 => head.attend_vectors::<S, 2>(simd, &allowed, scores, o),
+                    4 => head.attend_vectors::<S, 4>(simd, &allowed, scores, o),
+                    8 => head.attend_vectors::<S, 8>(simd, &allowed, scores, o),
+                    _ => head.attend(&allowed, scores, o),
                 }
             }
+        }
+    }
+}
+
+/// The keys (or values) one query reads: the cached ones, then the new ones.
+#[derive(Clone, Copy)]
+struct KeyRows<'a> {
+    past: &'a [f32],
+    new: &'a [f32],
+    past_len: usize,
+}
+
+impl<'a> KeyRows<'a> {
+    /// Row `j` (`hd` wide).
+    #[inline(always)]
+    fn row(&self, j: usize, hd: usize) -> &'a [f32] {
+        if j < self.past_len {
+            &self.past[j * hd..][..hd]
+        } else {
+            &self.new[(j - self.past_len) * hd..][..hd]
+        }
+    }
+}
+
+/// One query row of one (kept) head in [`causal_attention`].
+struct HeadRow<'a> {
+    q: &'a [f32],
+    keys: KeyRows<'a>,
+    values: KeyRows<'a>,
+    scale: f32,
+    factor: f32,
+}
+
+impl HeadRow<'_> {
+    /// Softmax of `scores` (the allowed ones, others untouched) in place,
+    /// returning `factor / Σ`, the scale of the weighted sum.
+    #[inline(always)]
+    fn softmax(&self, allowed: &impl Fn(usize) -> bool, scores: &mut [f32], max: f32) -> f32 {
+        let mut sum = 0.0f32;
+        for (j, score) in scores.iter_mut().enumerate() {
+            if allowed(j) {
+                *score = (*score - max).exp();
+                sum += *score;
+            }
+        }
+        self.factor / sum
+    }
+
+    /// The head's output row `o` (`hd` wide), any head width.
+    #[inline(always)]
+    fn attend(&self, allowed: &impl Fn(usize) -> bool, scores: &mut [f32], o: &mut [f32]) {
+        let hd = self.q.len();
+        let mut max = f32::NEG_INFINITY;
+        for (j, score) in scores.iter_mut().enumerate() {
+            if allowed(j) {
+                *score = dot(self.q, self.keys.row(j, hd)) * self.scale;
+                max = max.max(*score);
+            }
+        }
+        let norm = self.softmax(allowed, scores, max);
+        o.fill(0.0);
+        for (j, &score) in scores.iter().enumerate() {
+            if allowed(j) {
+                let p = score * norm;
+                for (o, &x) in o.iter_mut().zip(self.values.row(j, hd)) {
+                    *o = p.mul_add(x, *o);
+                }
+            }
+        }
+    }
+
+    /// [`Self::attend`] for a head width of exactly `NV` vectors: the query
+    /// and the output row stay in registers, each score is one vector
+    /// reduction. The weighted sum adds the values in the same order.
+    #[inline(always)]
+    fn attend_vectors<S: pulp::Simd, const NV: usize>(
+        &self,
+        simd: S,
+        allowed: &impl Fn(usize) -> bool,
+        scores: &mut [f32],
+        o: &mut [f32],
+    ) {
+        let hd = self.q.len();
+        let vectors = |row: &[f32]| -> [S::f32s; NV] {
+            let (v, _) = S::as_simd_f32s(row);
+            std::array::from_fn(|i| v[i])
+        };
+        let q = vectors(self.q);
+        let mut max = f32::NEG_INFINITY;
+        for (j, score) in scores.iter_mut().enumerate() {
+            if allowed(j) {
+                let k = vectors(self.keys.row(j, hd));
+                let mut acc = simd.mul_f32s(q[0], k[0]);
+                for v in 1..NV {
+                    acc = simd.mul_add_f32s(q[v], k[v], acc);
+                }
+                *score = simd.reduce_sum_f32s(acc) * self.scale;
+                max = max.max(*score);
+            }
+        }
+        let norm = self.softmax(allowed, scores, max);
+        let mut acc = [simd.splat_f32s(0.0); NV];
+        for (j, &score) in scores.iter().enumerate() {
+            if allowed(j) {
+                let p = simd.splat_f32s(score * norm);
+                let x = vectors(self.values.row(j, hd));
+                for v in 0..NV {
+                    acc[v] = simd.mul_add_f32s(p, x[v], acc[v]);
+                }
+            }
+        }
+        let (out, _) = S::as_mut_simd_f32s(o);
+        for (out, acc) in out.iter_mut().zip(acc) {
+            *out = acc;
         }
     }
 }
@@ -460,6 +573,92 @@ mod tests {
             &mut out,
         );
         assert_eq!(out, vec![10.0, 20.0]); // own position kept; padding skipped after
+    }
+
+    /// Attention computed the plain way in f64: `[batch * queries, q_heads * hd]`.
+    #[allow(clippy::too_many_arguments)]
+    fn reference_attention(
+        q: &[f32],
+        (k, v): (&[f32], &[f32]),
+        padding: &[bool],
+        keep: &[f32],
+        (b, hq, hkv, s, hd): (usize, usize, usize, usize, usize),
+    ) -> Vec<f32> {
+        let mut out = vec![0.0f32; b * s * hq * hd];
+        for bi in 0..b {
+            for h in 0..hq {
+                let g = h / (hq / hkv);
+                for i in 0..s {
+                    let at = |j: usize| ((bi * hkv + g) * s + j) * hd;
+                    let qr = &q[((bi * hq + h) * s + i) * hd..][..hd];
+                    let seen: Vec<usize> = (0..=i)
+                        .filter(|&j| j == i || !padding[bi * s + j])
+                        .collect();
+                    let scores: Vec<f64> = seen
+                        .iter()
+                        .map(|&j| {
+                            let dot: f64 =
+                                (0..hd).map(|d| qr[d] as f64 * k[at(j) + d] as f64).sum();
+                            dot / (hd as f64).sqrt()
+                        })
+                        .collect();
+                    let max = scores.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+                    let sum: f64 = scores.iter().map(|x| (x - max).exp()).sum();
+                    for d in 0..hd {
+                        let value: f64 = seen
+                            .iter()
+                            .zip(&scores)
+                            .map(|(&j, x)| (x - max).exp() / sum * v[at(j) + d] as f64)
+                            .sum();
+                        out[(bi * s + i) * hq * hd + h * hd + d] =
+                            (value * keep[bi * hq + h] as f64) as f32;
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn attention_matches_a_plain_f64_computation_at_every_head_width() {
+        // Head widths that take the vector path (whole vectors of 4, 8 or 16
+        // lanes) and ones that do not; grouped heads, padding, a pruned head.
+        for hd in [1, 3, 8, 16, 32, 64, 128, 20] {
+            let (b, hq, hkv, s) = (2, 4, 2, 5);
+            let values = |n: usize, seed: f32| -> Vec<f32> {
+                (0..n).map(|i| ((i as f32 + seed) * 0.377).sin()).collect()
+            };
+            let q = values(b * hq * s * hd, 1.0);
+            let k = values(b * hkv * s * hd, 2.0);
+            let v = values(b * hkv * s * hd, 3.0);
+            let mut padding = vec![false; b * s];
+            padding[s] = true; // batch row 1, position 0
+            let mut keep = vec![1.0f32; b * hq];
+            keep[1] = 0.0;
+            keep[6] = 0.5;
+            let shape = AttentionShape {
+                batch: b,
+                q_heads: hq,
+                kv_heads: hkv,
+                queries: s,
+                keys: s,
+                head_dim: hd,
+            };
+            let mut out = vec![f32::NAN; b * s * hq * hd];
+            causal_attention(
+                &q,
+                (&k, &v),
+                None,
+                Some(&padding),
+                Some(&keep),
+                shape,
+                &mut out,
+            );
+            let expected = reference_attention(&q, (&k, &v), &padding, &keep, (b, hq, hkv, s, hd));
+            for (i, (o, e)) in out.iter().zip(&expected).enumerate() {
+                assert!((o - e).abs() < 1e-5, "hd {hd}, element {i}: {o} vs {e}");
+            }
+        }
     }
 
     #[test]
