@@ -434,6 +434,13 @@ impl HeadRow<'_> {
     }
 }
 
+/// `silu(g) * u`, the SwiGLU activation of one element (one definition for
+/// [`silu_mul`] and the fused product of [`crate::packed`]).
+#[inline(always)]
+pub fn silu_times(g: f32, u: f32) -> f32 {
+    g * (1.0 / (1.0 + (-g).exp())) * u
+}
+
 /// `gate = silu(gate) * up`, in place: the SwiGLU activation.
 pub fn silu_mul(gate: &mut [f32], up: &[f32]) {
     gate.par_chunks_mut(ELEMENTS_PER_TASK)
@@ -441,7 +448,7 @@ pub fn silu_mul(gate: &mut [f32], up: &[f32]) {
         .for_each(|(g, u)| {
             // exp is a libm call per element: SIMD dispatch would not help.
             for (g, &u) in g.iter_mut().zip(u) {
-                *g = *g * (1.0 / (1.0 + (-*g).exp())) * u;
+                *g = silu_times(*g, u);
             }
         });
 }

@@ -274,9 +274,7 @@ impl<B: Backend> LlamaModel<B> {
         weights.o.matmul_into(&buf.attn, &mut buf.projected);
         kernels::add_assign(x.get_mut(), &buf.projected);
         kernels::rms_norm_rows(x.get(), mlp_norm, eps, &mut buf.h);
-        weights.up.matmul_into(&buf.h, &mut buf.up);
-        weights.gate.matmul_into(&buf.h, &mut buf.gate);
-        kernels::silu_mul(&mut buf.gate, &buf.up);
+        weights.gate.swiglu_into(&weights.up, &buf.h, &mut buf.gate);
         weights.down.matmul_into(&buf.gate, &mut buf.projected);
         kernels::add_assign(x.get_mut(), &buf.projected);
         debug_assert_eq!(x.get().len(), b * s * d);
@@ -304,8 +302,7 @@ struct LayerBuffers {
     attn: Vec<f32>,
     /// `o_proj` then `down_proj` output `[rows, hidden]`.
     projected: Vec<f32>,
-    /// MLP up and gate (then SiLU(gate)·up) `[rows, intermediate]`.
-    up: Vec<f32>,
+    /// SiLU(gate)·up `[rows, intermediate]`.
     gate: Vec<f32>,
 }
 
