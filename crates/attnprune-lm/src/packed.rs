@@ -70,7 +70,9 @@ impl PackedMatrix {
         }
         let panel_len = inputs * PANEL;
         let len = outputs.div_ceil(PANEL) * panel_len;
-        let mut storage: Arc<[f32]> = vec![0.0f32; len + CACHE_LINE_FLOATS].into();
+        // Collected straight into the shared allocation (no temporary copy).
+        let mut storage: Arc<[f32]> =
+            std::iter::repeat_n(0.0f32, len + CACHE_LINE_FLOATS).collect();
         let offset = cache_line_offset(&storage);
         let Some(whole) = Arc::get_mut(&mut storage) else {
             unreachable!("a new Arc is unique")
