@@ -49,7 +49,7 @@ thread_local! {
 }
 
 /// A `[out, in]` weight matrix in the layout of the CPU matrix kernel.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct PackedMatrix {
     /// `ceil(out / PANEL)` panels, each `[in, PANEL]` row-major; the columns
     /// past `out` in the last panel are zero. Shared: a cloned model does
@@ -59,6 +59,16 @@ pub struct PackedMatrix {
     offset: usize,
     inputs: usize,
     outputs: usize,
+}
+
+impl std::fmt::Debug for PackedMatrix {
+    /// The shape only (a model's debug print must not list its weights).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PackedMatrix")
+            .field("outputs", &self.outputs)
+            .field("inputs", &self.inputs)
+            .finish_non_exhaustive()
+    }
 }
 
 impl PackedMatrix {
@@ -532,6 +542,15 @@ mod tests {
             gate.swiglu_into(&up, &x, &mut out);
             assert_eq!(out, expected, "{m}x{n}x{k}");
         }
+    }
+
+    #[test]
+    fn debug_print_shows_the_shape_not_the_weights() {
+        let packed = PackedMatrix::from_out_in(&[0.5; 6], 2, 3).expect("shape");
+        assert_eq!(
+            format!("{packed:?}"),
+            "PackedMatrix { outputs: 2, inputs: 3, .. }"
+        );
     }
 
     #[test]
