@@ -6,7 +6,8 @@
 //! the matrix products in single passes, multi-threaded with rayon:
 //! RMSNorm, the rotary embedding fused with the move to heads-first layout,
 //! causal grouped-query attention that skips pruned heads entirely and never
-//! computes the masked upper half, SiLU·up and residual adds in place.
+//! computes the masked upper half, residual adds in place, and the SiLU·up
+//! of one element that the packed gate/up product applies tile by tile.
 //!
 //! The inner loops with dot products run inside [`pulp::Arch::dispatch`]
 //! (structs implementing [`pulp::WithSimd`], whose bodies are inlined into
@@ -434,23 +435,12 @@ impl HeadRow<'_> {
     }
 }
 
-/// `silu(g) * u`, the SwiGLU activation of one element (one definition for
-/// [`silu_mul`] and the fused product of [`crate::packed`]).
+/// `silu(g) * u`, the SwiGLU activation of one element, as transformers
+/// computes it in f32 (applied tile by tile by [`crate::packed`]'s fused
+/// gate/up product).
 #[inline(always)]
 pub fn silu_times(g: f32, u: f32) -> f32 {
     g * (1.0 / (1.0 + (-g).exp())) * u
-}
-
-/// `gate = silu(gate) * up`, in place: the SwiGLU activation.
-pub fn silu_mul(gate: &mut [f32], up: &[f32]) {
-    gate.par_chunks_mut(ELEMENTS_PER_TASK)
-        .zip(up.par_chunks(ELEMENTS_PER_TASK))
-        .for_each(|(g, u)| {
-            // exp is a libm call per element: SIMD dispatch would not help.
-            for (g, &u) in g.iter_mut().zip(u) {
-                *g = silu_times(*g, u);
-            }
-        });
 }
 
 /// `ln softmax(row k)[targets[k]]` of each `vocab`-wide row of `logits`:
@@ -583,7 +573,6 @@ mod tests {
     }
 
     /// Attention computed the plain way in f64: `[batch * queries, q_heads * hd]`.
-    #[allow(clippy::too_many_arguments)]
     fn reference_attention(
         q: &[f32],
         (k, v): (&[f32], &[f32]),

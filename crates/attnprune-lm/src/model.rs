@@ -57,16 +57,11 @@ struct DecoderLayer<B: Backend> {
 
 impl<B: Backend> DecoderLayer<B> {
     /// The query, key and value projections of normed hidden states
-    /// `[rows, hidden]`, with their biases where the architecture has them;
-    /// `product` multiplies by a weight (burn's matmul or the fused path's).
-    fn qkv(
-        &self,
-        h: Tensor<B, 2>,
-        product: impl Fn(Tensor<B, 2>, &Tensor<B, 2>) -> Tensor<B, 2>,
-    ) -> (Tensor<B, 2>, Tensor<B, 2>, Tensor<B, 2>) {
-        let mut q = product(h.clone(), &self.q_proj);
-        let mut k = product(h.clone(), &self.k_proj);
-        let mut v = product(h, &self.v_proj);
+    /// `[rows, hidden]`, with their biases where the architecture has them.
+    fn qkv(&self, h: Tensor<B, 2>) -> (Tensor<B, 2>, Tensor<B, 2>, Tensor<B, 2>) {
+        let mut q = h.clone().matmul(self.q_proj.clone());
+        let mut k = h.clone().matmul(self.k_proj.clone());
+        let mut v = h.matmul(self.v_proj.clone());
         if let Some([qb, kb, vb]) = &self.qkv_bias {
             q = q + qb.clone().unsqueeze();
             k = k + kb.clone().unsqueeze();
@@ -193,15 +188,14 @@ impl<B: Backend> LlamaModel<B> {
         let (d, v) = (c.hidden_size, c.vocab_size);
         let embed_data = weights.take("model.embed_tokens.weight", &[v, d])?;
         let pack = is_cpu_backend::<B>();
-        let (lm_head, packed_lm_head) = if c.tie_word_embeddings {
+        let head_data = if c.tie_word_embeddings {
             weights.tensors.remove("lm_head.weight");
-            let packed = pack.then(|| packed_matrix(&embed_data, v, d)).transpose()?;
-            (transposed::<B>(embed_data.clone(), v, d, device), packed)
+            embed_data.clone()
         } else {
-            let data = weights.take("lm_head.weight", &[v, d])?;
-            let packed = pack.then(|| packed_matrix(&data, v, d)).transpose()?;
-            (transposed::<B>(data, v, d, device), packed)
+            weights.take("lm_head.weight", &[v, d])?
         };
+        let packed_lm_head = pack.then(|| packed_matrix(&head_data, v, d)).transpose()?;
+        let lm_head = transposed::<B>(head_data, v, d, device);
         let (layers, packed_layers): (Vec<DecoderLayer<B>>, Vec<Option<PackedLayer>>) = (0..c
             .num_layers)
             .map(|l| load_layer(c, &mut weights, l, device, pack))
@@ -422,7 +416,7 @@ impl<B: Backend> LlamaModel<B> {
         let [b, s, d] = x.dims();
         let (hq, hkv, hd) = (c.num_heads, c.num_kv_heads, c.head_dim);
         let h = rms_norm(x.clone(), &layer.attn_norm, c.rms_norm_eps).reshape([b * s, d]);
-        let (q, k, v) = layer.qkv(h, |x, w| x.matmul(w.clone()));
+        let (q, k, v) = layer.qkv(h);
         // [b*s, heads, hd] -> [b, heads, s, hd] for attention.
         let heads_first =
             |t: Tensor<B, 3>, heads: usize| t.reshape([b, s, heads, hd]).swap_dims(1, 2);

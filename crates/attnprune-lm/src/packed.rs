@@ -195,16 +195,13 @@ impl PackedMatrix {
             .map(|t| {
                 let first_col = t * panels_per_task * PANEL;
                 let cols = (n - first_col).min(panels_per_task * PANEL);
-                fn task_panels(all: &[f32], t: usize, task_len: usize) -> &[f32] {
-                    &all[t * task_len..((t + 1) * task_len).min(all.len())]
-                }
                 let mut part = vec![0.0f32; m * cols];
                 product_task(
                     x,
                     k,
                     (
-                        task_panels(self.panels(), t, task_len),
-                        up.map(|up| task_panels(up.panels(), t, task_len)),
+                        task_slice(self.panels(), t, task_len),
+                        up.map(|up| task_slice(up.panels(), t, task_len)),
                         cols,
                     ),
                     &mut part,
@@ -219,6 +216,11 @@ impl PackedMatrix {
             }
         }
     }
+}
+
+/// Task `t`'s `len` elements of `all` (the last task's may be shorter).
+fn task_slice(all: &[f32], t: usize, len: usize) -> &[f32] {
+    &all[t * len..((t + 1) * len).min(all.len())]
 }
 
 /// One task's product: rows `x` `[m, k]` times the `cols` output columns
@@ -536,8 +538,12 @@ mod tests {
             let (wg, wu) = (values(n * k, 6.0), values(n * k, 7.0));
             let gate = PackedMatrix::from_out_in(&wg, n, k).expect("shape");
             let up = PackedMatrix::from_out_in(&wu, n, k).expect("shape");
-            let mut expected = gate.matmul(&x);
-            crate::kernels::silu_mul(&mut expected, &up.matmul(&x));
+            let expected: Vec<f32> = gate
+                .matmul(&x)
+                .into_iter()
+                .zip(up.matmul(&x))
+                .map(|(g, u)| crate::kernels::silu_times(g, u))
+                .collect();
             let mut out = Vec::new();
             gate.swiglu_into(&up, &x, &mut out);
             assert_eq!(out, expected, "{m}x{n}x{k}");
