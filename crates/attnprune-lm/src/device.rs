@@ -49,6 +49,46 @@ impl fmt::Display for DeviceSpec {
     }
 }
 
+/// The number format the model computes in (`--precision`).
+///
+/// `bf16` stores weights and activations in bfloat16 and keeps f32 where
+/// rounding would accumulate: RMSNorm's mean of squares, the attention
+/// softmax and the log-probabilities (logits leave the model as f32), as
+/// transformers does in bf16. It is the GPU's fast path (tensor cores); on the
+/// CPU it runs burn's generic ops (the fused kernels are f32 only) and serves
+/// to check its numbers without a GPU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Precision {
+    /// 32-bit floats everywhere (the reference; the CPU's fused kernels).
+    #[default]
+    F32,
+    /// bfloat16 weights and activations, f32 accumulation where it matters.
+    Bf16,
+}
+
+impl FromStr for Precision {
+    type Err = LmError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "f32" => Ok(Self::F32),
+            "bf16" => Ok(Self::Bf16),
+            _ => Err(LmError::Usage(format!(
+                "unknown precision `{s}`: use `f32` or `bf16`"
+            ))),
+        }
+    }
+}
+
+impl fmt::Display for Precision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::F32 => write!(f, "f32"),
+            Self::Bf16 => write!(f, "bf16"),
+        }
+    }
+}
+
 /// Work that runs on any burn backend.
 pub trait OnDevice {
     /// What the work returns.
@@ -120,6 +160,15 @@ mod tests {
         assert_eq!("cuda:3".parse::<DeviceSpec>().unwrap(), DeviceSpec::Cuda(3));
         assert!("gpu".parse::<DeviceSpec>().is_err());
         assert!("cuda:x".parse::<DeviceSpec>().is_err());
+    }
+
+    #[test]
+    fn parses_precisions() {
+        assert_eq!("f32".parse::<Precision>().unwrap(), Precision::F32);
+        assert_eq!("bf16".parse::<Precision>().unwrap(), Precision::Bf16);
+        let err = "fp16".parse::<Precision>().unwrap_err().to_string();
+        assert!(err.contains("`f32` or `bf16`"), "{err}");
+        assert_eq!(Precision::Bf16.to_string(), "bf16");
     }
 
     #[cfg(not(feature = "cuda"))]

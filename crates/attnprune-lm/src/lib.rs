@@ -9,7 +9,7 @@
 //!   perplexity contract.
 //! - [`reuse`]: replaying the unpruned model's lower layers for masks that
 //!   prune only higher ones.
-//! - [`device`]: `--device cpu|cuda[:N]`.
+//! - [`device`]: `--device cpu|cuda[:N]` and `--precision f32|bf16`.
 //! - [`tiny`]: a tiny random model for tests; [`export`]: pruned checkpoints.
 
 pub mod batch;
@@ -32,7 +32,7 @@ pub mod weights;
 
 pub use attnprune_tokenizer::{ChatMessage, Tokenizer};
 pub use config::{Family, LlamaConfig};
-pub use device::{run_on_device, DeviceSpec, OnDevice};
+pub use device::{run_on_device, DeviceSpec, OnDevice, Precision};
 pub use model::{LlamaModel, Logits};
 pub use source::{read_model_files, ModelFiles};
 
@@ -130,6 +130,14 @@ impl<B: Backend> LanguageModel<B> {
             model,
             tokenizer: files.tokenizer,
         })
+    }
+
+    /// The model computing in `precision` (see [`Precision`]).
+    pub fn in_precision(self, precision: Precision) -> Self {
+        Self {
+            model: self.model.in_precision(precision),
+            tokenizer: self.tokenizer,
+        }
     }
 }
 

@@ -10,15 +10,16 @@
 
 use crate::cache::{KvCache, LayerKv};
 use crate::config::LlamaConfig;
+use crate::device::Precision;
 use crate::packed::PackedMatrix;
 use crate::reuse::{CallShape, LayerReuse};
 use crate::weights::WeightMap;
 use crate::LmError;
-use burn::tensor::activation::silu;
+use burn::tensor::activation::{silu, softmax};
 use burn::tensor::backend::Backend;
 use burn::tensor::module::{attention, embedding};
 use burn::tensor::ops::AttentionModuleOptions;
-use burn::tensor::{Bool, Int, Tensor, TensorData};
+use burn::tensor::{Bool, DType, FloatDType, Int, Tensor, TensorData};
 pub(crate) use fused::{host_f32, is_cpu_backend};
 
 mod fused;
@@ -255,6 +256,55 @@ impl<B: Backend> LlamaModel<B> {
         self
     }
 
+    /// The model computing in `precision`. `Bf16` rounds every weight to
+    /// bfloat16 and turns the fused CPU kernels off (they are f32 only); the
+    /// activations follow the weights' format, with f32 kept in RMSNorm, the
+    /// attention softmax and the logits. `F32` returns the model unchanged.
+    pub fn in_precision(self, precision: Precision) -> Self {
+        let dtype = match precision {
+            Precision::F32 => return self,
+            Precision::Bf16 => FloatDType::BF16,
+        };
+        let cast2 = |t: Tensor<B, 2>| t.cast(dtype);
+        let cast1 = |t: Tensor<B, 1>| t.cast(dtype);
+        let layers = self
+            .layers
+            .into_iter()
+            .map(|l| DecoderLayer {
+                attn_norm: cast1(l.attn_norm),
+                q_proj: cast2(l.q_proj),
+                k_proj: cast2(l.k_proj),
+                v_proj: cast2(l.v_proj),
+                qkv_bias: l.qkv_bias.map(|b| b.map(cast1)),
+                o_proj: cast2(l.o_proj),
+                mlp_norm: cast1(l.mlp_norm),
+                gate: cast2(l.gate),
+                up: cast2(l.up),
+                down: cast2(l.down),
+            })
+            .collect();
+        Self {
+            config: self.config,
+            embed: cast2(self.embed),
+            layers,
+            norm: cast1(self.norm),
+            lm_head: cast2(self.lm_head),
+            rope_cos: cast2(self.rope_cos),
+            rope_sin: cast2(self.rope_sin),
+            rotate_half: cast2(self.rotate_half),
+            fused: None,
+            device: self.device,
+        }
+    }
+
+    /// The number format the model computes in.
+    pub fn precision(&self) -> Precision {
+        match self.embed.dtype() {
+            DType::BF16 => Precision::Bf16,
+            _ => Precision::F32,
+        }
+    }
+
     /// Runs the decoder over a batch, appending to `cache` if given.
     ///
     /// # Shapes
@@ -310,9 +360,12 @@ impl<B: Backend> LlamaModel<B> {
     fn logits_of(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
         match &self.fused {
             Some(fused) => self.logits_fused(fused, x),
+            // Logits leave the model as f32 (a no-op in f32), so every log-softmax
+            // downstream sums in f32 whatever the model computes in.
             None => rms_norm(x.unsqueeze::<3>(), &self.norm, self.config.rms_norm_eps)
                 .squeeze_dim(0)
-                .matmul(self.lm_head.clone()),
+                .matmul(self.lm_head.clone())
+                .cast(FloatDType::F32),
         }
     }
 
@@ -434,16 +487,15 @@ impl<B: Backend> LlamaModel<B> {
             softcap: None,
             is_causal: true,
         };
-        let mut out = attention(
-            q,
-            repeat_kv(k, hq / hkv),
-            repeat_kv(v, hq / hkv),
-            mask,
-            None,
-            options,
-        );
+        let (k, v) = (repeat_kv(k, hq / hkv), repeat_kv(v, hq / hkv));
+        let mut out = if q.dtype() == DType::F32 {
+            attention(q, k, v, mask, None, options)
+        } else {
+            attention_f32_softmax(q, k, v, mask)
+        };
         if let Some(keep) = keep {
             // [b, hq, s*hd] * [b, hq, 1]: a per-row scale, one of burn-flex's SIMD broadcast paths.
+            let keep = keep.cast(out.dtype());
             out = (out.reshape([b, hq, s * hd]) * keep).reshape([b, hq, s, hd]);
         }
         let attn = out
@@ -529,13 +581,52 @@ fn packed_matrix(data: &[f32], out: usize, inp: usize) -> Result<PackedMatrix, L
 }
 
 /// RMSNorm over the last dimension: `x / sqrt(mean(x^2) + eps) * weight`.
+/// The normalisation runs in f32 whatever `x`'s precision (as transformers
+/// does in bf16); the result is rounded back before the weight is applied.
 fn rms_norm<B: Backend>(x: Tensor<B, 3>, weight: &Tensor<B, 1>, eps: f64) -> Tensor<B, 3> {
+    let dtype = x.dtype();
+    let x = x.cast(FloatDType::F32);
     let scale = (x.clone() * x.clone())
         .mean_dim(2)
         .add_scalar(eps)
         .sqrt()
         .recip();
-    x * scale * weight.clone().unsqueeze()
+    (x * scale).cast(dtype) * weight.clone().unsqueeze()
+}
+
+/// Causal attention `[batch, heads, queries, head_dim]` for a model computing
+/// in a narrower float than f32 (bf16): the products run in that format, the
+/// scores are scaled, masked and softmaxed in f32, and the probabilities are
+/// rounded back once before the value product (transformers' eager attention
+/// in bf16 does the same). `mask` is [`attention_mask`]'s key padding; the
+/// causal part is added here, with the queries the last of the keys.
+fn attention_f32_softmax<B: Backend>(
+    q: Tensor<B, 4>,
+    k: Tensor<B, 4>,
+    v: Tensor<B, 4>,
+    mask: Option<Tensor<B, 4, Bool>>,
+) -> Tensor<B, 4> {
+    let [b, h, queries, hd] = q.dims();
+    let keys = k.dims()[2];
+    let dtype = q.dtype();
+    let device = q.device();
+    let scores = q
+        .matmul(k.swap_dims(2, 3))
+        .cast(FloatDType::F32)
+        .mul_scalar(1.0 / (hd as f64).sqrt());
+    let offset = keys - queries;
+    let future: Vec<bool> = (0..queries)
+        .flat_map(|i| (0..keys).map(move |j| j > i + offset))
+        .collect();
+    let future = Tensor::<B, 2, Bool>::from_data(TensorData::new(future, [queries, keys]), &device)
+        .reshape([1, 1, queries, keys])
+        .expand([b, 1, queries, keys]);
+    let masked = match mask {
+        Some(padding) => padding.bool_or(future),
+        None => future,
+    };
+    let scores = scores.mask_fill(masked.expand([b, h, queries, keys]), f32::NEG_INFINITY);
+    softmax(scores, 3).cast(dtype).matmul(v)
 }
 
 /// cos/sin tables `[max_positions, head_dim / 2]` of the rotary embedding.
