@@ -516,3 +516,104 @@ fn anneal_refuses_surrogates_of_another_model() {
     );
     assert!(!Path::new(&out).exists(), "a refused stage writes nothing");
 }
+
+/// `--precision bf16` on the CPU (burn's generic ops in bfloat16): `sample` records
+/// the precision in its provenance, the numbers move a little from f32 but not
+/// far, and `device-check` compares bf16 with f32 and reports it.
+#[test]
+fn bf16_precision_is_measured_recorded_and_checked() {
+    let s = TinyRun::new(4);
+    let (f32_table, bf16_table) = (s.p("f32.parquet"), s.p("bf16.parquet"));
+    run_stage(
+        &s,
+        "sample",
+        &[
+            "--num-masks",
+            "2",
+            "--max-pruned",
+            "6",
+            "--seed",
+            "1",
+            "--out",
+            &f32_table,
+        ],
+    );
+    run_stage(
+        &s,
+        "sample",
+        &[
+            "--num-masks",
+            "2",
+            "--max-pruned",
+            "6",
+            "--seed",
+            "1",
+            "--precision",
+            "bf16",
+            "--out",
+            &bf16_table,
+        ],
+    );
+    let (a, b) = (sample_table(&f32_table), sample_table(&bf16_table));
+    assert_eq!(a.provenance.settings.get("precision"), None);
+    assert_eq!(
+        b.provenance.settings.get("precision"),
+        Some(&serde_json::json!("bf16"))
+    );
+    assert_eq!(a.rows.len(), b.rows.len());
+    let mut moved = false;
+    for (x, y) in a.rows.iter().zip(&b.rows) {
+        let rel = (x.perplexity - y.perplexity).abs() / x.perplexity;
+        assert!(
+            rel < 0.05,
+            "bf16 perplexity {} vs f32 {}",
+            y.perplexity,
+            x.perplexity
+        );
+        moved |= rel > 0.0;
+    }
+    assert!(
+        moved,
+        "bf16 gave f32's exact perplexities: the precision was not applied"
+    );
+
+    let report = s.p("check.json");
+    let out = common::stage(
+        "device-check",
+        &[
+            "--model",
+            &s.p("model"),
+            "--device",
+            "cpu",
+            "--precision",
+            "bf16",
+            "--ppl-text",
+            &s.p("text.txt"),
+            "--ppl-window",
+            "32",
+            "--ppl-max-windows",
+            "2",
+            "--no-throughput",
+            "--out",
+            &report,
+        ],
+    );
+    // Pass or fail, the report says what was compared with what.
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(json["precision"], "bf16");
+    assert_eq!(json["reference"], "cpu f32");
+    assert_eq!(json["perplexity_tol"], 5e-3);
+    let rel = json["perplexity_max_rel_diff"].as_f64().unwrap();
+    assert!(
+        rel > 0.0 && rel < 0.05,
+        "bf16 vs f32 perplexity difference {rel}"
+    );
+    let passed = json["logits_ok"].as_bool().unwrap() && json["perplexity_ok"].as_bool().unwrap();
+    assert_eq!(
+        out.status.success(),
+        passed,
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

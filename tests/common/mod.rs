@@ -22,6 +22,7 @@ pub fn exe(name: &str) -> &'static str {
         "fasp" => env!("CARGO_BIN_EXE_fasp"),
         "random-masks" => env!("CARGO_BIN_EXE_random-masks"),
         "report" => env!("CARGO_BIN_EXE_report"),
+        "device-check" => env!("CARGO_BIN_EXE_device-check"),
         other => panic!("no stage binary `{other}`"),
     }
 }

@@ -183,7 +183,10 @@ impl OnDevice for ApplyTask {
             &args.measure,
         );
         provenance.inputs = vec![Provenance::fingerprint_of(&args.mask)?];
-        let lm = LanguageModel::<B>::from_files(prepared.model_files, &device)?;
+        let lm = {
+            let precision = prepared.precision;
+            LanguageModel::<B>::from_files(prepared.model_files, &device)?.in_precision(precision)
+        };
         let labels: Vec<(String, String)> = prepared
             .data
             .prompts

@@ -268,7 +268,10 @@ impl OnDevice for FaspTask {
             .iter()
             .map(|s| Provenance::fingerprint_of(s))
             .collect::<Result<_, _>>()?;
-        let lm = LanguageModel::<B>::from_files(prepared.model_files, &device)?;
+        let lm = {
+            let precision = prepared.precision;
+            LanguageModel::<B>::from_files(prepared.model_files, &device)?.in_precision(precision)
+        };
         let mut pool = WorkerPool::new(
             &lm,
             &prepared.data,

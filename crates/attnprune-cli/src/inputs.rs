@@ -21,6 +21,13 @@ pub fn provenance_for(
     p.prompts = Some(prepared.prompts.clone());
     p.corpus = Some(prepared.corpus.clone());
     p.settings = settings_map(measure);
+    if prepared.precision != attnprune_lm::Precision::F32 {
+        // Only when not f32, so tables made before the option keep their provenance.
+        p.settings.insert(
+            "precision".into(),
+            serde_json::json!(prepared.precision.to_string()),
+        );
+    }
     if let Some(record) = &prepared.classifier {
         p.settings.insert("classifier".into(), record.clone());
     }

@@ -202,7 +202,10 @@ impl OnDevice for NoiseTask {
         let text = study_text(first);
         let mut prepared = self.prepared.into_iter();
         let first = prepared.next().context("no scorer prepared")?;
-        let lm = LanguageModel::<B>::from_files(first.model_files, &device)?;
+        let lm = {
+            let precision = first.precision;
+            LanguageModel::<B>::from_files(first.model_files, &device)?.in_precision(precision)
+        };
         let setups: Vec<ScorerSetup> = std::iter::once((first.settings, first.data.canned))
             .chain(prepared.map(|p| (p.settings, p.data.canned)))
             .zip(&self.scorers)

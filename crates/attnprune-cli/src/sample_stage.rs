@@ -217,7 +217,10 @@ impl OnDevice for SampleTask {
             plan.extend(given.into_iter().map(|m| (m, "proposed")));
             provenance.inputs.push(Provenance::fingerprint_of(path)?);
         }
-        let lm = LanguageModel::<B>::from_files(prepared.model_files, &device)?;
+        let lm = {
+            let precision = prepared.precision;
+            LanguageModel::<B>::from_files(prepared.model_files, &device)?.in_precision(precision)
+        };
         let workers = worker_count(args.workers, args.model.device);
         let mut pool = WorkerPool::new(&lm, &prepared.data, &prepared.settings, workers)?;
         let columns = columns_of(pool.first());

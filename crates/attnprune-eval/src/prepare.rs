@@ -8,7 +8,7 @@ use attnprune_artifact::provenance::sha256_bytes;
 use attnprune_artifact::{sha256_file, Fingerprint};
 use attnprune_lm::generate::{GenerationConfig, Sampling};
 use attnprune_lm::source::identity_files;
-use attnprune_lm::{read_model_files, DeviceSpec, ModelFiles};
+use attnprune_lm::{read_model_files, DeviceSpec, ModelFiles, Precision};
 use attnprune_measure::bias::Bootstrap;
 use attnprune_measure::corpus::{detect_format, load_corpus_documents};
 use attnprune_measure::prompts::{PromptDesign, PromptSelection, PromptSet, Split};
@@ -79,6 +79,12 @@ pub struct ModelArgs {
     /// Where the model runs: `cpu` (all cores), `cuda` or `cuda:N` (needs a build with `--features cuda`).
     #[arg(long, default_value = "cpu", value_name = "DEVICE")]
     pub device: DeviceSpec,
+    /// Number format of the model: `f32` (the reference), or `bf16` (bfloat16 weights and
+    /// activations with f32 RMSNorm, attention softmax and log-probabilities: the GPU's
+    /// tensor-core path; on the CPU it is slow and only serves to check its numbers).
+    /// Recorded in provenance: tables measured in different precisions are not combined.
+    #[arg(long, default_value = "f32", value_name = "PRECISION")]
+    pub precision: Precision,
 }
 
 /// How bias and perplexity are measured. Every value here is recorded in the
@@ -259,6 +265,8 @@ pub struct Prepared {
     pub settings: EvalSettings,
     /// The `classifier` scorer's provenance record (label, sha256 of its files), if used.
     pub classifier: Option<serde_json::Value>,
+    /// The number format the model is to compute in (`--precision`).
+    pub precision: Precision,
 }
 
 /// sha256 of a model: the GGUF file, or the identity files of an HF folder.
@@ -282,6 +290,9 @@ pub fn model_fingerprint(path: &Path) -> Result<Fingerprint> {
 /// Reads the model, prompts (of `split`), utility text and replies.
 pub fn prepare(model: &ModelArgs, measure: &MeasureArgs, split: Split) -> Result<Prepared> {
     attnprune_lm::device::check_device(model.device)?;
+    if model.precision == Precision::Bf16 && model.device == DeviceSpec::Cpu {
+        log::warn!("--precision bf16 on the CPU runs burn's generic ops, far slower than the fused f32 kernels: use it to check bf16's numbers, not for speed");
+    }
     let classifier = classifier_inputs(measure)?;
     log::info!("reading model {}", model.model.display());
     let model_files = read_model_files(&model.model)?;
@@ -350,6 +361,7 @@ pub fn prepare(model: &ModelArgs, measure: &MeasureArgs, split: Split) -> Result
         },
         settings,
         classifier: classifier.map(|(_, record)| record),
+        precision: model.precision,
     })
 }
 
