@@ -107,7 +107,26 @@ impl<'m, B: Backend> WorkerPool<'m, B> {
 
     /// Evaluates up to [`WorkerPool::workers`] masks at once, one per worker thread; results in
     /// the order of `masks`. `label` names each mask in errors.
+    ///
+    /// One mask, or a backend other than the CPU, runs on the calling thread (the one that
+    /// loaded the model): on CUDA a fresh thread is a fresh stream with its own memory pools,
+    /// and evaluating each mask on a new thread over the loading thread's weights made
+    /// burn-cuda 0.21 panic after a few masks ("Memory page 0 doesn't exist").
     pub fn evaluate_round(&mut self, masks: &[(u64, &HeadMask)]) -> Vec<Result<MaskEvaluation>> {
+        if masks.len() == 1 || !attnprune_lm::device::is_cpu_backend::<B>() {
+            return masks
+                .iter()
+                .zip(self.evaluators.iter_mut())
+                .map(|(&(id, mask), evaluator)| {
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        evaluator
+                            .evaluate(mask)
+                            .with_context(|| format!("evaluating mask {id}"))
+                    }))
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("evaluating mask {id} panicked")))
+                })
+                .collect();
+        }
         std::thread::scope(|scope| {
             let handles: Vec<_> = masks
                 .iter()

@@ -100,6 +100,15 @@ pub trait OnDevice {
 /// The CPU backend.
 pub type CpuBackend = burn::backend::Flex;
 
+/// Whether `B` is the CPU backend. Work for any other backend (a GPU) should
+/// stay on the thread that created the model's tensors: burn-cuda gives every
+/// thread its own stream with its own memory pools, and tensors used across
+/// streams by short-lived threads made cubecl 0.10 lose track of their memory
+/// (BENCHMARKS.md, "GPU in bf16").
+pub fn is_cpu_backend<B: Backend>() -> bool {
+    crate::model::is_cpu_backend::<B>()
+}
+
 /// Runs `task` on the device `spec` names. Asking for CUDA from a build
 /// without the `cuda` feature, or on a machine without a usable GPU, is an
 /// error, not a panic.
