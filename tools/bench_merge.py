@@ -169,12 +169,40 @@ def cell(m):
     return f"{fmt(m['median'])} ({fmt(m['min'])}–{fmt(m['max'])})"
 
 
+def gpu_summary(folder):
+    """The bf16 golden check, prefill throughput and masks per hour of a scripts/gpu-bf16.sh run
+    (measured on another machine, on another day: recorded with its own date and device)."""
+    bf16 = folder / "device-check-bf16.json"
+    if not bf16.exists():
+        return None
+    out = {"folder": str(folder), "device": (folder / "gpu.txt").read_text().strip() if (folder / "gpu.txt").exists() else None}
+    for precision in ("bf16", "f32"):
+        path = folder / f"device-check-{precision}.json"
+        if not path.exists():
+            continue
+        d = json.loads(path.read_text())
+        out[precision] = {
+            "reference": d.get("reference"),
+            "top5_identical": f"{d.get('top5_identical')} of {len(d.get('logits', []))}",
+            "logits_ok": d.get("logits_ok"),
+            "perplexity_max_rel_diff": d.get("perplexity_max_rel_diff"),
+            "perplexity_ok": d.get("perplexity_ok"),
+            "throughput": d.get("throughput"),
+        }
+    tables = folder / "precision-tables.json"
+    if tables.exists():
+        out["sample_780_prompts"] = json.loads(tables.read_text())
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--ours", default="results/bench/ours.json")
     ap.add_argument("--pytorch", default="results/bench/pytorch.json", help="omit or missing file: no ratios")
     ap.add_argument("--out", default="results/bench/bench.json")
     ap.add_argument("--command", default=None, help="the command that produced the figures (recorded)")
+    ap.add_argument("--gpu-dir", default="results/gpu-bf16",
+                    help="scripts/gpu-bf16.sh's output on a lent GPU, summarised as `gpu` when present")
     args = ap.parse_args()
 
     ours = json.loads(resolve(args.ours).read_text())
@@ -269,6 +297,7 @@ def main():
         "seconds": {"ours": ours.get("total_seconds"), "pytorch": (theirs or {}).get("total_seconds")},
         "prefill_gflops": achieved,
         "workloads": workloads,
+        "gpu": gpu_summary(resolve(args.gpu_dir)) if args.gpu_dir else None,
     }
     out = resolve(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
