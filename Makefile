@@ -111,6 +111,7 @@ clean:
 # the threads of both sides (0 = all cores). The Python is BENCH_PYTHON if given, else $(PYTHON)
 # if it imports torch, transformers and gguf, else a venv $(BENCH_VENV) from tools/requirements.txt
 # (torch from PyPI; BENCH_TORCH_INDEX=URL adds an index, e.g. PyTorch's CPU wheels).
+# When results/gpu-bf16/ holds a scripts/gpu-bf16.sh run (a lent GPU), bench.json summarises it as `gpu`.
 BENCH_DIR ?= results/bench
 BENCH_REPEATS ?=
 BENCH_THREADS ?= 0
