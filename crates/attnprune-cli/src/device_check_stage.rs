@@ -472,3 +472,23 @@ fn finish(args: &DeviceCheckArgs, report: &Report) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn top5_up_to_ties_accepts_only_swaps_within_the_tie() {
+        // Reference: tokens 0..7 with logits 10, 9, 8, 7, 6.00, 5.98, 3, 2.
+        let reference = [10.0f32, 9.0, 8.0, 7.0, 6.0, 5.98, 3.0, 2.0];
+        // Token 5 overtakes token 4 (0.02 apart in the reference).
+        let swapped = [10.0f32, 9.0, 8.0, 7.0, 5.9, 6.1, 3.0, 2.0];
+        assert_ne!(top5(&reference), top5(&swapped));
+        assert!(top5_same_up_to_ties(&reference, &swapped, 0.1));
+        assert!(!top5_same_up_to_ties(&reference, &swapped, 0.01));
+        // Token 6 (3 below the fifth) entering the top five is not a tie.
+        let wrong = [10.0f32, 9.0, 8.0, 7.0, 2.0, 1.0, 6.5, 2.0];
+        assert!(!top5_same_up_to_ties(&reference, &wrong, 0.5));
+        assert!(top5_same_up_to_ties(&reference, &reference, 0.0));
+    }
+}
