@@ -524,36 +524,24 @@ fn anneal_refuses_surrogates_of_another_model() {
 fn bf16_precision_is_measured_recorded_and_checked() {
     let s = TinyRun::new(4);
     let (f32_table, bf16_table) = (s.p("f32.parquet"), s.p("bf16.parquet"));
-    run_stage(
-        &s,
-        "sample",
-        &[
-            "--num-masks",
-            "2",
-            "--max-pruned",
-            "6",
-            "--seed",
-            "1",
-            "--out",
-            &f32_table,
-        ],
-    );
-    run_stage(
-        &s,
-        "sample",
-        &[
-            "--num-masks",
-            "2",
-            "--max-pruned",
-            "6",
-            "--seed",
-            "1",
-            "--precision",
-            "bf16",
-            "--out",
-            &bf16_table,
-        ],
-    );
+    for (precision, table) in [("f32", &f32_table), ("bf16", &bf16_table)] {
+        run_stage(
+            &s,
+            "sample",
+            &[
+                "--num-masks",
+                "2",
+                "--max-pruned",
+                "6",
+                "--seed",
+                "1",
+                "--precision",
+                precision,
+                "--out",
+                table,
+            ],
+        );
+    }
     let (a, b) = (sample_table(&f32_table), sample_table(&bf16_table));
     assert_eq!(a.provenance.settings.get("precision"), None);
     assert_eq!(

@@ -394,10 +394,10 @@ pub fn run(args: DeviceCheckArgs) -> Result<()> {
         prompts.len(),
         windows.len()
     );
-    let cpu = measure(reference_device, Precision::F32)??;
+    let reference_out = measure(reference_device, Precision::F32)??;
     log::info!("running them on {} in {}", args.device, args.precision);
     let dev = measure(args.device, args.precision)??;
-    let agreements = logit_agreements(&cpu, &dev, &masks);
+    let agreements = logit_agreements(&reference_out, &dev, &masks);
     // In f32 both the logits and the exact top five must agree; bf16 keeps 8 bits of
     // mantissa, so its logits move by a few tenths and near-tied tokens can swap
     // (transformers' own bf16 does too: BENCHMARKS.md), and the top five must agree up to
@@ -410,7 +410,7 @@ pub fn run(args: DeviceCheckArgs) -> Result<()> {
         Precision::F32 => PPL_TOL,
         _ => PPL_TOL_BF16,
     };
-    let ppl_rel = cpu
+    let ppl_rel = reference_out
         .perplexity
         .iter()
         .zip(&dev.perplexity)
@@ -439,7 +439,7 @@ pub fn run(args: DeviceCheckArgs) -> Result<()> {
         top5_identical: agreements.iter().filter(|a| a.top5_same).count(),
         logits: agreements,
         logits_ok,
-        perplexity_cpu: cpu.perplexity,
+        perplexity_cpu: reference_out.perplexity,
         perplexity_device: dev.perplexity,
         perplexity_max_rel_diff: ppl_rel,
         perplexity_tol: ppl_tol,

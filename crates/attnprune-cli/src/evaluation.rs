@@ -113,31 +113,23 @@ impl<'m, B: Backend> WorkerPool<'m, B> {
     /// and evaluating each mask on a new thread over the loading thread's weights made
     /// burn-cuda 0.21 panic after a few masks ("Memory page 0 doesn't exist").
     pub fn evaluate_round(&mut self, masks: &[(u64, &HeadMask)]) -> Vec<Result<MaskEvaluation>> {
+        let work = masks.iter().zip(self.evaluators.iter_mut());
+        let evaluate = |(&(id, mask), evaluator): (&(u64, &HeadMask), &mut Evaluator<'m, B>)| {
+            evaluator
+                .evaluate(mask)
+                .with_context(|| format!("evaluating mask {id}"))
+        };
         if masks.len() == 1 || !attnprune_lm::device::is_cpu_backend::<B>() {
-            return masks
-                .iter()
-                .zip(self.evaluators.iter_mut())
-                .map(|(&(id, mask), evaluator)| {
-                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        evaluator
-                            .evaluate(mask)
-                            .with_context(|| format!("evaluating mask {id}"))
-                    }))
-                    .unwrap_or_else(|_| Err(anyhow::anyhow!("evaluating mask {id} panicked")))
+            return work
+                .map(|item| {
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| evaluate(item)))
+                        .unwrap_or_else(|_| Err(anyhow::anyhow!("a mask evaluation panicked")))
                 })
                 .collect();
         }
         std::thread::scope(|scope| {
-            let handles: Vec<_> = masks
-                .iter()
-                .zip(self.evaluators.iter_mut())
-                .map(|(&(id, mask), evaluator)| {
-                    scope.spawn(move || {
-                        evaluator
-                            .evaluate(mask)
-                            .with_context(|| format!("evaluating mask {id}"))
-                    })
-                })
+            let handles: Vec<_> = work
+                .map(|item| scope.spawn(move || evaluate(item)))
                 .collect();
             handles
                 .into_iter()

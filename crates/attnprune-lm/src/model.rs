@@ -400,7 +400,11 @@ impl<B: Backend> LlamaModel<B> {
         // the shapes of q and k so every layer's rotary is same-shape SIMD work.
         let rope_q = self.rope_rows(&batch.positions, c.num_heads);
         let rope_k = self.rope_rows(&batch.positions, c.num_kv_heads);
-        let mask = batch.key_padding.as_ref().map(|p| attention_mask(p, s));
+        let mut mask = batch.key_padding.as_ref().map(|p| attention_mask(p, s));
+        if self.precision() != Precision::F32 {
+            // The narrower format's attention reads the future from the mask: built once per call.
+            mask = Some(with_future(mask, b, s, cached + s, &self.device));
+        }
         for (l, layer) in self.layers.iter().enumerate().skip(first_layer) {
             reuse.offer(l, &x);
             let keep = batch
@@ -594,12 +598,12 @@ fn rms_norm<B: Backend>(x: Tensor<B, 3>, weight: &Tensor<B, 1>, eps: f64) -> Ten
     (x * scale).cast(dtype) * weight.clone().unsqueeze()
 }
 
-/// Causal attention `[batch, heads, queries, head_dim]` for a model computing
-/// in a narrower float than f32 (bf16): the products run in that format, the
+/// Attention `[batch, heads, queries, head_dim]` for a model computing in a
+/// narrower float than f32 (bf16): the products run in that format, the
 /// scores are scaled, masked and softmaxed in f32, and the probabilities are
 /// rounded back once before the value product (transformers' eager attention
-/// in bf16 does the same). `mask` is [`attention_mask`]'s key padding; the
-/// causal part is added here, with the queries the last of the keys.
+/// in bf16 does the same). `mask` (`true` = masked) must hold the future as
+/// well as the padding: [`with_future`].
 fn attention_f32_softmax<B: Backend>(
     q: Tensor<B, 4>,
     k: Tensor<B, 4>,
@@ -609,24 +613,37 @@ fn attention_f32_softmax<B: Backend>(
     let [b, h, queries, hd] = q.dims();
     let keys = k.dims()[2];
     let dtype = q.dtype();
-    let device = q.device();
-    let scores = q
+    let mut scores = q
         .matmul(k.swap_dims(2, 3))
         .cast(FloatDType::F32)
         .mul_scalar(1.0 / (hd as f64).sqrt());
+    if let Some(mask) = mask {
+        scores = scores.mask_fill(mask.expand([b, h, queries, keys]), f32::NEG_INFINITY);
+    }
+    softmax(scores, 3).cast(dtype).matmul(v)
+}
+
+/// `padding` ([`attention_mask`], if any) with the future masked too: key `j`
+/// is hidden from query `i` when `j > i + keys - queries` (the queries are the
+/// last of the keys). `[batch, 1, queries, keys]`.
+fn with_future<B: Backend>(
+    padding: Option<Tensor<B, 4, Bool>>,
+    batch: usize,
+    queries: usize,
+    keys: usize,
+    device: &B::Device,
+) -> Tensor<B, 4, Bool> {
     let offset = keys - queries;
     let future: Vec<bool> = (0..queries)
         .flat_map(|i| (0..keys).map(move |j| j > i + offset))
         .collect();
-    let future = Tensor::<B, 2, Bool>::from_data(TensorData::new(future, [queries, keys]), &device)
+    let future = Tensor::<B, 2, Bool>::from_data(TensorData::new(future, [queries, keys]), device)
         .reshape([1, 1, queries, keys])
-        .expand([b, 1, queries, keys]);
-    let masked = match mask {
+        .expand([batch, 1, queries, keys]);
+    match padding {
         Some(padding) => padding.bool_or(future),
         None => future,
-    };
-    let scores = scores.mask_fill(masked.expand([b, h, queries, keys]), f32::NEG_INFINITY);
-    softmax(scores, 3).cast(dtype).matmul(v)
+    }
 }
 
 /// cos/sin tables `[max_positions, head_dim / 2]` of the rotary embedding.

@@ -8,7 +8,7 @@
 mod common;
 
 use attnprune_lm::batch::{head_keep_tensor, PaddedBatch};
-use attnprune_lm::perplexity::{sequence_nll, token_windows, NllSum};
+use attnprune_lm::perplexity::{sequence_nll, NllSum};
 use attnprune_lm::{LanguageModel, Logits, Precision};
 use common::*;
 
@@ -92,13 +92,7 @@ fn smollm2_bf16_keeps_top5_of_transformers_f32_up_to_ties() {
 fn smollm2_bf16_perplexity_within_half_a_percent_of_transformers_f32() {
     let Some(path) = smollm2_path() else { return };
     let model = bf16_model(&path);
-    let fixture = fixture("smollm2/ppl.json");
-    let window = fixture["window"].as_u64().unwrap() as usize;
-    let max_windows = fixture["max_windows"].as_u64().unwrap() as usize;
-    let text_path = root().join(fixture["text_file"].as_str().unwrap());
-    let text = std::fs::read_to_string(&text_path).unwrap();
-    let ids = model.tokenizer.encode(&text, false).unwrap();
-    let windows = token_windows(&ids, window, Some(max_windows));
+    let (fixture, windows) = ppl_fixture_windows(&model);
     for case in fixture["cases"].as_array().unwrap() {
         let mask = mask_of(&model, &case["pruned"]);
         let seqs: Vec<&[u32]> = windows.iter().map(Vec::as_slice).collect();

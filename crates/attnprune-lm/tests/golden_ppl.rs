@@ -5,7 +5,7 @@
 
 mod common;
 
-use attnprune_lm::perplexity::{sequence_nll, token_windows, NllSum};
+use attnprune_lm::perplexity::{sequence_nll, NllSum};
 use common::*;
 
 /// Windows scored per forward pass (keeps the `[batch, 128, vocab]` logits small).
@@ -17,22 +17,7 @@ const REL_TOL: f64 = 2e-3;
 fn smollm2_perplexity_matches_transformers() {
     let Some(path) = smollm2_path() else { return };
     let model = load(&path);
-    let fixture = fixture("smollm2/ppl.json");
-    let window = fixture["window"].as_u64().unwrap() as usize;
-    let max_windows = fixture["max_windows"].as_u64().unwrap() as usize;
-    let text_path = root().join(fixture["text_file"].as_str().unwrap());
-    let text = std::fs::read_to_string(&text_path)
-        .unwrap_or_else(|e| panic!("{}: {e}", text_path.display()));
-
-    let ids = model.tokenizer.encode(&text, false).unwrap();
-    assert_eq!(
-        ids.len() as u64,
-        fixture["num_text_tokens"].as_u64().unwrap(),
-        "token count of {}",
-        text_path.display()
-    );
-    let windows = token_windows(&ids, window, Some(max_windows));
-    assert_eq!(windows.len(), max_windows.min(ids.len() / window));
+    let (fixture, windows) = ppl_fixture_windows(&model);
 
     for case in fixture["cases"].as_array().unwrap() {
         let mask = mask_of(&model, &case["pruned"]);

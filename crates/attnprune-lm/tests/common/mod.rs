@@ -81,3 +81,23 @@ pub fn check_logits_case(case: &Value, ours: &[f32]) {
     assert_eq!(our_top, top, "{name}: top-5 tokens differ");
     eprintln!("{name}: max |diff| {worst:.2e} (tolerance {tol:.2e})");
 }
+
+/// The perplexity fixture (`smollm2/ppl.json`) and its text's windows as `model` tokenizes them.
+pub fn ppl_fixture_windows(model: &LanguageModel<B>) -> (Value, Vec<Vec<u32>>) {
+    let fixture = fixture("smollm2/ppl.json");
+    let window = fixture["window"].as_u64().unwrap() as usize;
+    let max_windows = fixture["max_windows"].as_u64().unwrap() as usize;
+    let text_path = root().join(fixture["text_file"].as_str().unwrap());
+    let text = std::fs::read_to_string(&text_path)
+        .unwrap_or_else(|e| panic!("{}: {e}", text_path.display()));
+    let ids = model.tokenizer.encode(&text, false).unwrap();
+    assert_eq!(
+        ids.len() as u64,
+        fixture["num_text_tokens"].as_u64().unwrap(),
+        "token count of {}",
+        text_path.display()
+    );
+    let windows = attnprune_lm::perplexity::token_windows(&ids, window, Some(max_windows));
+    assert_eq!(windows.len(), max_windows.min(ids.len() / window));
+    (fixture, windows)
+}
