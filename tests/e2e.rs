@@ -73,13 +73,25 @@ fn four_stages_end_to_end_with_fasp_shards_and_export() {
     );
     assert!(!Path::new(&format!("{samples}.parts")).exists());
 
-    // Same seed, same rows (timing aside), whatever the number of workers (the first run used
-    // one per core) and the layer reuse; shards together equal the whole.
+    // Same seed, same rows (timing aside), whatever the number of workers and of masks per
+    // pass (the first run used one worker per core and 8 masks per pass) and the layer
+    // reuse; shards together equal the whole.
     let again = s.p("again.parquet");
     run_stage(
         &s,
         "sample",
-        &[&["--out", again.as_str(), "--workers", "1"][..], &mask_args].concat(),
+        &[
+            &[
+                "--out",
+                again.as_str(),
+                "--workers",
+                "1",
+                "--masks-per-pass",
+                "1",
+            ][..],
+            &mask_args,
+        ]
+        .concat(),
     );
     assert_eq!(
         without_timing(&sample_table(&again)),
@@ -109,7 +121,18 @@ fn four_stages_end_to_end_with_fasp_shards_and_export() {
     run_stage(
         &s,
         "sample",
-        &[&["--out", three.as_str(), "--workers", "3"][..], &mask_args].concat(),
+        &[
+            &[
+                "--out",
+                three.as_str(),
+                "--workers",
+                "3",
+                "--masks-per-pass",
+                "2",
+            ][..],
+            &mask_args,
+        ]
+        .concat(),
     );
     assert_eq!(
         without_timing(&sample_table(&three)),

@@ -22,7 +22,9 @@ mod stats;
 mod surr;
 
 use anyhow::{bail, Context, Result};
+use attnprune_eval::pool::PoolArgs;
 use attnprune_eval::prepare::{prepare, MeasureArgs, ModelArgs};
+use attnprune_lm::DeviceSpec;
 use attnprune_measure::prompts::Split;
 use clap::Parser;
 use lm::{Lm, Sizes, WorkloadSpec};
@@ -97,6 +99,10 @@ struct Args {
     /// Workload 6: worker threads on our side (`sample --workers`); 0 = one per thread.
     #[arg(long, default_value_t = 0, value_name = "N")]
     workers: usize,
+    /// Workload 6: masks per worker and forward pass on our side (`sample
+    /// --masks-per-pass`); 0 = `sample`'s default on the CPU.
+    #[arg(long, default_value_t = 0, value_name = "M")]
+    masks_per_pass: usize,
     /// Workloads 4-5: rows of the synthetic sample table.
     #[arg(long, default_value_t = 600, value_name = "N")]
     table_rows: usize,
@@ -322,9 +328,19 @@ fn run(a: Args) -> Result<()> {
             let screening = prepare(&inputs.model, &inputs.measure, Split::Valid)?;
             let masks = mix::mix_masks(layout, a.mix_knockouts, a.mix_random, 40, a.seed)?;
             let workers = if a.workers == 0 { threads } else { a.workers };
+            let per_pass = PoolArgs {
+                workers,
+                masks_per_pass: a.masks_per_pass,
+            }
+            .masks_per_pass(DeviceSpec::Cpu);
             let eval = lm::eval_spec(&lm, &screening.data, &screening.settings, &screen)?;
-            spec.mix = Some(mix::mix_spec(eval, &masks, workers));
-            Some((screening.data, screening.settings, masks, workers))
+            spec.mix = Some(mix::mix_spec(eval, &masks, (workers, per_pass)));
+            Some((
+                screening.data,
+                screening.settings,
+                masks,
+                (workers, per_pass),
+            ))
         } else {
             None
         };

@@ -6,16 +6,19 @@
 //! screening protocol (1 template x 1 noun = 18 prompts, 3 + 3 canned replies,
 //! 2 perplexity windows of 128 tokens). This workload takes a seeded subset of
 //! the same mix in the same proportions (knockouts spread over all layers,
-//! random masks of up to 40 heads) and evaluates it the way `sample` does:
-//! one evaluator per worker thread over the shared model, masks in rounds of
-//! one per worker, each evaluator replaying the unpruned model's lower layers
-//! for masks that spare them (layer reuse, recorded by its first evaluation,
-//! which is timed). PyTorch evaluates the same masks one by one.
+//! random masks of up to 40 heads) and evaluates it the way `sample` does,
+//! with its [`WorkerPool`]: one evaluator per worker thread over the shared
+//! model, each evaluating a group of masks per pass (multi-mask batching, the
+//! layers below the group's first pruned layer run once), each evaluator
+//! replaying the unpruned model's lower layers for masks that spare them
+//! (layer reuse, recorded by its first evaluation, which is timed). PyTorch
+//! evaluates the same masks one by one.
 
 use crate::lm::{mask_spec, seeded_mask, EvalSpec, Lm, MaskSpec};
 use crate::stats::{rates, Metric, WorkloadResult};
 use anyhow::{Context, Result};
-use attnprune_eval::{EvalData, EvalSettings, Evaluator};
+use attnprune_eval::pool::WorkerPool;
+use attnprune_eval::{EvalData, EvalSettings};
 use attnprune_mask::{HeadLayout, HeadMask};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -33,6 +36,8 @@ pub struct MixSpec {
     pub kinds: Vec<String>,
     /// Worker threads on our side (`sample --workers`, default one per core).
     pub workers: usize,
+    /// Masks per worker and forward pass on our side (`sample --masks-per-pass`).
+    pub masks_per_pass: usize,
 }
 
 /// The unpruned mask, `knockouts` single-head masks spread evenly over the
@@ -61,12 +66,17 @@ pub fn mix_masks(
 }
 
 /// The spec section of workload 6.
-pub fn mix_spec(evaluate: EvalSpec, masks: &[(String, HeadMask)], workers: usize) -> MixSpec {
+pub fn mix_spec(
+    evaluate: EvalSpec,
+    masks: &[(String, HeadMask)],
+    (workers, masks_per_pass): (usize, usize),
+) -> MixSpec {
     MixSpec {
         evaluate,
         masks: masks.iter().map(|(_, m)| mask_spec(m)).collect(),
         kinds: masks.iter().map(|(k, _)| k.clone()).collect(),
         workers,
+        masks_per_pass,
     }
 }
 
@@ -80,35 +90,39 @@ pub struct MixOutputs {
 }
 
 /// Workload 6: one untimed evaluation (warm-up), then `repeats` timed runs,
-/// each over all masks with fresh evaluators (so every run pays for its
-/// recording of the unpruned model, as one `sample` process does).
+/// each over all masks with a fresh worker pool (so every run pays for its
+/// recording of the unpruned model, as one `sample` process does), in rounds of
+/// `masks_per_pass` masks per worker as `sample` evaluates them.
 pub fn run_mix(
     lm: &Lm,
     data: &EvalData,
     settings: &EvalSettings,
     masks: &[(String, HeadMask)],
-    workers: usize,
+    (workers, masks_per_pass): (usize, usize),
     repeats: usize,
 ) -> Result<(WorkloadResult, MixOutputs)> {
-    let workers = workers.max(1);
-    let fresh = || -> Result<Vec<Evaluator<'_, _>>> {
-        (0..workers)
-            .map(|_| Ok(Evaluator::new(lm, data.clone(), settings.clone())?))
-            .collect()
-    };
-    fresh()?[0].evaluate(&masks[0].1)?;
+    let fresh = || WorkerPool::new(lm, data, settings, workers, masks_per_pass);
+    fresh()?.evaluate_many(&[(0, &masks[0].1)])?;
+    let ids: Vec<(u64, &HeadMask)> = masks
+        .iter()
+        .enumerate()
+        .map(|(i, (_, m))| (i as u64, m))
+        .collect();
     let mut secs = Vec::with_capacity(repeats);
     let mut outputs = None;
     for r in 0..repeats {
-        let mut evaluators = fresh()?;
+        let mut pool = fresh()?;
         let start = Instant::now();
-        let results = evaluate_in_rounds(&mut evaluators, masks)?;
+        let results = pool.evaluate_many(&ids)?;
         let dt = start.elapsed().as_secs_f64();
         log::info!("  run {}/{}: {:.3} s", r + 1, repeats, dt);
         secs.push(dt);
         outputs = Some(MixOutputs {
-            perplexity: results.iter().map(|e| e.0).collect(),
-            first_score: results.iter().map(|e| e.1).collect(),
+            perplexity: results.iter().map(|e| e.perplexity).collect(),
+            first_score: results
+                .iter()
+                .map(|e| e.scores.first().copied().unwrap_or(f64::NAN))
+                .collect(),
         });
     }
     let n = masks.len() as f64;
@@ -124,52 +138,19 @@ pub fn run_mix(
         id: 6,
         name: "demo screening mix (sample's machinery)".into(),
         description: format!(
-            "{} masks as in the demo's screening table ({} unpruned, {} single-head knockouts over all layers, {} random masks), screening protocol, {} workers with layer reuse, against PyTorch evaluating them one by one",
+            "{} masks as in the demo's screening table ({} unpruned, {} single-head knockouts over all layers, {} random masks), screening protocol, {} workers with {} masks per pass and layer reuse, against PyTorch evaluating them one by one",
             masks.len(),
             count("unpruned"),
             count("knockout"),
             count("random"),
-            workers
+            workers,
+            masks_per_pass
         ),
         warmup: 1,
         repeats,
         primary: "masks_per_hour".into(),
         metrics,
-        info: serde_json::json!({ "masks": masks.len(), "workers": workers }),
+        info: serde_json::json!({ "masks": masks.len(), "workers": workers, "masks_per_pass": masks_per_pass }),
     };
     Ok((result, outputs.context("no timed run")?))
-}
-
-/// Evaluates `masks` in rounds of one mask per evaluator (threads), as
-/// `sample`'s worker pool does; (perplexity, first score) of each, in order.
-fn evaluate_in_rounds(
-    evaluators: &mut [Evaluator<'_, attnprune_lm::device::CpuBackend>],
-    masks: &[(String, HeadMask)],
-) -> Result<Vec<(f64, f64)>> {
-    let mut out = Vec::with_capacity(masks.len());
-    for round in masks.chunks(evaluators.len()) {
-        let results: Vec<Result<(f64, f64)>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = round
-                .iter()
-                .zip(evaluators.iter_mut())
-                .map(|((_, mask), evaluator)| {
-                    scope.spawn(move || -> Result<(f64, f64)> {
-                        let e = evaluator.evaluate(mask)?;
-                        Ok((e.perplexity, e.scores.first().copied().unwrap_or(f64::NAN)))
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join()
-                        .unwrap_or_else(|_| Err(anyhow::anyhow!("an evaluation thread panicked")))
-                })
-                .collect()
-        });
-        for r in results {
-            out.push(r?);
-        }
-    }
-    Ok(out)
 }

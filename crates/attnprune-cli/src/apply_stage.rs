@@ -1,10 +1,10 @@
 //! `apply`: measure the model with a head mask on held-out prompts and text,
 //! report before/after, and export the pruned model.
 
-use crate::evaluation::{worker_count, WorkerPool};
 use crate::inputs::{prepare, MeasureArgs, ModelArgs, Prepared};
 use anyhow::{bail, Context, Result};
 use attnprune_artifact::{write_atomic_bytes, Provenance};
+use attnprune_eval::pool::{worker_count, WorkerPool};
 use attnprune_eval::{Evaluator, MaskEvaluation};
 use attnprune_lm::export::{export_hf_dir, zero_pruned_heads};
 use attnprune_lm::{run_on_device, LanguageModel, OnDevice};
@@ -70,7 +70,8 @@ pub struct ApplyArgs {
     #[arg(long, default_value_t = 2000, value_name = "N")]
     interval_resamples: usize,
     /// Measure the unpruned and the pruned model at the same time (2 workers sharing the
-    /// model; 0 = as many as CPU cores, at most 2; 1 = one after the other).
+    /// model; 0 = as many as CPU cores, at most 2, and 1 on a GPU; 1 = both masks in the same
+    /// forward calls, multi-mask batching).
     #[arg(long, default_value_t = 0, value_name = "N")]
     workers: usize,
 }
@@ -196,20 +197,24 @@ impl OnDevice for ApplyTask {
         let unpruned = HeadMask::unpruned(mask.layout());
         let workers = worker_count(args.workers, args.model.device).min(2);
         log::info!("measuring the unpruned and the pruned model ({} heads pruned) with {workers} worker(s)", mask.num_pruned());
-        let results = if args.metrics.contains(&Metric::Bias) && workers == 2 {
-            let mut pool = WorkerPool::new(&lm, &prepared.data, &prepared.settings, 2)?;
+        let results = if args.metrics.contains(&Metric::Bias) {
+            // Two workers: one mask each, at the same time; one worker: both masks in the
+            // same forward calls (multi-mask batching).
+            let per_pass = 2 / workers;
+            let mut pool =
+                WorkerPool::new(&lm, &prepared.data, &prepared.settings, workers, per_pass)?;
             let mut evals = pool
-                .evaluate_round(&[(0, &unpruned), (1, &mask)])
+                .evaluate_many(&[(0, &unpruned), (1, &mask)])?
                 .into_iter();
             let mut next = || -> Result<Measured> {
-                measured_bias(evals.next().context("no evaluation")??, &args.metrics)
+                measured_bias(evals.next().context("no evaluation")?, &args.metrics)
             };
             vec![next()?, next()?]
         } else {
             let mut evaluator = Evaluator::new(&lm, prepared.data, prepared.settings)?;
             vec![
-                measure(&mut evaluator, &unpruned, &args.metrics)?,
-                measure(&mut evaluator, &mask, &args.metrics)?,
+                measure_ppl(&mut evaluator, &unpruned)?,
+                measure_ppl(&mut evaluator, &mask)?,
             ]
         };
         let report = build_report(
@@ -255,14 +260,8 @@ fn measured_bias(eval: MaskEvaluation, metrics: &[Metric]) -> Result<Measured> {
     })
 }
 
-fn measure<B: Backend>(
-    evaluator: &mut Evaluator<'_, B>,
-    mask: &HeadMask,
-    metrics: &[Metric],
-) -> Result<Measured> {
-    if metrics.contains(&Metric::Bias) {
-        return measured_bias(evaluator.evaluate(mask)?, metrics);
-    }
+/// Perplexity only (no bias asked): the windows, no prompts.
+fn measure_ppl<B: Backend>(evaluator: &mut Evaluator<'_, B>, mask: &HeadMask) -> Result<Measured> {
     let sums = evaluator.window_nll_sums(mask)?;
     let mut total = attnprune_lm::perplexity::NllSum::default();
     sums.iter().for_each(|w| total.add(*w));

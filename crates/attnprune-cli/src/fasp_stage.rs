@@ -1,6 +1,6 @@
 //! `fasp`: the FASP baseline (Zayed et al., AAAI 2024) as a mask chooser.
 
-use crate::evaluation::{columns_of, to_row, worker_count, WorkerPool};
+use crate::evaluation::{columns_of, to_row};
 use crate::inputs::{prepare, provenance_for, MeasureArgs, ModelArgs, Prepared};
 use crate::selection::{measured, unpruned_row, write_choice, BiasScale, MeasuredSelection};
 use anyhow::{bail, Result};
@@ -8,6 +8,7 @@ use attnprune_artifact::samples::{
     read_samples, write_sample_table, SAMPLE_TABLE_KIND, SAMPLE_TABLE_VERSION,
 };
 use attnprune_artifact::{Provenance, SampleRow, SampleTable};
+use attnprune_eval::pool::{PoolArgs, WorkerPool};
 use attnprune_lm::{run_on_device, LanguageModel, OnDevice};
 use attnprune_mask::{HeadId, HeadMask};
 use attnprune_measure::prompts::Split;
@@ -57,9 +58,9 @@ pub struct FaspArgs {
     /// which saturation cannot fake) or `prob` (FASP's own).
     #[arg(long, default_value = "logit", value_name = "SCALE")]
     bias_scale: BiasScale,
-    /// Masks measured at the same time (0 = one per CPU core on the CPU, 1 on a GPU).
-    #[arg(long, default_value_t = 0, value_name = "N")]
-    workers: usize,
+    /// Worker threads and masks per pass (the numbers do not depend on them).
+    #[command(flatten)]
+    pool: PoolArgs,
     /// Bootstrap resamples of the paired perplexity interval.
     #[arg(long, default_value_t = 2000, value_name = "N")]
     interval_resamples: usize,
@@ -226,21 +227,21 @@ fn measure_candidates<B: Backend>(
     );
     let mut bar = crate::common::progress(plan.len() as u64, "fasp");
     let mut rows: Vec<SampleRow> = Vec::new();
-    for round in plan.chunks(pool.workers()) {
-        for (&(id, mask), eval) in round.iter().zip(pool.evaluate_round(round)) {
-            let eval = eval?;
-            let origin = if id == 0 { "unpruned" } else { "fasp" };
-            log::info!(
-                "{origin} {id}: {} heads, bias {:.4}, perplexity {:.3}",
-                mask.num_pruned(),
-                eval.axes[axis].bias,
-                eval.perplexity
-            );
-            rows.push(to_row(id, origin, mask, &eval, columns));
-            bar.inc(1);
-        }
-    }
+    pool.evaluate_all(&plan, |id, eval| -> Result<()> {
+        let mask = plan[id as usize].1;
+        let origin = if id == 0 { "unpruned" } else { "fasp" };
+        log::info!(
+            "{origin} {id}: {} heads, bias {:.4}, perplexity {:.3}",
+            mask.num_pruned(),
+            eval.axes[axis].bias,
+            eval.perplexity
+        );
+        rows.push(to_row(id, origin, mask, &eval, columns));
+        bar.inc(1);
+        Ok(())
+    })?;
     bar.finish_and_clear();
+    rows.sort_by_key(|r| r.mask_id);
     Ok(rows)
 }
 
@@ -276,7 +277,8 @@ impl OnDevice for FaspTask {
             &lm,
             &prepared.data,
             &prepared.settings,
-            worker_count(args.workers, args.model.device),
+            args.pool.workers(args.model.device),
+            args.pool.masks_per_pass(args.model.device),
         )?;
         let columns = columns_of(pool.first());
         if columns.axes != table.columns.axes {

@@ -1,11 +1,12 @@
 //! `sample`: evaluate many head masks on the real model and write the sample table.
 
 use crate::common::progress;
-use crate::evaluation::{columns_of, to_row, worker_count, WorkerPool};
+use crate::evaluation::{columns_of, to_row};
 use crate::inputs::{prepare, provenance_for, MeasureArgs, ModelArgs, Prepared};
 use anyhow::{bail, Context, Result};
 use attnprune_artifact::samples::{read_sample_table, SAMPLE_TABLE_KIND, SAMPLE_TABLE_VERSION};
 use attnprune_artifact::{Provenance, SampleTableWriter};
+use attnprune_eval::pool::{PoolArgs, WorkerPool};
 use attnprune_lm::{run_on_device, LanguageModel, OnDevice};
 use attnprune_mask::{
     draw_random_masks, CandidateList, HeadLayout, HeadMask, MaskFile, RandomMaskSpec,
@@ -71,12 +72,9 @@ pub struct SampleArgs {
     /// Write finished rows to disk after this many masks.
     #[arg(long, default_value_t = 4, value_name = "N")]
     flush_every: usize,
-    /// Masks evaluated at the same time, each by its own worker thread sharing one copy of the
-    /// model. 0 = one per CPU core on `--device cpu` (much of a forward pass runs on one
-    /// core, so a single worker leaves the other cores idle), 1 on a GPU.
-    /// The rows do not depend on it.
-    #[arg(long, default_value_t = 0, value_name = "N")]
-    workers: usize,
+    /// Worker threads and masks per pass (the rows do not depend on them).
+    #[command(flatten)]
+    pool: PoolArgs,
 }
 
 /// `--shard I/N`: this machine's share of the masks.
@@ -221,8 +219,9 @@ impl OnDevice for SampleTask {
             let precision = prepared.precision;
             LanguageModel::<B>::from_files(prepared.model_files, &device)?.in_precision(precision)
         };
-        let workers = worker_count(args.workers, args.model.device);
-        let mut pool = WorkerPool::new(&lm, &prepared.data, &prepared.settings, workers)?;
+        let workers = args.pool.workers(args.model.device);
+        let per_pass = args.pool.masks_per_pass(args.model.device);
+        let mut pool = WorkerPool::new(&lm, &prepared.data, &prepared.settings, workers, per_pass)?;
         let columns = columns_of(pool.first());
         let shard = args.shard.unwrap_or(Shard { index: 0, count: 1 });
         let (mut writer, done) =
@@ -235,29 +234,29 @@ impl OnDevice for SampleTask {
             .filter(|(i, _)| *i as usize % shard.count == shard.index && !done.contains(i))
             .collect();
         log::info!(
-            "{} masks to evaluate ({} already done) on {} with {workers} worker(s)",
+            "{} masks to evaluate ({} already done) on {} with {workers} worker(s), {per_pass} mask(s) per pass",
             todo.len(),
             done.len(),
             args.model.device
         );
         let mut bar = progress(todo.len() as u64, "sample");
         let mut pending = Vec::new();
-        // Each round gives one mask to each worker; rows are kept in mask order.
-        for round in todo.chunks(workers) {
-            let ids: Vec<(u64, &HeadMask)> =
-                round.iter().map(|(id, (mask, _))| (*id, mask)).collect();
-            let evals = pool.evaluate_round(&ids);
-            for ((id, (mask, origin)), eval) in round.iter().zip(evals) {
-                let eval = eval?;
-                bar.set_message(format!("ppl {:.2}", eval.perplexity));
-                pending.push(to_row(*id, origin, mask, &eval, &columns));
-                bar.inc(1);
-            }
+        // Workers take groups of masks as they are free; rows are written as they finish
+        // (the table is sorted by mask id when it is complete).
+        let ids: Vec<(u64, &HeadMask)> = todo.iter().map(|(id, (mask, _))| (*id, mask)).collect();
+        let origins: std::collections::HashMap<u64, &(HeadMask, &str)> =
+            todo.iter().map(|(id, m)| (*id, *m)).collect();
+        pool.evaluate_all(&ids, |id, eval| -> Result<()> {
+            let (mask, origin) = origins.get(&id).context("an unplanned mask id")?;
+            bar.set_message(format!("ppl {:.2}", eval.perplexity));
+            pending.push(to_row(id, origin, mask, &eval, &columns));
+            bar.inc(1);
             if pending.len() >= args.flush_every {
                 writer.append(&pending)?;
                 pending.clear();
             }
-        }
+            Ok(())
+        })?;
         writer.append(&pending)?;
         bar.finish_and_clear();
         let table = writer.finish()?;

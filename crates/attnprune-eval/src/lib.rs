@@ -7,17 +7,20 @@
 //! interval) and perplexity.
 //!
 //! [`noise`]: the noise study of the bias measurement (its evaluations, figures and report).
+//! [`pool`]: worker threads sharing one model, each evaluating a group of masks per pass.
 //! [`prepare`]: the stage options shared by every model-running stage and the benchmarks,
 //! and the reading of what they name into an evaluation's inputs.
 
 pub mod noise;
+pub mod pool;
 pub mod prepare;
 mod scoring;
 
 pub use scoring::{ClassifierSettings, ScorerKind};
 
+use attnprune_lm::batch::MaskGroup;
 use attnprune_lm::generate::{GenerationConfig, Sampling};
-use attnprune_lm::perplexity::{targeted_nll, token_windows, NllSum};
+use attnprune_lm::perplexity::{grouped_nll, token_windows, NllSum};
 use attnprune_lm::reuse::LayerReuse;
 use attnprune_lm::{ChatMessage, LanguageModel, LmError};
 use attnprune_mask::HeadMask;
@@ -41,6 +44,14 @@ pub enum EvalError {
     /// The inputs cannot be evaluated as asked.
     #[error("{0}")]
     Usage(String),
+    /// The evaluation of these masks (a group evaluated together) failed.
+    #[error("evaluating mask(s) {ids}: {source}")]
+    Masks {
+        /// The masks' ids, comma-separated.
+        ids: String,
+        /// What failed.
+        source: Box<EvalError>,
+    },
 }
 
 /// How a mask is measured; fixed for a run and recorded in provenance.
@@ -271,33 +282,60 @@ impl<'m, B: Backend> Evaluator<'m, B> {
     /// model (made once per evaluator, or taken from the evaluation of the
     /// unpruned mask itself). Same numbers, less work.
     pub fn evaluate(&mut self, mask: &HeadMask) -> Result<MaskEvaluation, EvalError> {
+        let mut one = self.evaluate_group(&[mask])?;
+        one.pop()
+            .ok_or_else(|| EvalError::Usage("an evaluation returned nothing".into()))
+    }
+
+    /// [`Evaluator::evaluate`] of several masks at once (multi-mask batching): every
+    /// forward call carries the prompts or windows of all of them, and runs the layers
+    /// that none of them prunes once for all ([`MaskGroup`]); layer reuse skips those
+    /// below the group's first pruned layer as for one mask. Same numbers as evaluating
+    /// the masks one by one; results in the order of `masks`, each with an equal share
+    /// of the wall-clock time.
+    pub fn evaluate_group(
+        &mut self,
+        masks: &[&HeadMask],
+    ) -> Result<Vec<MaskEvaluation>, EvalError> {
+        if masks.is_empty() {
+            return Ok(Vec::new());
+        }
         let start = Instant::now();
+        let group = MaskGroup::new(masks);
+        let layers = self.model.model.config.num_layers;
+        let first = (group.shared_layers() < layers).then_some(group.shared_layers());
         let mismatches = self.reuse.mismatches();
-        self.prepare_reuse(mask)?;
-        let mut result = self.measure(mask);
+        self.prepare_reuse(first, masks[0])?;
+        let mut result = self.measure(&group);
         self.reuse.finish();
         if self.reuse.mismatches() > mismatches {
             // A call unlike the recorded one ran in full over a cache whose lower layers the
             // replayed calls left empty: discard the result, measure in full, stop reusing.
             log::warn!("layer reuse: this evaluation's forward calls differ from the unpruned recording; measuring it in full and turning reuse off");
             self.reuse = LayerReuse::off();
-            result = self.measure(mask);
+            result = self.measure(&group);
         }
-        let (scores, replies, axes, per_window) = result?;
-        let logit_axes = self.bias(&scores.iter().map(|&s| logit(s)).collect::<Vec<_>>())?;
-        let mut nll = NllSum::default();
-        per_window.iter().for_each(|w| nll.add(*w));
-        Ok(MaskEvaluation {
-            axes,
-            logit_axes,
-            window_nll: window_means(&per_window),
-            perplexity: nll.perplexity(),
-            nll: nll.nll,
-            num_predicted: nll.count,
-            scores,
-            replies,
-            seconds: start.elapsed().as_secs_f64(),
-        })
+        let seconds = start.elapsed().as_secs_f64() / masks.len() as f64;
+        result?
+            .into_iter()
+            .map(|(scores, replies, axes, per_window)| {
+                let logit_axes =
+                    self.bias(&scores.iter().map(|&s| logit(s)).collect::<Vec<_>>())?;
+                let mut nll = NllSum::default();
+                per_window.iter().for_each(|w| nll.add(*w));
+                Ok(MaskEvaluation {
+                    axes,
+                    logit_axes,
+                    window_nll: window_means(&per_window),
+                    perplexity: nll.perplexity(),
+                    nll: nll.nll,
+                    num_predicted: nll.count,
+                    scores,
+                    replies,
+                    seconds,
+                })
+            })
+            .collect()
     }
 
     /// Forward calls that differed in shape from the unpruned recording (0 when
@@ -307,49 +345,49 @@ impl<'m, B: Backend> Evaluator<'m, B> {
         self.reuse.mismatches()
     }
 
+    /// Scores, replies, bias and window NLLs of each mask of `group`, in its order.
     #[allow(clippy::type_complexity)]
     fn measure(
         &mut self,
-        mask: &HeadMask,
-    ) -> Result<(Vec<f64>, Vec<String>, Vec<AxisBias>, Vec<NllSum>), EvalError> {
-        let (scores, replies) = self.scores(mask)?;
-        let axes = self.bias(&scores)?;
-        let nll = self.windows_nll(mask)?;
-        Ok((scores, replies, axes, nll))
+        group: &MaskGroup<'_>,
+    ) -> Result<Vec<(Vec<f64>, Vec<String>, Vec<AxisBias>, Vec<NllSum>)>, EvalError> {
+        let scored = self.scores(group)?;
+        let nll = self.windows_nll(group)?;
+        scored
+            .into_iter()
+            .zip(nll)
+            .map(|((scores, replies), nll)| {
+                let axes = self.bias(&scores)?;
+                Ok((scores, replies, axes, nll))
+            })
+            .collect()
     }
 
-    /// Sets up layer reuse for `mask`: replay when a recording exists; otherwise
-    /// record during this evaluation when the mask is unpruned, or record first
-    /// (one evaluation of the unpruned model) when the mask leaves layers to skip.
-    fn prepare_reuse(&mut self, mask: &HeadMask) -> Result<(), EvalError> {
-        let first = mask.first_pruned_layer();
-        // Skipping fewer than a quarter of the layers measured no faster on SmolLM2 (the
-        // replayed evaluation allocates differently; BENCHMARKS.md), so reuse starts there.
-        let min_layer = (self.model.model.config.num_layers / 4).max(1);
-        if first.is_some_and(|l| l < min_layer) {
+    /// Sets up layer reuse for a group whose lowest pruned layer is `first` (`None`:
+    /// nothing pruned) and whose first mask is `lead`. Replays when a recording exists.
+    /// Otherwise records during this evaluation when `lead` prunes nothing (its rows are
+    /// the unpruned model's, [`LayerReuse`] keeps those), or records first (one evaluation
+    /// of the unpruned model) when the group leaves layers to skip.
+    fn prepare_reuse(&mut self, first: Option<usize>, lead: &HeadMask) -> Result<(), EvalError> {
+        let floor = reuse_floor(self.model.model.config.num_layers);
+        let can_start = !self.reuse.is_recorded() && self.reuse.can_record();
+        if can_start && lead.num_pruned() == 0 {
+            self.reuse.begin_record(self.teacher_forced_positions());
             return Ok(());
         }
-        if !self.reuse.is_recorded() && self.reuse.can_record() {
-            let positions = self.teacher_forced_positions();
-            match first {
-                None => {
-                    self.reuse.begin_record(positions);
-                    return Ok(());
-                }
-                Some(_) => {
-                    if self.reuse.begin_record(positions) {
-                        let unpruned = HeadMask::unpruned(mask.layout());
-                        let recorded = self.measure(&unpruned);
-                        self.reuse.finish();
-                        recorded?;
-                        log::debug!(
-                            "layer reuse: recorded the unpruned model every {} layers ({} MiB)",
-                            self.reuse.stride(),
-                            self.reuse.bytes() >> 20
-                        );
-                    }
-                }
-            }
+        if first.is_some_and(|l| l < floor) {
+            return Ok(());
+        }
+        if can_start && self.reuse.begin_record(self.teacher_forced_positions()) {
+            let unpruned = HeadMask::unpruned(lead.layout());
+            let recorded = self.measure(&MaskGroup::single(&unpruned));
+            self.reuse.finish();
+            recorded?;
+            log::debug!(
+                "layer reuse: recorded the unpruned model every {} layers ({} MiB)",
+                self.reuse.stride(),
+                self.reuse.bytes() >> 20
+            );
         }
         self.reuse.begin_replay(first);
         Ok(())
@@ -389,11 +427,28 @@ impl<'m, B: Backend> Evaluator<'m, B> {
         self.nll_of_windows(mask, &mut LayerReuse::off())
     }
 
-    fn windows_nll(&mut self, mask: &HeadMask) -> Result<Vec<NllSum>, EvalError> {
+    fn windows_nll(&mut self, group: &MaskGroup<'_>) -> Result<Vec<Vec<NllSum>>, EvalError> {
         let mut reuse = std::mem::replace(&mut self.reuse, LayerReuse::off());
-        let result = self.nll_of_windows(mask, &mut reuse);
+        let result = self.grouped_windows_nll(group, &mut reuse);
         self.reuse = reuse;
         result
+    }
+
+    /// The window NLL sums of each mask of `group`, `[mask][window]`.
+    fn grouped_windows_nll(
+        &self,
+        group: &MaskGroup<'_>,
+        reuse: &mut LayerReuse<B>,
+    ) -> Result<Vec<Vec<NllSum>>, EvalError> {
+        let mut per_mask = vec![Vec::with_capacity(self.windows.len()); group.len()];
+        for chunk in self.windows.chunks(self.settings.batch_size.max(1)) {
+            let seqs: Vec<&[u32]> = chunk.iter().map(Vec::as_slice).collect();
+            let sums = grouped_nll(&self.model.model, &seqs, group, &vec![1; seqs.len()], reuse)?;
+            for (all, part) in per_mask.iter_mut().zip(sums) {
+                all.extend(part);
+            }
+        }
+        Ok(per_mask)
     }
 
     fn nll_of_windows(
@@ -401,19 +456,10 @@ impl<'m, B: Backend> Evaluator<'m, B> {
         mask: &HeadMask,
         reuse: &mut LayerReuse<B>,
     ) -> Result<Vec<NllSum>, EvalError> {
-        let mut per_window = Vec::with_capacity(self.windows.len());
-        for chunk in self.windows.chunks(self.settings.batch_size.max(1)) {
-            let seqs: Vec<&[u32]> = chunk.iter().map(Vec::as_slice).collect();
-            let masks = vec![mask; seqs.len()];
-            per_window.extend(targeted_nll(
-                &self.model.model,
-                &seqs,
-                &masks,
-                &vec![1; seqs.len()],
-                reuse,
-            )?);
-        }
-        Ok(per_window)
+        let mut per_mask = self.grouped_windows_nll(&MaskGroup::single(mask), reuse)?;
+        per_mask
+            .pop()
+            .ok_or_else(|| EvalError::Usage("no windows measured".into()))
     }
 
     fn score_batch(&self) -> usize {
@@ -423,24 +469,27 @@ impl<'m, B: Backend> Evaluator<'m, B> {
         }
     }
 
-    fn scores(&mut self, mask: &HeadMask) -> Result<(Vec<f64>, Vec<String>), EvalError> {
+    /// Scores (and replies) of each mask of `group`, in prompt order.
+    #[allow(clippy::type_complexity)]
+    fn scores(&mut self, group: &MaskGroup<'_>) -> Result<Vec<(Vec<f64>, Vec<String>)>, EvalError> {
         let batch = self.score_batch();
-        let mut scores = Vec::with_capacity(self.prompts.len());
-        let mut replies = Vec::new();
+        let mut per_mask = vec![(Vec::with_capacity(self.prompts.len()), Vec::new()); group.len()];
         for (i, chunk) in self.prompt_ids.chunks(batch).enumerate() {
             let first = i * batch;
-            let (s, r) = self.scorer.score(
+            let scored = self.scorer.score(
                 self.model,
                 chunk,
-                mask,
+                group,
                 &self.settings,
                 first as u64,
                 &mut self.reuse,
             )?;
-            scores.extend(s);
-            replies.extend(r);
+            for ((scores, replies), (s, r)) in per_mask.iter_mut().zip(scored) {
+                scores.extend(s);
+                replies.extend(r);
+            }
         }
-        Ok((scores, replies))
+        Ok(per_mask)
     }
 
     fn bias(&self, scores: &[f64]) -> Result<Vec<AxisBias>, EvalError> {
@@ -458,6 +507,13 @@ impl<'m, B: Backend> Evaluator<'m, B> {
             })
             .collect()
     }
+}
+
+/// The lowest first-pruned layer for which an evaluation replays the unpruned model's
+/// lower layers instead of running them: a quarter of the layers (skipping fewer measured
+/// no faster on SmolLM2, the replayed evaluation allocates differently; BENCHMARKS.md).
+pub fn reuse_floor(num_layers: usize) -> usize {
+    (num_layers / 4).max(1)
 }
 
 /// Mean NLL per token of each window, as the sample table and the paired intervals keep them.

@@ -6,12 +6,12 @@
 
 use crate::{EvalError, EvalSettings};
 use attnprune_classifier::SequenceClassifier;
+use attnprune_lm::batch::MaskGroup;
 use attnprune_lm::continuation::{extend_context, prompt_reply_logprobs};
 use attnprune_lm::device::CpuBackend;
 use attnprune_lm::generate::{generate, GenerationRequest};
 use attnprune_lm::reuse::LayerReuse;
 use attnprune_lm::{LanguageModel, Tokenizer};
-use attnprune_mask::HeadMask;
 use attnprune_measure::replies::CannedReplies;
 use attnprune_measure::sentiment::{VaderMapping, VaderScorer};
 use burn::tensor::backend::Backend;
@@ -129,59 +129,80 @@ impl Scorer {
         }
     }
 
-    /// Scores of a chunk of prompts (and the replies, for the sentiment scorer).
+    /// Scores of a chunk of prompts (and the replies, for the generating scorers) under
+    /// each mask of `group`, in its order: all masks in the same forward calls.
+    #[allow(clippy::type_complexity)]
     pub(crate) fn score<B: Backend>(
         &mut self,
         model: &LanguageModel<B>,
         prompts: &[Vec<u32>],
-        mask: &HeadMask,
+        group: &MaskGroup<'_>,
         settings: &EvalSettings,
         first_index: u64,
         reuse: &mut LayerReuse<B>,
-    ) -> Result<(Vec<f64>, Vec<String>), EvalError> {
+    ) -> Result<Vec<(Vec<f64>, Vec<String>)>, EvalError> {
+        let per_mask = |values: Vec<f64>, replies: Vec<String>| {
+            let n = prompts.len().max(1);
+            values
+                .chunks(n)
+                .zip(replies.chunks(n))
+                .map(|(v, r)| (v.to_vec(), r.to_vec()))
+                .collect()
+        };
         match self {
             Self::Sentiment { vader, tokenizer } => {
                 let replies =
-                    generate_replies(model, tokenizer, prompts, mask, settings, first_index)?;
-                Ok((replies.iter().map(|r| vader.score(r)).collect(), replies))
+                    generate_replies(model, tokenizer, prompts, group, settings, first_index)?;
+                let scores = replies.iter().map(|r| vader.score(r)).collect();
+                Ok(per_mask(scores, replies))
             }
             Self::Classifier {
                 classifier,
                 tokenizer,
             } => {
                 let replies =
-                    generate_replies(model, tokenizer, prompts, mask, settings, first_index)?;
+                    generate_replies(model, tokenizer, prompts, group, settings, first_index)?;
                 let texts: Vec<&str> = replies.iter().map(String::as_str).collect();
                 let scores = classifier
                     .probabilities(&texts)
                     .map_err(|e| EvalError::Usage(format!("classifying replies: {e}")))?;
-                Ok((scores, replies))
+                Ok(per_mask(scores, replies))
             }
             Self::ReplyLikelihood { negative, positive } => {
                 let prefix_len = common_prefix_len(prompts);
                 let base = (prefix_len > 0)
                     .then(|| {
-                        extend_context(&model.model, None, &prompts[0][..prefix_len], mask, reuse)
+                        extend_context(
+                            &model.model,
+                            None,
+                            &prompts[0][..prefix_len],
+                            group.clone(),
+                            reuse,
+                        )
                     })
                     .transpose()?;
                 let replies: Vec<Vec<u32>> =
                     negative.iter().chain(positive.iter()).cloned().collect();
                 let suffixes: Vec<&[u32]> = prompts.iter().map(|p| &p[prefix_len..]).collect();
-                let mut scores = Vec::with_capacity(prompts.len());
+                let mut out = vec![(Vec::with_capacity(prompts.len()), Vec::new()); group.len()];
                 for chunk in suffixes.chunks(settings.batch_size.max(1)) {
-                    for logp in prompt_reply_logprobs(
+                    let rows = prompt_reply_logprobs(
                         &model.model,
                         base.as_ref(),
                         chunk,
                         &replies,
-                        mask,
+                        group.clone(),
                         reuse,
-                    )? {
-                        let (neg, pos) = logp.split_at(negative.len());
-                        scores.push(sigmoid(log_mean_exp(neg) - log_mean_exp(pos)));
+                    )?;
+                    // Rows are mask-major: the chunk's prompts under mask 0, then mask 1, ...
+                    for (logp, (scores, _)) in rows.chunks(chunk.len()).zip(out.iter_mut()) {
+                        scores.extend(logp.iter().map(|logp| {
+                            let (neg, pos) = logp.split_at(negative.len());
+                            sigmoid(log_mean_exp(neg) - log_mean_exp(pos))
+                        }));
                     }
                 }
-                Ok((scores, Vec::new()))
+                Ok(out)
             }
         }
     }
@@ -215,23 +236,29 @@ impl Scorer {
     }
 }
 
-/// The replies to `prompts` under `mask` (the `sentiment` and `classifier` scorers'
-/// shared generation path), decoded without special tokens.
+/// The replies to `prompts` under each mask of `group` (the `sentiment` and `classifier`
+/// scorers' shared generation path), all in one batch, mask-major, decoded without
+/// special tokens. A prompt's sampling stream depends on its index only, not on the mask.
 fn generate_replies<B: Backend>(
     model: &LanguageModel<B>,
     tokenizer: &Tokenizer,
     prompts: &[Vec<u32>],
-    mask: &HeadMask,
+    group: &MaskGroup<'_>,
     settings: &EvalSettings,
     first_index: u64,
 ) -> Result<Vec<String>, EvalError> {
-    let requests: Vec<GenerationRequest<'_>> = prompts
+    let requests: Vec<GenerationRequest<'_>> = group
+        .masks()
         .iter()
-        .enumerate()
-        .map(|(i, p)| GenerationRequest {
-            prompt: p,
-            mask,
-            seed: reply_stream(settings.reply_seed, first_index + i as u64),
+        .flat_map(|&mask| {
+            prompts
+                .iter()
+                .enumerate()
+                .map(move |(i, p)| GenerationRequest {
+                    prompt: p,
+                    mask,
+                    seed: reply_stream(settings.reply_seed, first_index + i as u64),
+                })
         })
         .collect();
     let mut generation = settings.generation.clone();

@@ -1,6 +1,7 @@
-//! Building model inputs: left-padded token batches and head-keep tensors.
+//! Building model inputs: left-padded token batches, head-keep tensors, and
+//! groups of masks evaluated together on the same sequences.
 
-use crate::model::{ForwardBatch, LlamaModel};
+use crate::model::{FanOut, ForwardBatch, LlamaModel};
 use attnprune_mask::HeadMask;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Bool, Int, Tensor, TensorData};
@@ -29,6 +30,90 @@ pub fn head_keep_tensor<B: Backend>(
         TensorData::new(data, [layers, b, heads]),
         model.device(),
     ))
+}
+
+/// Masks evaluated together on the same sequences (multi-mask batching).
+///
+/// Every mask of a group keeps every head below [`MaskGroup::shared_layers`],
+/// so the group's sequences run once through those layers and then once per
+/// mask (mask-major: copy `m` holds rows `m * n .. (m + 1) * n` of `n`
+/// sequences) from there on: the lower layers are shared, the upper ones run
+/// as one batch `masks` times as tall. Results come back in mask-major order.
+#[derive(Debug, Clone)]
+pub struct MaskGroup<'a> {
+    masks: Vec<&'a HeadMask>,
+    shared_layers: usize,
+}
+
+impl<'a> MaskGroup<'a> {
+    /// A group of `masks` (at least one). Its shared layers are those below the
+    /// lowest layer any of them prunes (all layers when none prunes anything).
+    pub fn new(masks: &[&'a HeadMask]) -> Self {
+        let shared_layers = masks
+            .iter()
+            .map(|m| m.first_pruned_layer().unwrap_or(m.layout().num_layers))
+            .min()
+            .unwrap_or(0);
+        Self {
+            masks: masks.to_vec(),
+            shared_layers,
+        }
+    }
+
+    /// The group of one mask (no fan-out: what single-mask callers pass).
+    pub fn single(mask: &'a HeadMask) -> Self {
+        Self::new(&[mask])
+    }
+
+    /// The masks, in result order.
+    pub fn masks(&self) -> &[&'a HeadMask] {
+        &self.masks
+    }
+
+    /// Number of masks.
+    pub fn len(&self) -> usize {
+        self.masks.len()
+    }
+
+    /// Whether the group holds no mask.
+    pub fn is_empty(&self) -> bool {
+        self.masks.is_empty()
+    }
+
+    /// Layers no mask of the group prunes (the rows are shared below this one).
+    pub fn shared_layers(&self) -> usize {
+        self.shared_layers
+    }
+
+    /// Head keep factors `[layers, masks * rows, heads]` for `rows` sequences
+    /// per mask, mask-major (`None` when nothing is pruned).
+    pub fn head_keep<B: Backend>(
+        &self,
+        rows: usize,
+        model: &LlamaModel<B>,
+    ) -> Option<Tensor<B, 3>> {
+        let per_row: Vec<&HeadMask> = self
+            .masks
+            .iter()
+            .flat_map(|m| std::iter::repeat_n(*m, rows))
+            .collect();
+        head_keep_tensor(&per_row, model)
+    }
+
+    /// How a forward call over the group's sequences fans out to its masks
+    /// (`None` for a group of one mask: the rows are simply the sequences).
+    pub fn fan_out(&self) -> Option<FanOut> {
+        (self.masks.len() > 1).then_some(FanOut {
+            layer: self.shared_layers,
+            copies: self.masks.len(),
+        })
+    }
+}
+
+impl<'a> From<&'a HeadMask> for MaskGroup<'a> {
+    fn from(mask: &'a HeadMask) -> Self {
+        Self::single(mask)
+    }
 }
 
 /// A left-padded batch of token sequences of different lengths.
@@ -93,6 +178,7 @@ impl PaddedBatch {
                 )
             }),
             head_keep,
+            fan_out: None,
         }
     }
 }

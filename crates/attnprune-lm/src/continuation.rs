@@ -3,9 +3,8 @@
 //! batch on top of the repeated cache. This is what the reply-likelihood
 //! scorer pays per prompt, and why a shared system prompt costs nothing extra.
 
-use crate::batch::{bool_tensor, head_keep_tensor, int_tensor, PaddedBatch};
+use crate::batch::{bool_tensor, head_keep_tensor, int_tensor, MaskGroup, PaddedBatch};
 use crate::cache::KvCache;
-use crate::logprob::picked_logprobs;
 use crate::model::{ForwardBatch, LlamaModel, Logits};
 use crate::reuse::LayerReuse;
 use crate::LmError;
@@ -15,12 +14,15 @@ use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 
 /// A context that has been run: its KV cache, length, and the log-probabilities
-/// of the token that follows it.
+/// of the token that follows it (under each mask of the group it was run with).
 #[derive(Debug, Clone)]
 pub struct Context<B: Backend> {
     cache: KvCache<B>,
     len: usize,
+    /// `[masks, vocab]`.
     next_logp: Vec<f32>,
+    /// Masks it was run under ([`MaskGroup::len`]).
+    masks: usize,
 }
 
 impl<B: Backend> Context<B> {
@@ -35,16 +37,26 @@ impl<B: Backend> Context<B> {
     }
 }
 
-/// Runs `tokens` under `mask` after `base` (or from scratch), keeping the cache.
+/// Runs `tokens` under the masks of `masks` (one [`HeadMask`], or a
+/// [`MaskGroup`] run together) after `base` (or from scratch), keeping the
+/// cache. A `base` must have been run under the same group.
 ///
 /// `reuse` records or replays the unpruned model's lower layers ([`LayerReuse::off`] for neither).
-pub fn extend_context<B: Backend>(
+pub fn extend_context<'m, B: Backend>(
     model: &LlamaModel<B>,
     base: Option<&Context<B>>,
     tokens: &[u32],
-    mask: &HeadMask,
+    masks: impl Into<MaskGroup<'m>>,
     reuse: &mut LayerReuse<B>,
 ) -> Result<Context<B>, LmError> {
+    let group = masks.into();
+    if let Some(b) = base.filter(|b| b.masks != group.len()) {
+        return Err(LmError::Usage(format!(
+            "a context run under {} masks cannot be extended under {}",
+            b.masks,
+            group.len()
+        )));
+    }
     if tokens.is_empty() {
         return base
             .cloned()
@@ -60,7 +72,8 @@ pub fn extend_context<B: Backend>(
         tokens: int_tensor(tokens.iter().map(|&t| t as i64).collect(), 1, n, device),
         positions: int_tensor((start..start + n).map(|p| p as i64).collect(), 1, n, device),
         key_padding: None,
-        head_keep: head_keep_tensor(&[mask], model),
+        head_keep: group.head_keep(1, model),
+        fan_out: group.fan_out(),
     };
     let logits = model.forward_reusing(batch, Some(&mut cache), Logits::Last, reuse);
     let next_logp = to_vec(log_softmax(logits, 2))?;
@@ -68,6 +81,7 @@ pub fn extend_context<B: Backend>(
         cache,
         len: start + n,
         next_logp,
+        masks: group.len(),
     })
 }
 
@@ -81,6 +95,12 @@ pub fn continuation_logprobs<B: Backend>(
 ) -> Result<Vec<f64>, LmError> {
     if continuations.iter().any(Vec::is_empty) {
         return Err(LmError::Usage("a continuation is empty".into()));
+    }
+    if context.masks != 1 {
+        return Err(LmError::Usage(format!(
+            "continuations of a context run under {} masks: use prompt_reply_logprobs",
+            context.masks
+        )));
     }
     let first: Vec<f64> = continuations
         .iter()
@@ -108,6 +128,7 @@ pub fn continuation_logprobs<B: Backend>(
         positions: int_tensor(positions, r, width, device),
         key_padding: None,
         head_keep: head_keep_tensor(&masks, model),
+        fan_out: None,
     };
     // Read-only: the replies' pass reads the context's cache, shared, not copied r times.
     let mut cache = if model.uses_fused_kernels() {
@@ -116,8 +137,12 @@ pub fn continuation_logprobs<B: Backend>(
         context.cache.repeat(r)
     };
     let (rows, targets) = reply_positions(continuations.iter().map(Vec::as_slice), width);
-    let logits = model.forward_rows(batch, Some(&mut cache), &rows, &mut LayerReuse::off());
-    let logp = picked_logprobs(logits, &targets)?;
+    let logp = model.forward_picked(
+        batch,
+        Some(&mut cache),
+        (&rows, &targets),
+        &mut LayerReuse::off(),
+    )?;
     let mut sums = first;
     let mut next = logp.iter();
     for (i, c) in continuations.iter().enumerate() {
@@ -150,19 +175,22 @@ fn reply_positions<'a>(
 /// Log-probabilities of every reply after every prompt, all prompts in two
 /// batched passes: the prompts (each a suffix after the shared `base` context)
 /// run left-padded in one batch, then every (prompt, reply) pair runs in a
-/// second batch on top of its prompt's cache. Returns `[prompt][reply]`.
+/// second batch on top of its prompt's cache. Returns `[mask][prompt][reply]`
+/// flattened to rows `m * prompts + i` (one mask: `[prompt][reply]`).
 ///
 /// Same numbers as [`extend_context`] + [`continuation_logprobs`] per prompt
-/// (padding is masked), at a fraction of the passes: this is the
-/// reply-likelihood scorer's inner loop. `reuse` as in [`extend_context`].
-pub fn prompt_reply_logprobs<B: Backend>(
+/// and mask (padding is masked), at a fraction of the passes: this is the
+/// reply-likelihood scorer's inner loop. `masks`, `base` and `reuse` as in
+/// [`extend_context`]; a [`MaskGroup`] runs its masks in the same two passes.
+pub fn prompt_reply_logprobs<'m, B: Backend>(
     model: &LlamaModel<B>,
     base: Option<&Context<B>>,
     prompts: &[&[u32]],
     replies: &[Vec<u32>],
-    mask: &HeadMask,
+    masks: impl Into<MaskGroup<'m>>,
     reuse: &mut LayerReuse<B>,
 ) -> Result<Vec<Vec<f64>>, LmError> {
+    let group = masks.into();
     if prompts.iter().any(|p| p.is_empty()) {
         return Err(LmError::Usage(
             "a prompt is empty after the shared prefix".into(),
@@ -171,18 +199,26 @@ pub fn prompt_reply_logprobs<B: Backend>(
     if replies.is_empty() || replies.iter().any(Vec::is_empty) {
         return Err(LmError::Usage("a reply is empty".into()));
     }
+    if let Some(b) = base.filter(|b| b.masks != group.len()) {
+        return Err(LmError::Usage(format!(
+            "a context run under {} masks cannot be continued under {}",
+            b.masks,
+            group.len()
+        )));
+    }
     if prompts.is_empty() {
         return Ok(Vec::new());
     }
     let device = model.device();
     let vocab = model.config.vocab_size;
-    let (p, r) = (prompts.len(), replies.len());
+    let (p, r, copies) = (prompts.len(), replies.len(), group.len());
     let base_len = base.map(|c| c.len).unwrap_or(0);
-    // Pass 1: the prompts, left-padded, after the repeated base cache.
+    // Pass 1: the prompts, left-padded, after the base cache (each of its rows, one per
+    // mask above the shared layers, serving that mask's p prompts).
     let padded = PaddedBatch::left_padded(prompts, 0);
     let width = padded.tokens[0].len();
     let mut cache = match base {
-        Some(c) => c.cache.repeat(p),
+        Some(c) => c.cache.repeat_interleave(p),
         None => KvCache::new(model.config.num_layers),
     };
     let prompt_padding: Vec<Vec<bool>> = padded
@@ -222,13 +258,14 @@ pub fn prompt_reply_logprobs<B: Backend>(
                 device,
             )
         }),
-        head_keep: head_keep_tensor(&vec![mask; p], model),
+        head_keep: group.head_keep(p, model),
+        fan_out: group.fan_out(),
     };
     let first = to_vec(log_softmax(
         model.forward_reusing(batch, Some(&mut cache), Logits::Last, reuse),
         2,
     ))?;
-    let mut out: Vec<Vec<f64>> = (0..p)
+    let mut out: Vec<Vec<f64>> = (0..copies * p)
         .map(|i| {
             replies
                 .iter()
@@ -244,7 +281,8 @@ pub fn prompt_reply_logprobs<B: Backend>(
     // among replies: those pads come after every real token, so no real token sees them).
     let w = longest - 1;
     let rows = p * r;
-    // Read-only: every reply reads its prompt's cache, shared, not copied r times.
+    // Read-only: every reply reads its prompt's cache, shared, not copied r times
+    // (row `m * p * r + i * r + j` reads stored row `m * p + i`, below and above a fan-out).
     let mut cache = if model.uses_fused_kernels() {
         cache.shared_read_only(r)
     } else {
@@ -273,12 +311,12 @@ pub fn prompt_reply_logprobs<B: Backend>(
         tokens: int_tensor(tokens, rows, w, device),
         positions: int_tensor(positions, rows, w, device),
         key_padding: any_padding.then(|| bool_tensor(padding, rows, keys1 + w, device)),
-        head_keep: head_keep_tensor(&vec![mask; rows], model),
+        head_keep: group.head_keep(rows, model),
+        fan_out: group.fan_out(),
     };
-    let seqs = (0..p).flat_map(|_| replies.iter().map(Vec::as_slice));
+    let seqs = (0..copies * p).flat_map(|_| replies.iter().map(Vec::as_slice));
     let (scored, targets) = reply_positions(seqs, w);
-    let logits = model.forward_rows(batch, Some(&mut cache), &scored, reuse);
-    let logp = picked_logprobs(logits, &targets)?;
+    let logp = model.forward_picked(batch, Some(&mut cache), (&scored, &targets), reuse)?;
     let mut next = logp.iter();
     for row in out.iter_mut() {
         for (j, c) in replies.iter().enumerate() {

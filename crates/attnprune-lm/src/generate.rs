@@ -110,6 +110,7 @@ pub fn generate<B: Backend>(
                 .has_padding()
                 .then(|| bool_tensor(padding.clone(), b, keys, device)),
             head_keep: keep.clone(),
+            fan_out: None,
         };
         next_pos.iter_mut().for_each(|p| *p += 1);
         logits = model.forward(step_batch, Some(&mut cache), Logits::Last);

@@ -27,6 +27,10 @@ mod fused;
 /// The rotary (cos, sin) rows of one forward call, `[batch * seq, heads, head_dim]` each.
 type RopeRows<B> = (Tensor<B, 3>, Tensor<B, 3>);
 
+/// Most bytes of f32 logits [`LlamaModel::forward_picked`] materializes at once (1,365
+/// positions of SmolLM2's 49,152-token vocabulary).
+pub const LOGIT_BLOCK_BYTES: usize = 256 << 20;
+
 /// One decoder layer's weights.
 ///
 /// Every projection is its own `[in, out]` matrix, so each product's output is
@@ -91,7 +95,26 @@ pub struct ForwardBatch<B: Backend> {
     /// Padding over all keys seen so far (cache + these tokens), `[batch, keys]`, `true` = padding.
     pub key_padding: Option<Tensor<B, 2, Bool>>,
     /// Head keep factors `[layers, batch, heads]` (1 kept, 0 pruned); `None` = nothing pruned.
+    /// With [`ForwardBatch::fan_out`], `batch` counts the fanned-out rows (copies x sequences).
     pub head_keep: Option<Tensor<B, 3>>,
+    /// Several masks over the same sequences (see [`crate::batch::MaskGroup`]); `None` = one
+    /// row per sequence throughout.
+    pub fan_out: Option<FanOut>,
+}
+
+/// A forward call over `n` sequences that becomes `copies * n` rows at `layer`:
+/// the layers below it run once on the `n` sequences (the head keep factors of
+/// the first `n` rows apply there, which every copy must share), and from
+/// `layer` on the hidden states, positions and padding are repeated
+/// copy-major (row `c * n + i` is sequence `i` under copy `c`'s head keep
+/// factors). The outputs, and the KV cache of layers from `layer` on, have
+/// `copies * n` rows; the cache of the layers below keeps `n`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FanOut {
+    /// The first layer that runs once per copy (the number of layers = after the last).
+    pub layer: usize,
+    /// Copies of every sequence from `layer` on.
+    pub copies: usize,
 }
 
 /// A Llama-family decoder ready to run on device `B`.
@@ -337,23 +360,44 @@ impl<B: Backend> LlamaModel<B> {
             .reshape([b, s, self.config.vocab_size])
     }
 
-    /// Logits at chosen positions only: row `k` of the result `[rows, vocab]`
-    /// is position `rows[k]` of the flattened `[batch * seq]` tokens. The
-    /// output layer (a 49,152-wide product for SmolLM2) runs only where a
-    /// token is scored, not at padding or unscored positions.
-    pub fn forward_rows(
+    /// `ln p(targets[k])` at chosen positions only: position `rows[k]` of the flattened
+    /// `[batch * seq]` tokens. The output layer (a 49,152-wide product for SmolLM2) runs
+    /// only where a token is scored, not at padding or unscored positions, and over at
+    /// most [`LOGIT_BLOCK_BYTES`] of logits at a time, so a tall batch (many masks per
+    /// pass) never holds all its logits at once.
+    pub fn forward_picked(
         &self,
         batch: ForwardBatch<B>,
         cache: Option<&mut KvCache<B>>,
-        rows: &[usize],
+        (rows, targets): (&[usize], &[u32]),
         reuse: &mut LayerReuse<B>,
-    ) -> Tensor<B, 2> {
+    ) -> Result<Vec<f32>, LmError> {
+        if rows.len() != targets.len() {
+            return Err(LmError::Usage(format!(
+                "{} scored positions but {} targets",
+                rows.len(),
+                targets.len()
+            )));
+        }
         let x = self.hidden_states(batch, cache, reuse);
         let [b, s, d] = x.dims();
-        let ids: Vec<i64> = rows.iter().map(|&r| r as i64).collect();
-        let n = ids.len();
-        let ids = Tensor::<B, 1, Int>::from_data(TensorData::new(ids, [n]), &self.device);
-        self.logits_of(x.reshape([b * s, d]).select(0, ids))
+        if let Some(&bad) = rows.iter().find(|&&r| r >= b * s) {
+            return Err(LmError::Usage(format!(
+                "scored position {bad} is outside the batch's {} positions",
+                b * s
+            )));
+        }
+        let flat = x.reshape([b * s, d]);
+        let block = (LOGIT_BLOCK_BYTES / (self.config.vocab_size * 4).max(1)).max(1);
+        let mut out = Vec::with_capacity(rows.len());
+        for (rows, targets) in rows.chunks(block).zip(targets.chunks(block)) {
+            let ids: Vec<i64> = rows.iter().map(|&r| r as i64).collect();
+            let n = ids.len();
+            let ids = Tensor::<B, 1, Int>::from_data(TensorData::new(ids, [n]), &self.device);
+            let logits = self.logits_of(flat.clone().select(0, ids));
+            out.extend(crate::logprob::picked_logprobs(logits, targets)?);
+        }
+        Ok(out)
     }
 
     /// The final norm and output layer over hidden states `[rows, hidden]`.
@@ -398,19 +442,34 @@ impl<B: Backend> LlamaModel<B> {
         let c = &self.config;
         // Rotary tables for these positions, materialized once per forward at
         // the shapes of q and k so every layer's rotary is same-shape SIMD work.
-        let rope_q = self.rope_rows(&batch.positions, c.num_heads);
-        let rope_k = self.rope_rows(&batch.positions, c.num_kv_heads);
+        let mut rope_q = self.rope_rows(&batch.positions, c.num_heads);
+        let mut rope_k = self.rope_rows(&batch.positions, c.num_kv_heads);
         let mut mask = batch.key_padding.as_ref().map(|p| attention_mask(p, s));
         if self.precision() != Precision::F32 {
             // The narrower format's attention reads the future from the mask: built once per call.
             mask = Some(with_future(mask, b, s, cached + s, &self.device));
         }
+        let mut rows = b;
         for (l, layer) in self.layers.iter().enumerate().skip(first_layer) {
             reuse.offer(l, &x);
-            let keep = batch
-                .head_keep
-                .as_ref()
-                .map(|k| k.clone().narrow(0, l, 1).reshape([b, c.num_heads, 1]));
+            if let Some(fan) = batch.fan_out.filter(|f| f.layer.max(first_layer) == l) {
+                // Every per-row input becomes `copies` copies, copy-major.
+                let copies = fan.copies;
+                let repeat = |(cos, sin): RopeRows<B>| {
+                    (cos.repeat_dim(0, copies), sin.repeat_dim(0, copies))
+                };
+                x = x.repeat_dim(0, copies);
+                rope_q = repeat(rope_q);
+                rope_k = repeat(rope_k);
+                mask = mask.map(|m| m.repeat_dim(0, copies));
+                rows = b * copies;
+            }
+            let keep = batch.head_keep.as_ref().map(|k| {
+                k.clone()
+                    .narrow(0, l, 1)
+                    .narrow(1, 0, rows)
+                    .reshape([rows, c.num_heads, 1])
+            });
             let layer_cache = cache.as_deref_mut().map(|c| c.layer_mut(l));
             x = self.layer_forward(
                 layer,
@@ -421,7 +480,7 @@ impl<B: Backend> LlamaModel<B> {
                 layer_cache,
             );
         }
-        x
+        fan_out_after_last(x, batch.fan_out, self.layers.len())
     }
 
     /// cos and sin (each duplicated over both halves) at `positions`, as
@@ -674,6 +733,19 @@ fn rotate_half_matrix<B: Backend>(hd: usize, device: &B::Device) -> Tensor<B, 2>
         r[j * hd + j + half] = 1.0; // output j + half = x[j]
     }
     tensor2::<B>(r, hd, hd, device)
+}
+
+/// `x` repeated for a fan-out that starts after the last layer (every copy
+/// keeps every head: nothing to compute once per copy, only rows to return).
+fn fan_out_after_last<B: Backend>(
+    x: Tensor<B, 3>,
+    fan: Option<FanOut>,
+    layers: usize,
+) -> Tensor<B, 3> {
+    match fan {
+        Some(fan) if fan.layer >= layers => x.repeat_dim(0, fan.copies),
+        _ => x,
+    }
 }
 
 fn append<B: Backend>(past: Option<Tensor<B, 4>>, new: Tensor<B, 4>) -> Tensor<B, 4> {

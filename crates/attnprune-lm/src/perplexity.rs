@@ -3,9 +3,8 @@
 //! trailing partial window is dropped); each window is scored alone;
 //! perplexity = exp(mean negative log-likelihood over every predicted token).
 
-use crate::batch::{head_keep_tensor, PaddedBatch};
-use crate::logprob::picked_logprobs;
-use crate::model::LlamaModel;
+use crate::batch::{head_keep_tensor, MaskGroup, PaddedBatch};
+use crate::model::{FanOut, LlamaModel};
 use crate::reuse::LayerReuse;
 use crate::LmError;
 use attnprune_mask::HeadMask;
@@ -76,39 +75,87 @@ pub fn targeted_nll<B: Backend>(
     first_target: &[usize],
     reuse: &mut LayerReuse<B>,
 ) -> Result<Vec<NllSum>, LmError> {
-    if sequences.len() != masks.len() || sequences.len() != first_target.len() {
+    if sequences.len() != masks.len() {
         return Err(LmError::Usage(format!(
             "{} sequences but {} masks",
             sequences.len(),
             masks.len()
         )));
     }
+    let keep = head_keep_tensor(masks, model);
+    nll_of_rows(model, sequences, first_target, (keep, None), reuse)
+}
+
+/// [`targeted_nll`] of every sequence under every mask of `group`, in one
+/// forward call that shares the layers below the group's first pruned layer
+/// ([`MaskGroup`]); `[mask][sequence]`.
+pub fn grouped_nll<B: Backend>(
+    model: &LlamaModel<B>,
+    sequences: &[&[u32]],
+    group: &MaskGroup<'_>,
+    first_target: &[usize],
+    reuse: &mut LayerReuse<B>,
+) -> Result<Vec<Vec<NllSum>>, LmError> {
+    let keep = group.head_keep(sequences.len(), model);
+    let sums = nll_of_rows(
+        model,
+        sequences,
+        first_target,
+        (keep, group.fan_out()),
+        reuse,
+    )?;
+    Ok(sums
+        .chunks(sequences.len().max(1))
+        .map(<[NllSum]>::to_vec)
+        .collect())
+}
+
+/// The NLL sums of the rows of one forward call over `sequences`, fanned out
+/// as asked (copy-major rows).
+fn nll_of_rows<B: Backend>(
+    model: &LlamaModel<B>,
+    sequences: &[&[u32]],
+    first_target: &[usize],
+    (keep, fan_out): (Option<burn::tensor::Tensor<B, 3>>, Option<FanOut>),
+    reuse: &mut LayerReuse<B>,
+) -> Result<Vec<NllSum>, LmError> {
+    if sequences.len() != first_target.len() {
+        return Err(LmError::Usage(format!(
+            "{} sequences but {} first targets",
+            sequences.len(),
+            first_target.len()
+        )));
+    }
+    let copies = fan_out.map_or(1, |f| f.copies);
     if sequences.is_empty() {
         return Ok(Vec::new());
     }
     let batch = PaddedBatch::left_padded(sequences, 0);
-    let keep = head_keep_tensor(masks, model);
     let s = batch.tokens[0].len();
+    let n = sequences.len();
     // Scored positions only: position t predicts token t + 1 (padding and the
-    // tokens before `first_target` are not scored).
+    // tokens before `first_target` are not scored). Copy c's rows follow copy c - 1's.
     let mut rows = Vec::new();
     let mut targets = Vec::new();
     let mut owner = Vec::new();
-    for (row, tokens) in batch.tokens.iter().enumerate() {
-        let pad = s - sequences[row].len();
-        let first = pad + first_target[row].max(1);
-        for t in first.saturating_sub(1)..s - 1 {
-            rows.push(row * s + t);
-            targets.push(tokens[t + 1]);
-            owner.push(row);
+    for c in 0..copies {
+        for (row, tokens) in batch.tokens.iter().enumerate() {
+            let pad = s - sequences[row].len();
+            let first = pad + first_target[row].max(1);
+            for t in first.saturating_sub(1)..s - 1 {
+                rows.push((c * n + row) * s + t);
+                targets.push(tokens[t + 1]);
+                owner.push(c * n + row);
+            }
         }
     }
-    let mut sums = vec![NllSum::default(); sequences.len()];
+    let mut sums = vec![NllSum::default(); n * copies];
     if rows.is_empty() {
         return Ok(sums);
     }
-    let logits = model.forward_rows(batch.to_forward(keep, model.device()), None, &rows, reuse);
-    let values = picked_logprobs(logits, &targets)?;
+    let mut forward = batch.to_forward(keep, model.device());
+    forward.fan_out = fan_out;
+    let values = model.forward_picked(forward, None, (&rows, &targets), reuse)?;
     for (&row, &logp) in owner.iter().zip(&values) {
         sums[row].nll -= logp as f64;
         sums[row].count += 1;

@@ -215,11 +215,20 @@ impl<B: Backend> LayerReuse<B> {
         }
     }
 
-    /// Called by the forward pass with the state entering `layer` (recording only).
+    /// Called by the forward pass with the state entering `layer` (recording only). After a
+    /// fan-out ([`crate::model::FanOut`]) the state holds a copy of the call's rows per mask:
+    /// the first copy's rows are kept, so the group's first mask must prune nothing.
     pub(crate) fn offer(&mut self, layer: usize, state: &Tensor<B, 3>) {
         if self.mode == Mode::Record && layer > 0 && layer.is_multiple_of(self.stride) {
             if let Some(rec) = self.calls.last_mut() {
-                rec.states.push(state.clone());
+                let rows = rec.shape.batch;
+                let kept = if state.dims()[0] > rows {
+                    // A copy of its own (`* 1`, exact), not a view holding every mask's rows.
+                    state.clone().narrow(0, 0, rows).mul_scalar(1.0)
+                } else {
+                    state.clone()
+                };
+                rec.states.push(kept);
             }
         }
     }

@@ -128,6 +128,18 @@ impl FusedCall {
             keep,
         }
     }
+
+    /// The call with its per-sequence inputs (positions, padding) repeated
+    /// `copies` times, copy-major, for the layers after a fan-out; the head
+    /// keep factors already cover every copy.
+    fn fanned_out(self, copies: usize) -> Self {
+        let repeat = |v: Vec<_>| v.repeat(copies);
+        Self {
+            positions: self.positions.repeat(copies),
+            key_padding: self.key_padding.map(repeat),
+            keep: self.keep,
+        }
+    }
 }
 
 impl<B: Backend> LlamaModel<B> {
@@ -154,12 +166,17 @@ impl<B: Backend> LlamaModel<B> {
                 read_only: c.is_read_only(),
             });
         let mut buffers = LayerBuffers::default();
+        let mut call = call;
         for l in first_layer..self.layers.len() {
             reuse.offer(l, &x);
+            if let Some(fan) = batch.fan_out.filter(|f| f.layer.max(first_layer) == l) {
+                x = x.repeat_dim(0, fan.copies);
+                call = call.fanned_out(fan.copies);
+            }
             let layer_cache = cache.as_deref_mut().map(|c| c.layer_mut(l));
             x = self.fused_layer(l, (fused, &call, &mut buffers), x, (layer_cache, mode));
         }
-        x
+        super::fan_out_after_last(x, batch.fan_out, self.layers.len())
     }
 
     /// The logits of hidden states `[rows, hidden]`: final norm, then the
@@ -217,7 +234,12 @@ impl<B: Backend> LlamaModel<B> {
         heads_first(&buf.q, hq, rope, &mut buf.q_heads);
         heads_first(&buf.k, hkv, rope, &mut buf.k_heads);
         heads_first(&buf.v, hkv, None, &mut buf.v_heads);
-        let keep = call.keep.as_ref().map(|k| &k[l * b * hq..][..b * hq]);
+        // The keep factors' rows cover the fanned-out batch; before a fan-out this call's
+        // rows are the first of them (every copy keeps every head there).
+        let keep = call.keep.as_ref().map(|k| {
+            let rows = k.len() / (self.layers.len() * hq);
+            &k[l * rows * hq..][..b * hq]
+        });
         resize(&mut buf.attn, b * s * hq * hd);
         let past = cache
             .as_ref()

@@ -2,9 +2,10 @@
 //! tests that compare two ways of computing them (layer reuse, fused kernels).
 #![allow(dead_code, missing_docs, clippy::unwrap_used)] // test helpers: a failed unwrap is a failed test
 
+use attnprune_lm::batch::MaskGroup;
 use attnprune_lm::continuation::{extend_context, prompt_reply_logprobs};
 use attnprune_lm::device::CpuBackend;
-use attnprune_lm::perplexity::targeted_nll;
+use attnprune_lm::perplexity::{grouped_nll, targeted_nll};
 use attnprune_lm::reuse::LayerReuse;
 use attnprune_lm::LlamaModel;
 use attnprune_mask::HeadMask;
@@ -34,4 +35,36 @@ pub fn evaluate_paths(
     let nll = targeted_nll(model, &seqs, &vec![mask; seqs.len()], &[1, 1], reuse).unwrap();
     out.extend(nll.iter().map(|n| n.nll));
     out
+}
+
+/// [`evaluate_paths`] for every mask of `masks` at once (one [`MaskGroup`] in
+/// every call): the numbers of each mask, in order.
+pub fn evaluate_group_paths(
+    model: &LlamaModel<CpuBackend>,
+    masks: &[&HeadMask],
+    reuse: &mut LayerReuse<CpuBackend>,
+    window_len: u32,
+) -> Vec<Vec<f64>> {
+    let group = MaskGroup::new(masks);
+    let system: Vec<u32> = vec![5, 17, 42, 8];
+    let prompts: Vec<Vec<u32>> = vec![vec![99, 3, 250, 7, 11], vec![4], vec![60, 61, 62]];
+    let replies: Vec<Vec<u32>> = vec![vec![12], vec![40, 41, 42], vec![299, 2]];
+    let windows: Vec<Vec<u32>> = vec![
+        (1..1 + window_len).collect(),
+        (40..40 + window_len).collect(),
+    ];
+    let base = extend_context(model, None, &system, group.clone(), reuse).unwrap();
+    let refs: Vec<&[u32]> = prompts.iter().map(Vec::as_slice).collect();
+    let rows =
+        prompt_reply_logprobs(model, Some(&base), &refs, &replies, group.clone(), reuse).unwrap();
+    let seqs: Vec<&[u32]> = windows.iter().map(Vec::as_slice).collect();
+    let nll = grouped_nll(model, &seqs, &group, &[1, 1], reuse).unwrap();
+    rows.chunks(prompts.len())
+        .zip(nll)
+        .map(|(logp, nll)| {
+            let mut out = logp.concat();
+            out.extend(nll.iter().map(|n| n.nll));
+            out
+        })
+        .collect()
 }
