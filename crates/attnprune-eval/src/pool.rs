@@ -87,11 +87,6 @@ impl<'m, B: Backend> WorkerPool<'m, B> {
         &self.evaluators[0]
     }
 
-    /// Number of workers.
-    pub fn workers(&self) -> usize {
-        self.evaluators.len()
-    }
-
     /// Evaluates every mask of `masks` and hands each result to `done` (on the calling
     /// thread, in the order they finish), stopping at the first error.
     ///
@@ -205,62 +200,67 @@ impl<'m, B: Backend> WorkerPool<'m, B> {
 
 /// The groups `masks` are evaluated in (indices into `masks`), in the order workers take
 /// them: at most `per_pass` masks each (a class split evenly), every group's masks of one
-/// class, so that no mask
-/// runs a layer it would have skipped alone ([`Evaluator::evaluate_group`] runs a group
-/// from its lowest pruned layer):
+/// class, so that no mask runs a layer it would have skipped alone
+/// ([`Evaluator::evaluate_group`] runs a group from its lowest pruned layer):
 /// - masks whose first pruned layer is below `floor` (no layer reuse alone: every layer
 ///   runs) form one class, the dearest, taken first;
 /// - masks whose first pruned layer is `l >= floor` form class `l`, taken from the
 ///   shallowest (dearest) to the deepest;
 /// - the unpruned mask leads the first group, so its evaluation records the unpruned
-///   model for layer reuse as it runs; other copies of it form a class of their own.
+///   model for layer reuse as it runs (when there is room; several copies of it form
+///   groups of their own, first).
 ///
 /// Within a class, masks keep their order in `masks`.
 pub fn plan_groups(masks: &[(u64, &HeadMask)], per_pass: usize, floor: usize) -> Vec<Vec<usize>> {
     let per_pass = per_pass.max(1);
-    let class = |i: usize| -> usize {
-        match masks[i].1.first_pruned_layer() {
-            Some(l) if l < floor => 0,
-            Some(l) => l,
-            None => usize::MAX,
-        }
+    let class = |i: usize| match masks[i].1.first_pruned_layer() {
+        Some(l) if l >= floor => l,
+        _ => 0,
     };
-    let mut order: Vec<usize> = (0..masks.len()).collect();
-    order.sort_by_key(|&i| class(i));
-    // Each class in as few groups as `per_pass` allows, of near-equal sizes (9 masks at
-    // 8 per pass: 5 + 4, not 8 + 1).
+    let (unpruned, mut pruned): (Vec<usize>, Vec<usize>) =
+        (0..masks.len()).partition(|&i| masks[i].1.num_pruned() == 0);
+    pruned.sort_by_key(|&i| class(i));
     let mut groups: Vec<Vec<usize>> = Vec::new();
-    for members in order.chunk_by(|&a, &b| class(a) == class(b)) {
-        let count = members.len().div_ceil(per_pass);
-        let mut rest = members;
-        for k in 0..count {
-            let (group, tail) = rest.split_at(rest.len().div_ceil(count - k));
-            groups.push(group.to_vec());
-            rest = tail;
-        }
+    for members in pruned.chunk_by(|&a, &b| class(a) == class(b)) {
+        split_evenly(members, per_pass, &mut groups);
     }
-    // The unpruned mask (the last class) moves to the head of the first group, or to a
-    // group of its own when that one is full.
-    if let Some(pos) = groups.iter().position(|g| class(g[0]) == usize::MAX) {
-        if groups[pos].len() == 1 && pos > 0 {
-            let unpruned = groups.remove(pos).remove(0);
-            if groups[0].len() < per_pass {
-                groups[0].insert(0, unpruned);
-            } else {
-                groups.insert(0, vec![unpruned]);
-            }
-        } else if pos > 0 {
-            let lead = groups.remove(pos);
-            groups.insert(0, lead);
+    match unpruned.as_slice() {
+        [] => {}
+        [one] if groups.first().is_some_and(|g| g.len() < per_pass) => groups[0].insert(0, *one),
+        all => {
+            let mut lead = Vec::new();
+            split_evenly(all, per_pass, &mut lead);
+            groups.splice(0..0, lead);
         }
     }
     groups
+}
+
+/// `members` in as few groups of at most `per_pass` as possible, of near-equal sizes
+/// (9 masks at 8 per pass: 5 + 4, not 8 + 1), appended to `groups`.
+fn split_evenly(members: &[usize], per_pass: usize, groups: &mut Vec<Vec<usize>>) {
+    let count = members.len().div_ceil(per_pass);
+    let mut rest = members;
+    for k in 0..count {
+        let (group, tail) = rest.split_at(rest.len().div_ceil(count - k));
+        groups.push(group.to_vec());
+        rest = tail;
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use attnprune_mask::{HeadId, HeadLayout};
+
+    /// Masks numbered 0, 1, ... as the pool takes them.
+    fn numbered(masks: &[HeadMask]) -> Vec<(u64, &HeadMask)> {
+        masks
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (i as u64, m))
+            .collect()
+    }
 
     #[test]
     fn groups_keep_each_mask_with_masks_that_skip_the_same_layers() {
@@ -276,11 +276,7 @@ mod tests {
             knockout(5),
             knockout(0),
         ];
-        let ids: Vec<(u64, &HeadMask)> = masks
-            .iter()
-            .enumerate()
-            .map(|(i, m)| (i as u64, m))
-            .collect();
+        let ids = numbered(&masks);
         // Floor 2: layers 0 and 1 run everything (class 0, first), then layer 3, then 5.
         assert_eq!(
             plan_groups(&ids, 2, 2),
@@ -303,11 +299,7 @@ mod tests {
             knockout(4),
             knockout(4),
         ];
-        let ids5: Vec<(u64, &HeadMask)> = five
-            .iter()
-            .enumerate()
-            .map(|(i, m)| (i as u64, m))
-            .collect();
+        let ids5 = numbered(&five);
         assert_eq!(plan_groups(&ids5, 4, 2), vec![vec![0, 1, 2], vec![3, 4]]);
         // Two unpruned masks: a group of their own, first.
         let twice = [(0, &masks[2]), (1, &masks[0]), (2, &masks[2])];

@@ -133,10 +133,9 @@ impl FusedCall {
     /// `copies` times, copy-major, for the layers after a fan-out; the head
     /// keep factors already cover every copy.
     fn fanned_out(self, copies: usize) -> Self {
-        let repeat = |v: Vec<_>| v.repeat(copies);
         Self {
             positions: self.positions.repeat(copies),
-            key_padding: self.key_padding.map(repeat),
+            key_padding: self.key_padding.map(|p| p.repeat(copies)),
             keep: self.keep,
         }
     }

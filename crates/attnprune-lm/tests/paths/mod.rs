@@ -10,28 +10,54 @@ use attnprune_lm::reuse::LayerReuse;
 use attnprune_lm::LlamaModel;
 use attnprune_mask::HeadMask;
 
+/// The inputs of one evaluation: a shared prefix, prompts, replies, and two
+/// perplexity windows of `window_len` tokens. The vocabulary must exceed 299.
+struct Inputs {
+    system: Vec<u32>,
+    prompts: Vec<Vec<u32>>,
+    replies: Vec<Vec<u32>>,
+    windows: Vec<Vec<u32>>,
+}
+
+impl Inputs {
+    fn new(window_len: u32) -> Self {
+        Self {
+            system: vec![5, 17, 42, 8],
+            prompts: vec![vec![99, 3, 250, 7, 11], vec![4], vec![60, 61, 62]],
+            replies: vec![vec![12], vec![40, 41, 42], vec![299, 2]],
+            windows: vec![
+                (1..1 + window_len).collect(),
+                (40..40 + window_len).collect(),
+            ],
+        }
+    }
+
+    fn prompts(&self) -> Vec<&[u32]> {
+        self.prompts.iter().map(Vec::as_slice).collect()
+    }
+
+    fn windows(&self) -> Vec<&[u32]> {
+        self.windows.iter().map(Vec::as_slice).collect()
+    }
+}
+
 /// Every number of one evaluation's calls: a shared prefix, prompts x replies
 /// (left-padded prompts, replies on the repeated cache), then two perplexity
-/// windows of `window_len` tokens. The vocabulary must exceed 299.
+/// windows of `window_len` tokens ([`Inputs`]).
 pub fn evaluate_paths(
     model: &LlamaModel<CpuBackend>,
     mask: &HeadMask,
     reuse: &mut LayerReuse<CpuBackend>,
     window_len: u32,
 ) -> Vec<f64> {
-    let system: Vec<u32> = vec![5, 17, 42, 8];
-    let prompts: Vec<Vec<u32>> = vec![vec![99, 3, 250, 7, 11], vec![4], vec![60, 61, 62]];
-    let replies: Vec<Vec<u32>> = vec![vec![12], vec![40, 41, 42], vec![299, 2]];
-    let windows: Vec<Vec<u32>> = vec![
-        (1..1 + window_len).collect(),
-        (40..40 + window_len).collect(),
-    ];
-    let base = extend_context(model, None, &system, mask, reuse).unwrap();
-    let refs: Vec<&[u32]> = prompts.iter().map(Vec::as_slice).collect();
-    let mut out: Vec<f64> = prompt_reply_logprobs(model, Some(&base), &refs, &replies, mask, reuse)
-        .unwrap()
-        .concat();
-    let seqs: Vec<&[u32]> = windows.iter().map(Vec::as_slice).collect();
+    let x = Inputs::new(window_len);
+    let base = extend_context(model, None, &x.system, mask, reuse).unwrap();
+    let prompts = x.prompts();
+    let mut out: Vec<f64> =
+        prompt_reply_logprobs(model, Some(&base), &prompts, &x.replies, mask, reuse)
+            .unwrap()
+            .concat();
+    let seqs = x.windows();
     let nll = targeted_nll(model, &seqs, &vec![mask; seqs.len()], &[1, 1], reuse).unwrap();
     out.extend(nll.iter().map(|n| n.nll));
     out
@@ -45,20 +71,20 @@ pub fn evaluate_group_paths(
     reuse: &mut LayerReuse<CpuBackend>,
     window_len: u32,
 ) -> Vec<Vec<f64>> {
+    let x = Inputs::new(window_len);
     let group = MaskGroup::new(masks);
-    let system: Vec<u32> = vec![5, 17, 42, 8];
-    let prompts: Vec<Vec<u32>> = vec![vec![99, 3, 250, 7, 11], vec![4], vec![60, 61, 62]];
-    let replies: Vec<Vec<u32>> = vec![vec![12], vec![40, 41, 42], vec![299, 2]];
-    let windows: Vec<Vec<u32>> = vec![
-        (1..1 + window_len).collect(),
-        (40..40 + window_len).collect(),
-    ];
-    let base = extend_context(model, None, &system, group.clone(), reuse).unwrap();
-    let refs: Vec<&[u32]> = prompts.iter().map(Vec::as_slice).collect();
-    let rows =
-        prompt_reply_logprobs(model, Some(&base), &refs, &replies, group.clone(), reuse).unwrap();
-    let seqs: Vec<&[u32]> = windows.iter().map(Vec::as_slice).collect();
-    let nll = grouped_nll(model, &seqs, &group, &[1, 1], reuse).unwrap();
+    let base = extend_context(model, None, &x.system, group.clone(), reuse).unwrap();
+    let prompts = x.prompts();
+    let rows = prompt_reply_logprobs(
+        model,
+        Some(&base),
+        &prompts,
+        &x.replies,
+        group.clone(),
+        reuse,
+    )
+    .unwrap();
+    let nll = grouped_nll(model, &x.windows(), &group, &[1, 1], reuse).unwrap();
     rows.chunks(prompts.len())
         .zip(nll)
         .map(|(logp, nll)| {
