@@ -314,7 +314,7 @@ impl<'a> pulp::WithSimd for AttentionRows<'a> {
                     2 => head.attend_vectors::<S, 2>(simd, &allowed, scores, o),
                     4 => head.attend_vectors::<S, 4>(simd, &allowed, scores, o),
                     8 => head.attend_vectors::<S, 8>(simd, &allowed, scores, o),
-                    _ => head.attend(&allowed, scores, o),
+                    _ => head.attend(simd, &allowed, scores, o),
                 }
             }
         }
@@ -351,32 +351,46 @@ struct HeadRow<'a> {
 }
 
 impl HeadRow<'_> {
-    /// Softmax of `scores` (the allowed ones, others untouched) in place,
-    /// returning `factor / Σ`, the scale of the weighted sum.
+    /// Softmax of `scores` in place (a key the query may not read holds
+    /// `-inf`, so it becomes 0), returning `factor / Σ`, the scale of the
+    /// weighted sum. One vector of [`crate::exp::exp_f32s`] at a time.
     #[inline(always)]
-    fn softmax(&self, allowed: &impl Fn(usize) -> bool, scores: &mut [f32], max: f32) -> f32 {
-        let mut sum = 0.0f32;
-        for (j, score) in scores.iter_mut().enumerate() {
-            if allowed(j) {
-                *score = (*score - max).exp();
-                sum += *score;
-            }
+    fn softmax<S: pulp::Simd>(&self, simd: S, scores: &mut [f32], max: f32) -> f32 {
+        let (body, tail) = S::as_mut_simd_f32s(scores);
+        let shift = simd.splat_f32s(max);
+        let mut sums = simd.splat_f32s(0.0);
+        for v in body {
+            *v = crate::exp::exp_f32s(simd, simd.sub_f32s(*v, shift));
+            sums = simd.add_f32s(sums, *v);
+        }
+        let mut sum = simd.reduce_sum_f32s(sums);
+        for score in tail {
+            *score = crate::exp::exp(*score - max);
+            sum += *score;
         }
         self.factor / sum
     }
 
     /// The head's output row `o` (`hd` wide), any head width.
     #[inline(always)]
-    fn attend(&self, allowed: &impl Fn(usize) -> bool, scores: &mut [f32], o: &mut [f32]) {
+    fn attend<S: pulp::Simd>(
+        &self,
+        simd: S,
+        allowed: &impl Fn(usize) -> bool,
+        scores: &mut [f32],
+        o: &mut [f32],
+    ) {
         let hd = self.q.len();
         let mut max = f32::NEG_INFINITY;
         for (j, score) in scores.iter_mut().enumerate() {
-            if allowed(j) {
-                *score = dot(self.q, self.keys.row(j, hd)) * self.scale;
-                max = max.max(*score);
-            }
+            *score = if allowed(j) {
+                dot(self.q, self.keys.row(j, hd)) * self.scale
+            } else {
+                f32::NEG_INFINITY
+            };
+            max = max.max(*score);
         }
-        let norm = self.softmax(allowed, scores, max);
+        let norm = self.softmax(simd, scores, max);
         o.fill(0.0);
         for (j, &score) in scores.iter().enumerate() {
             if allowed(j) {
@@ -407,17 +421,19 @@ impl HeadRow<'_> {
         let q = vectors(self.q);
         let mut max = f32::NEG_INFINITY;
         for (j, score) in scores.iter_mut().enumerate() {
-            if allowed(j) {
+            *score = if allowed(j) {
                 let k = vectors(self.keys.row(j, hd));
                 let mut acc = simd.mul_f32s(q[0], k[0]);
                 for v in 1..NV {
                     acc = simd.mul_add_f32s(q[v], k[v], acc);
                 }
-                *score = simd.reduce_sum_f32s(acc) * self.scale;
-                max = max.max(*score);
-            }
+                simd.reduce_sum_f32s(acc) * self.scale
+            } else {
+                f32::NEG_INFINITY
+            };
+            max = max.max(*score);
         }
-        let norm = self.softmax(allowed, scores, max);
+        let norm = self.softmax(simd, scores, max);
         let mut acc = [simd.splat_f32s(0.0); NV];
         for (j, &score) in scores.iter().enumerate() {
             if allowed(j) {
@@ -436,12 +452,26 @@ impl HeadRow<'_> {
 }
 
 /// `silu(g) * u`, the SwiGLU activation of one element, as transformers
-/// computes it in f32 (applied tile by tile by [`crate::packed`]'s fused
-/// gate/up product).
+/// computes it in f32, with [`crate::exp::exp`] (the scalar form of
+/// [`silu_times_f32s`], which [`crate::packed`]'s fused gate/up product
+/// applies tile by tile).
 #[inline(always)]
 pub fn silu_times(g: f32, u: f32) -> f32 {
-    g * (1.0 / (1.0 + (-g).exp())) * u
+    g * (1.0 / (1.0 + crate::exp::exp(-g))) * u
 }
+
+/// [`silu_times`] of every lane: the same operations, so the same bits.
+#[inline(always)]
+pub fn silu_times_f32s<S: pulp::Simd>(simd: S, g: S::f32s, u: S::f32s) -> S::f32s {
+    let one = simd.splat_f32s(1.0);
+    let e = crate::exp::exp_f32s(simd, simd.neg_f32s(g));
+    let sigmoid = simd.div_f32s(one, simd.add_f32s(one, e));
+    simd.mul_f32s(simd.mul_f32s(g, sigmoid), u)
+}
+
+/// Values per block of [`PickedLogSoftmax`]'s exponentials (1 KiB on the
+/// stack).
+const SOFTMAX_BLOCK: usize = 256;
 
 /// `ln softmax(row k)[targets[k]]` of each `vocab`-wide row of `logits`:
 /// `x[t] - max - ln Σ exp(x - max)`, the sum accumulated in f64.
@@ -464,7 +494,7 @@ impl pulp::WithSimd for PickedLogSoftmax<'_> {
     type Output = f32;
 
     #[inline(always)]
-    fn with_simd<S: pulp::Simd>(self, _: S) -> f32 {
+    fn with_simd<S: pulp::Simd>(self, simd: S) -> f32 {
         let mut lanes = [f32::NEG_INFINITY; LANES];
         let chunks = self.row.len() / LANES * LANES;
         for c in self.row[..chunks].chunks_exact(LANES) {
@@ -476,7 +506,30 @@ impl pulp::WithSimd for PickedLogSoftmax<'_> {
             lanes.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x)),
             |m, &x| m.max(x),
         );
-        let sum: f64 = self.row.iter().map(|&x| f64::from((x - max).exp())).sum();
+        // exp(x - max) a block at a time, vectorized, into a buffer on the
+        // stack; the block then summed in f64 in fixed lanes (the same bits
+        // on every SIMD level: the exponentials are, and the sum's order
+        // does not depend on the vector width).
+        let shift = simd.splat_f32s(max);
+        let mut exps = [0.0f32; SOFTMAX_BLOCK];
+        let mut sums = [0.0f64; 4];
+        for block in self.row.chunks(SOFTMAX_BLOCK) {
+            let exps = &mut exps[..block.len()];
+            exps.copy_from_slice(block);
+            let (body, tail) = S::as_mut_simd_f32s(exps);
+            for v in body {
+                *v = crate::exp::exp_f32s(simd, simd.sub_f32s(*v, shift));
+            }
+            for x in tail {
+                *x = crate::exp::exp(*x - max);
+            }
+            for group in exps.chunks(sums.len()) {
+                for (sum, &e) in sums.iter_mut().zip(group) {
+                    *sum += f64::from(e);
+                }
+            }
+        }
+        let sum = (sums[0] + sums[1]) + (sums[2] + sums[3]);
         self.row[self.target as usize] - max - sum.ln() as f32
     }
 }

@@ -17,6 +17,7 @@ pub mod cache;
 pub mod config;
 pub mod continuation;
 pub mod device;
+pub mod exp;
 pub mod export;
 pub mod generate;
 pub mod gguf_load;

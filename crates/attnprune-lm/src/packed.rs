@@ -338,19 +338,16 @@ impl Product<'_> {
                     for (r, acc_row) in acc.iter().enumerate().take(rows - r0) {
                         let start = (block_start + r0 + r) * cols + col0;
                         let dst = &mut out[start..start + width];
+                        // A plain loop, not a closure: a closure would be a
+                        // function of its own, compiled without the SIMD level.
+                        let mut activated = *acc_row;
                         if let Some(up) = &up {
-                            let (mut gate, mut up_row) = ([0.0f32; PANEL], [0.0f32; PANEL]);
-                            for (v, a) in S::as_mut_simd_f32s(&mut gate).0.iter_mut().zip(acc_row) {
-                                *v = *a;
+                            for (a, &u) in activated.iter_mut().zip(&up[r]) {
+                                *a = crate::kernels::silu_times_f32s(simd, *a, u);
                             }
-                            for (v, a) in S::as_mut_simd_f32s(&mut up_row).0.iter_mut().zip(&up[r])
-                            {
-                                *v = *a;
-                            }
-                            for ((d, &g), &u) in dst.iter_mut().zip(&gate).zip(&up_row) {
-                                *d = crate::kernels::silu_times(g, u);
-                            }
-                        } else if width == PANEL {
+                        }
+                        let acc_row = &activated;
+                        if width == PANEL {
                             let (vectors, _) = S::as_mut_simd_f32s(dst);
                             for (v, a) in vectors.iter_mut().zip(acc_row) {
                                 *v = *a;
