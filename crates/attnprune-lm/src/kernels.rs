@@ -119,19 +119,33 @@ pub struct AttentionShape {
     pub head_dim: usize,
 }
 
-/// Moves `src` (`[batch * seq, heads * head_dim]`, token-major, as a matrix
-/// product leaves it) to heads-first `[batch, heads, seq, head_dim]` in
+/// Where [`to_heads_first`] finds its heads in each token's row of the
+/// matrix product's output: `width` values per row, the heads from column
+/// `offset` on (the q, k and v projections come out of one product, side by
+/// side in each row).
+#[derive(Debug, Clone, Copy)]
+pub struct RowColumns {
+    /// Values per token row.
+    pub width: usize,
+    /// First column of the heads.
+    pub offset: usize,
+}
+
+/// Moves the heads of `src` (`[batch * seq, columns.width]`, token-major, as
+/// a matrix product leaves it; the `heads * head_dim` values from
+/// `columns.offset` on) to heads-first `[batch, heads, seq, head_dim]` in
 /// `out`, applying the rotate-half rotary embedding at each token's position
 /// when `rope` (`cos`, `sin`: `[positions, head_dim / 2]`) is given.
 pub fn to_heads_first(
-    src: &[f32],
+    (src, columns): (&[f32], RowColumns),
     (batch, seq, heads, hd): (usize, usize, usize, usize),
     positions: &[usize],
     rope: Option<(&[f32], &[f32])>,
     out: &mut [f32],
 ) {
     let half = hd / 2;
-    debug_assert_eq!(src.len(), batch * seq * heads * hd);
+    debug_assert_eq!(src.len(), batch * seq * columns.width);
+    debug_assert!(columns.offset + heads * hd <= columns.width);
     out.par_chunks_mut(seq * hd)
         .enumerate()
         .with_min_len(min_items(seq * hd))
@@ -139,7 +153,7 @@ pub fn to_heads_first(
             let (b, h) = (bh / heads, bh % heads);
             for (i, row) in block.chunks_exact_mut(hd).enumerate() {
                 let token = b * seq + i;
-                let x = &src[(token * heads + h) * hd..][..hd];
+                let x = &src[token * columns.width + columns.offset + h * hd..][..hd];
                 match rope {
                     None => row.copy_from_slice(x),
                     Some((cos, sin)) => {
@@ -763,10 +777,39 @@ mod tests {
         let src = vec![1.0, 2.0, 3.0, 4.0];
         let mut out = vec![0.0; 4];
         let (cos, sin) = (vec![1.0, 0.0], vec![0.0, 1.0]);
-        to_heads_first(&src, (1, 1, 2, 2), &[0], Some((&cos, &sin)), &mut out);
+        let whole = RowColumns {
+            width: 4,
+            offset: 0,
+        };
+        to_heads_first(
+            (&src, whole),
+            (1, 1, 2, 2),
+            &[0],
+            Some((&cos, &sin)),
+            &mut out,
+        );
         assert_eq!(out, src);
         // position 1: cos 0, sin 1 -> (x1, x2) becomes (-x2, x1).
-        to_heads_first(&src, (1, 1, 2, 2), &[1], Some((&cos, &sin)), &mut out);
+        to_heads_first(
+            (&src, whole),
+            (1, 1, 2, 2),
+            &[1],
+            Some((&cos, &sin)),
+            &mut out,
+        );
         assert_eq!(out, vec![-2.0, 1.0, -4.0, 3.0]);
+    }
+
+    #[test]
+    fn heads_first_reads_its_columns_of_wider_rows() {
+        // 2 tokens; each row: 2 other values, then 2 heads of width 2.
+        let src = vec![9.0, 9.0, 1.0, 2.0, 3.0, 4.0, 9.0, 9.0, 5.0, 6.0, 7.0, 8.0];
+        let columns = RowColumns {
+            width: 6,
+            offset: 2,
+        };
+        let mut out = vec![0.0; 8];
+        to_heads_first((&src, columns), (1, 2, 2, 2), &[0, 1], None, &mut out);
+        assert_eq!(out, vec![1.0, 2.0, 5.0, 6.0, 3.0, 4.0, 7.0, 8.0]);
     }
 }

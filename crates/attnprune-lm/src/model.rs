@@ -157,10 +157,13 @@ struct FusedCpu {
 /// (each `[out, in]` as in the checkpoint), and its q/k/v biases (Qwen2).
 #[derive(Debug, Clone)]
 struct PackedLayer {
-    q: PackedMatrix,
-    k: PackedMatrix,
-    v: PackedMatrix,
-    qkv_bias: Option<[Vec<f32>; 3]>,
+    /// q, k and v stacked (`[q_out + 2 kv_out, in]`): one product computes
+    /// all three, packing the normed activations once instead of three
+    /// times. Each output is still its own sum in input order, so the bits
+    /// are those of three separate products.
+    qkv: PackedMatrix,
+    /// The q, k and v biases, concatenated like the outputs of `qkv`.
+    qkv_bias: Option<Vec<f32>>,
     o: PackedMatrix,
     gate: PackedMatrix,
     up: PackedMatrix,
@@ -600,10 +603,8 @@ fn load_layer<B: Backend>(
     let down = w.take(&format!("{p}.mlp.down_proj.weight"), &[d, i])?;
     let packed = if pack {
         Some(PackedLayer {
-            q: packed_matrix(&q, q_out, d)?,
-            k: packed_matrix(&k, kv_out, d)?,
-            v: packed_matrix(&v, kv_out, d)?,
-            qkv_bias: qkv_bias.clone(),
+            qkv: packed_matrix(&[&q[..], &k, &v].concat(), q_out + 2 * kv_out, d)?,
+            qkv_bias: qkv_bias.as_ref().map(|b| b.concat()),
             o: packed_matrix(&o, d, q_out)?,
             gate: packed_matrix(&gate, i, d)?,
             up: packed_matrix(&up, i, d)?,

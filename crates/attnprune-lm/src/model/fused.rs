@@ -217,22 +217,21 @@ impl<B: Backend> LlamaModel<B> {
         let mut x = HostF32::take(x);
         resize(&mut buf.h, x.get().len());
         kernels::rms_norm_rows(x.get(), attn_norm, eps, &mut buf.h);
-        weights.q.matmul_into(&buf.h, &mut buf.q);
-        weights.k.matmul_into(&buf.h, &mut buf.k);
-        weights.v.matmul_into(&buf.h, &mut buf.v);
-        if let Some([qb, kb, vb]) = &weights.qkv_bias {
-            kernels::add_row_bias(&mut buf.q, qb);
-            kernels::add_row_bias(&mut buf.k, kb);
-            kernels::add_row_bias(&mut buf.v, vb);
+        weights.qkv.matmul_into(&buf.h, &mut buf.qkv);
+        if let Some(bias) = &weights.qkv_bias {
+            kernels::add_row_bias(&mut buf.qkv, bias);
         }
         let rope = Some((fused.cos.as_slice(), fused.sin.as_slice()));
-        let heads_first = |src: &[f32], heads: usize, rope, out: &mut Vec<f32>| {
-            resize(out, src.len());
+        let width = (hq + 2 * hkv) * hd;
+        let heads_first = |(offset, heads): (usize, usize), rope, out: &mut Vec<f32>| {
+            resize(out, b * s * heads * hd);
+            let columns = kernels::RowColumns { width, offset };
+            let src = (buf.qkv.as_slice(), columns);
             kernels::to_heads_first(src, (b, s, heads, hd), &call.positions, rope, out);
         };
-        heads_first(&buf.q, hq, rope, &mut buf.q_heads);
-        heads_first(&buf.k, hkv, rope, &mut buf.k_heads);
-        heads_first(&buf.v, hkv, None, &mut buf.v_heads);
+        heads_first((0, hq), rope, &mut buf.q_heads);
+        heads_first((hq * hd, hkv), rope, &mut buf.k_heads);
+        heads_first(((hq + hkv) * hd, hkv), None, &mut buf.v_heads);
         // The keep factors' rows cover the fanned-out batch; before a fan-out this call's
         // rows are the first of them (every copy keeps every head there).
         let keep = call.keep.as_ref().map(|k| {
@@ -311,10 +310,9 @@ impl<B: Backend> LlamaModel<B> {
 struct LayerBuffers {
     /// Normed hidden states `[rows, hidden]` (attention, then MLP).
     h: Vec<f32>,
-    /// q, k, v as the products leave them, token-major.
-    q: Vec<f32>,
-    k: Vec<f32>,
-    v: Vec<f32>,
+    /// q, k and v side by side in each token's row, as their product
+    /// leaves them (`[rows, (q_heads + 2 kv_heads) * head_dim]`).
+    qkv: Vec<f32>,
     /// q, k, v heads-first (rotary applied to q and k).
     q_heads: Vec<f32>,
     k_heads: Vec<f32>,
