@@ -112,7 +112,11 @@ clean:
 # if it imports torch, transformers and gguf, else a venv $(BENCH_VENV) from tools/requirements.txt
 # (torch from PyPI; BENCH_TORCH_INDEX=URL adds an index, e.g. PyTorch's CPU wheels).
 # When results/gpu-bf16/ holds a scripts/gpu-bf16.sh run (a lent GPU), bench.json summarises it as `gpu`.
+# BENCH_SIMD=avx2 caps both sides at AVX2 (ours: ATTNPRUNE_SIMD; PyTorch: ATEN_CPU_CAPABILITY,
+# MKL_ENABLE_INSTRUCTIONS, ONEDNN_MAX_CPU_ISA): the AVX2 code paths timed on an AVX-512 machine.
 BENCH_DIR ?= results/bench
+BENCH_SIMD ?=
+BENCH_SIMD_ENV = $(if $(filter avx2,$(BENCH_SIMD)),ATTNPRUNE_SIMD=avx2 ATEN_CPU_CAPABILITY=avx2 MKL_ENABLE_INSTRUCTIONS=AVX2 ONEDNN_MAX_CPU_ISA=AVX2)
 BENCH_REPEATS ?=
 BENCH_THREADS ?= 0
 BENCH_PYTHON ?=
@@ -125,13 +129,14 @@ $(BENCH_VENV)/.installed: tools/requirements.txt
 	@touch $@
 
 bench: $(MODEL) $(BROWN)/ca01
+	@case "$(BENCH_SIMD)" in ""|avx2) ;; *) echo "BENCH_SIMD=$(BENCH_SIMD): use avx2, or leave it empty for the best level" >&2; exit 2;; esac
 	$(CARGO) build --release -p attnprune-bench
 	@mkdir -p $(BENCH_DIR)
 	@if [ -n "$(BENCH_PYTHON)" ]; then echo "$(BENCH_PYTHON)"; \
 	elif $(PYTHON) -c 'import torch, transformers, gguf' >/dev/null 2>&1; then command -v $(PYTHON); \
 	else $(MAKE) --no-print-directory $(BENCH_VENV)/.installed >&2 && echo $(BENCH_VENV)/bin/python; fi > $(BENCH_DIR)/python.txt
-	$(BIN)/attnprune-bench --model $(MODEL) --ppl-text $(BROWN) --threads $(BENCH_THREADS) $(if $(BENCH_REPEATS),--repeats $(BENCH_REPEATS)) \
+	$(BENCH_SIMD_ENV) $(BIN)/attnprune-bench --model $(MODEL) --ppl-text $(BROWN) --threads $(BENCH_THREADS) $(if $(BENCH_REPEATS),--repeats $(BENCH_REPEATS)) \
 	  --spec $(BENCH_DIR)/spec.json --out $(BENCH_DIR)/ours.json
-	$$(cat $(BENCH_DIR)/python.txt) tools/bench_torch.py --spec $(BENCH_DIR)/spec.json --out $(BENCH_DIR)/pytorch.json
+	$(BENCH_SIMD_ENV) $$(cat $(BENCH_DIR)/python.txt) tools/bench_torch.py --spec $(BENCH_DIR)/spec.json --out $(BENCH_DIR)/pytorch.json
 	set -o pipefail; $$(cat $(BENCH_DIR)/python.txt) tools/bench_merge.py --ours $(BENCH_DIR)/ours.json --pytorch $(BENCH_DIR)/pytorch.json \
-	  --out $(BENCH_DIR)/bench.json --command "make bench BENCH_REPEATS=$(BENCH_REPEATS) BENCH_THREADS=$(BENCH_THREADS)" | tee $(BENCH_DIR)/bench.md
+	  --out $(BENCH_DIR)/bench.json --command "make bench BENCH_REPEATS=$(BENCH_REPEATS) BENCH_THREADS=$(BENCH_THREADS)$(if $(BENCH_SIMD), BENCH_SIMD=$(BENCH_SIMD))" | tee $(BENCH_DIR)/bench.md

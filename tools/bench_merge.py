@@ -119,10 +119,16 @@ def cpu_flags():
     return set()
 
 
-def peak_f32(flags):
-    """The machine's f32 peak: cores x SIMD lanes x FMA units x 2 flops x clock, each factor with its source."""
+def peak_f32(flags, level=None):
+    """The machine's f32 peak: cores x SIMD lanes x FMA units x 2 flops x clock, each factor with its source.
+
+    `level` is the SIMD level both sides were capped at (`make bench BENCH_SIMD=avx2`): the peak is
+    then that level's, not the machine's.
+    """
     cores = os.cpu_count() or 1
     lanes = 16 if "avx512f" in flags else 8 if "avx2" in flags else 4
+    if level == "avx2":
+        lanes = min(lanes, 8)
     fma_units = 2  # not readable from the OS: 2 FMA pipes per core on Xeon Scalable (Skylake-SP and later) and on AMD Zen 2-4
     mhz = None
     try:
@@ -140,7 +146,8 @@ def peak_f32(flags):
         "cores": cores,
         "cores_source": "os.cpu_count() (logical cores: the VM's vCPUs)",
         "f32_lanes": lanes,
-        "lanes_source": "avx512f in /proc/cpuinfo flags -> 16, avx2 -> 8",
+        "lanes_source": "avx512f in /proc/cpuinfo flags -> 16, avx2 -> 8"
+        + (" (both sides capped at AVX2 -> 8)" if level == "avx2" else ""),
         "fma_units_per_core": fma_units,
         "fma_source": "assumed: 2 FMA pipes per core on Xeon Scalable and AMD Zen (not readable in a VM)",
         "clock_ghz": mhz / 1000.0,
@@ -247,7 +254,9 @@ def main():
         )
 
     flags = cpu_flags()
-    peak = peak_f32(flags)
+    level = ours.get("simd")
+    capped = level == "avx2" and "avx512f" in flags
+    peak = peak_f32(flags, level)
     prefill = next((w for w in workloads if w["id"] == 1), None)
     achieved = None
     if prefill and prefill["info"].get("flops"):
@@ -275,6 +284,9 @@ def main():
             "logical_cores": os.cpu_count(),
             "physical_cores": physical_cores(),
             "simd": sorted(f for f in flags if f.startswith(("avx", "fma", "amx"))),
+            "simd_level_ours": level,
+            "simd_level_pytorch": (theirs or {}).get("cpu_capability"),
+            "simd_capped_to_avx2": capped,
             "f32_peak": peak,
             "os": os_name(),
             "load_average_at_merge": load,
@@ -310,7 +322,10 @@ def main():
         f"Machine: {m['cpu']}, {m['logical_cores']} logical cores; {m['os']}; {m['rustc']}; "
         f"torch {m['torch']}, transformers {m['transformers']}. Threads: {doc['settings']['threads']}. "
         f"Load average at the end: {', '.join(f'{x:.2f}' for x in load) if load else '?'}.",
-        f"SIMD: {' '.join(doc['machine']['simd']) or '?'}.",
+        f"SIMD: {' '.join(doc['machine']['simd']) or '?'}."
+        + (f" **Both sides capped at AVX2** (ours: {level}; PyTorch: {m['simd_level_pytorch']}, MKL and oneDNN "
+           "capped by MKL_ENABLE_INSTRUCTIONS / ONEDNN_MAX_CPU_ISA): the AVX2 code paths on an AVX-512 machine."
+           if capped else f" Kernels: ours {level or '?'}, PyTorch {m['simd_level_pytorch'] or '?'}."),
         "",
         "| # | workload | metric | attnprune median (min–max) | PyTorch median (min–max) | ratio | runs |",
         "|---|---|---|---|---|---|---|",

@@ -434,6 +434,10 @@ def main():
         "transformers": transformers.__version__,
         "python": platform.python_version(),
         "threads": threads,
+        # The SIMD level of ATen's kernels (ATEN_CPU_CAPABILITY caps it; MKL_ENABLE_INSTRUCTIONS and
+        # ONEDNN_MAX_CPU_ISA cap the matrix libraries', as `make bench BENCH_SIMD=avx2` sets them).
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "isa_caps": {k: os.environ.get(k) for k in ("ATEN_CPU_CAPABILITY", "MKL_ENABLE_INSTRUCTIONS", "ONEDNN_MAX_CPU_ISA")},
         "attn_implementation": args.attn,
         "workloads": results,
         "outputs": outputs,

@@ -194,6 +194,9 @@ struct Output {
     command: Vec<String>,
     threads: usize,
     available_parallelism: usize,
+    /// The SIMD level the CPU kernels ran at (`attnprune_lm::simd`; capped
+    /// by `ATTNPRUNE_SIMD`, as `make bench BENCH_SIMD=avx2` does).
+    simd: &'static str,
     seed: u64,
     spec: String,
     workloads: Vec<WorkloadResult>,
@@ -263,6 +266,10 @@ fn run(a: Args) -> Result<()> {
         .num_threads(threads)
         .build_global()
         .context("starting the thread pool")?;
+    log::info!(
+        "{threads} threads, CPU kernels at SIMD level {}",
+        attnprune_lm::simd::level()
+    );
     let repeats = repeats_map(&a)?;
     let reps = |w: u32| repeats.get(&w.to_string()).copied().unwrap_or(1);
     let (pb, ps) = a
@@ -416,6 +423,7 @@ fn run(a: Args) -> Result<()> {
         available_parallelism: std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1),
+        simd: attnprune_lm::simd::level(),
         seed: a.seed,
         spec: a.spec.display().to_string(),
         workloads: results,

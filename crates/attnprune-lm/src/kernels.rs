@@ -12,8 +12,10 @@
 //! The inner loops with dot products run inside [`pulp::Arch::dispatch`]
 //! (structs implementing [`pulp::WithSimd`], whose bodies are inlined into
 //! functions compiled for AVX2/FMA or AVX-512), so the compiler uses the
-//! machine's vector instructions chosen at run time, while the binary still
-//! runs on any x86-64. Every function here is
+//! machine's vector instructions chosen at run time ([`crate::simd`]), while
+//! the binary still runs on any x86-64. Inside those bodies, no closure or
+//! iterator adaptor may carry vector work: it would be a function of its
+//! own, compiled without the SIMD level (every intrinsic a call). Every function here is
 //! checked against the generic burn path by the tests of `crate::model`.
 
 use rayon::prelude::*;
@@ -69,7 +71,7 @@ pub fn rms_norm_rows(x: &[f32], weight: &[f32], eps: f32, out: &mut [f32]) {
         .zip(x.par_chunks(chunk))
         .with_min_len(min_items(chunk))
         .for_each(|(out, x)| {
-            pulp::Arch::new().dispatch(RmsNormRows {
+            crate::simd::arch().dispatch(RmsNormRows {
                 x,
                 weight,
                 eps,
@@ -232,7 +234,7 @@ pub fn causal_attention(
         .enumerate()
         .with_min_len(min_items(chunk * row_width * shape.keys.max(1) / 4))
         .for_each(|(task, block)| {
-            pulp::Arch::new().dispatch(AttentionRows {
+            crate::simd::arch().dispatch(AttentionRows {
                 q,
                 new_k,
                 new_v,
@@ -494,7 +496,7 @@ pub fn picked_log_softmax(logits: &[f32], vocab: usize, targets: &[u32]) -> Vec<
         .par_chunks(vocab)
         .zip(targets.par_iter())
         .with_min_len(min_items(vocab))
-        .map(|(row, &t)| pulp::Arch::new().dispatch(PickedLogSoftmax { row, target: t }))
+        .map(|(row, &t)| crate::simd::arch().dispatch(PickedLogSoftmax { row, target: t }))
         .collect()
 }
 

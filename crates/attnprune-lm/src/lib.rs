@@ -27,6 +27,7 @@ pub mod model;
 pub mod packed;
 pub mod perplexity;
 pub mod reuse;
+pub mod simd;
 pub mod source;
 pub mod tiny;
 pub mod weights;

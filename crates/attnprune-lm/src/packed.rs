@@ -247,7 +247,7 @@ fn product_task(
     out: &mut [f32],
 ) {
     let mut packed = PACKED_ROWS.take();
-    pulp::Arch::new().dispatch(Product {
+    crate::simd::arch().dispatch(Product {
         x,
         k,
         panels,
