@@ -8,8 +8,8 @@
 //! the layout the register-blocked kernel streams through. A call then packs
 //! only the activations (a few hundred kilobytes) and runs the micro-kernel:
 //! a tile of `MR` rows × [`PANEL`] columns held in vector registers
-//! (12 × 32 = 24 AVX-512 registers; 3 × 32 on AVX2), one FMA per register
-//! per input element. The same path serves every row count, from a decoding
+//! (12 × 32 = 24 AVX-512 registers; on AVX2, 6 × 16 = 12 registers over each
+//! half of the panel in turn), one FMA per register per input element. The same path serves every row count, from a decoding
 //! step's 16 rows (where the product is bound by reading the weights once)
 //! to a prefill's thousands.
 //!
@@ -273,7 +273,10 @@ impl pulp::WithSimd for Product<'_> {
                 self.run::<S, 8, 2>(simd)
             }
             16 => self.run::<S, 12, 2>(simd),
-            8 => self.run::<S, 3, 4>(simd),
+            // AVX2's 16 registers: 6 rows × 2 vectors (12 accumulators, 2
+            // panel vectors, 1 broadcast) over each half of the panel; a
+            // whole-panel tile (3 × 4) loads more than it multiplies.
+            8 => self.run::<S, 6, 2>(simd),
             4 => self.run::<S, 2, 8>(simd),
             _ => self.run_scalar(),
         }
@@ -281,11 +284,12 @@ impl pulp::WithSimd for Product<'_> {
 }
 
 impl Product<'_> {
-    /// The register-blocked product: `MR` rows × `NV` vectors (= [`PANEL`]
-    /// columns) per tile.
+    /// The register-blocked product: `MR` rows × `NV` vectors per tile, the
+    /// vectors a group of a panel's [`PANEL`] columns (the whole panel, or
+    /// each half in turn).
     #[inline(always)]
     fn run<S: pulp::Simd, const MR: usize, const NV: usize>(self, simd: S) {
-        if NV * S::F32_LANES != PANEL {
+        if NV * S::F32_LANES == 0 || !PANEL.is_multiple_of(NV * S::F32_LANES) {
             return self.run_scalar();
         }
         let Product {
@@ -323,42 +327,50 @@ impl Product<'_> {
         for block_start in (0..m).step_by(rows_per_block) {
             let rows = (m - block_start).min(rows_per_block);
             pack_rows::<MR>(&x[block_start * k..][..rows * k], k, packed);
+            let group = NV * S::F32_LANES;
             for (p, panel) in panels.chunks_exact(panel_len).enumerate() {
-                let col0 = p * PANEL;
-                let width = (cols - col0).min(PANEL);
-                for (t, tile) in packed.chunks_exact(MR * k).enumerate() {
-                    let r0 = t * MR;
-                    if r0 >= rows {
+                for first_col in (0..PANEL).step_by(group) {
+                    let col0 = p * PANEL + first_col;
+                    if col0 >= cols {
                         break;
                     }
-                    let acc = tile_product::<S, MR, NV>(simd, tile, panel);
-                    let up = up_panels.map(|up| {
-                        tile_product::<S, MR, NV>(simd, tile, &up[p * panel_len..][..panel_len])
-                    });
-                    for (r, acc_row) in acc.iter().enumerate().take(rows - r0) {
-                        let start = (block_start + r0 + r) * cols + col0;
-                        let dst = &mut out[start..start + width];
-                        // A plain loop, not a closure: a closure would be a
-                        // function of its own, compiled without the SIMD level.
-                        let mut activated = *acc_row;
-                        if let Some(up) = &up {
-                            for (a, &u) in activated.iter_mut().zip(&up[r]) {
-                                *a = crate::kernels::silu_times_f32s(simd, *a, u);
-                            }
+                    let width = (cols - col0).min(group);
+                    for (t, tile) in packed.chunks_exact(MR * k).enumerate() {
+                        let r0 = t * MR;
+                        if r0 >= rows {
+                            break;
                         }
-                        let acc_row = &activated;
-                        if width == PANEL {
-                            let (vectors, _) = S::as_mut_simd_f32s(dst);
-                            for (v, a) in vectors.iter_mut().zip(acc_row) {
-                                *v = *a;
+                        let acc = tile_product::<S, MR, NV>(simd, tile, panel, first_col);
+                        let mut up = None;
+                        if let Some(up_panels) = up_panels {
+                            let up_panel = &up_panels[p * panel_len..][..panel_len];
+                            up = Some(tile_product::<S, MR, NV>(simd, tile, up_panel, first_col));
+                        }
+                        for (r, acc_row) in acc.iter().enumerate().take(rows - r0) {
+                            let start = (block_start + r0 + r) * cols + col0;
+                            let dst = &mut out[start..start + width];
+                            // A plain loop, not a closure: a closure would be a
+                            // function of its own, compiled without the SIMD level.
+                            let mut activated = *acc_row;
+                            if let Some(up) = &up {
+                                for (a, &u) in activated.iter_mut().zip(&up[r]) {
+                                    *a = crate::kernels::silu_times_f32s(simd, *a, u);
+                                }
                             }
-                        } else {
-                            let mut full = [0.0f32; PANEL];
-                            let (vectors, _) = S::as_mut_simd_f32s(&mut full);
-                            for (v, a) in vectors.iter_mut().zip(acc_row) {
-                                *v = *a;
+                            let acc_row = &activated;
+                            if width == group {
+                                let (vectors, _) = S::as_mut_simd_f32s(dst);
+                                for (v, a) in vectors.iter_mut().zip(acc_row) {
+                                    *v = *a;
+                                }
+                            } else {
+                                let mut full = [0.0f32; PANEL];
+                                let (vectors, _) = S::as_mut_simd_f32s(&mut full);
+                                for (v, a) in vectors.iter_mut().zip(acc_row) {
+                                    *v = *a;
+                                }
+                                dst.copy_from_slice(&full[..width]);
                             }
-                            dst.copy_from_slice(&full[..width]);
                         }
                     }
                 }
@@ -417,19 +429,21 @@ fn pack_rows<const MR: usize>(x: &[f32], k: usize, packed: &mut [f32]) {
     }
 }
 
-/// The micro-kernel: one tile of packed rows (`[k, MR]`) times one panel
-/// (`[k, PANEL]`), accumulated in registers.
+/// The micro-kernel: one tile of packed rows (`[k, MR]`) times `NV`
+/// vectors of one panel (`[k, PANEL]`) from column `first_col` on,
+/// accumulated in registers.
 #[inline(always)]
 fn tile_product<S: pulp::Simd, const MR: usize, const NV: usize>(
     simd: S,
     tile: &[f32],
     panel: &[f32],
+    first_col: usize,
 ) -> [[S::f32s; NV]; MR] {
     let mut acc = [[simd.splat_f32s(0.0); NV]; MR];
     let (a_steps, _) = tile.as_chunks::<MR>();
     let (b_steps, _) = panel.as_chunks::<PANEL>();
     for (a, b) in a_steps.iter().zip(b_steps) {
-        let (b, _) = S::as_simd_f32s(b);
+        let (b, _) = S::as_simd_f32s(&b[first_col..]);
         let b: [S::f32s; NV] = std::array::from_fn(|v| b[v]);
         for (acc_row, &a) in acc.iter_mut().zip(a) {
             let a = simd.splat_f32s(a);
@@ -507,23 +521,26 @@ mod tests {
 
     #[test]
     fn every_simd_level_gives_the_same_bits() {
-        let (m, n, k) = (29, 70, 19);
-        let x = values(m * k, 3.0);
-        let w = values(n * k, 4.0);
-        let packed = PackedMatrix::from_out_in(&w, n, k).expect("shape");
-        let expected = reference(&x, &w, n, k);
-        assert_eq!(
-            product_with::<pulp::Scalar>(None, &x, &packed),
-            expected,
-            "scalar"
-        );
-        #[cfg(target_arch = "x86_64")]
-        {
-            if let Some(simd) = pulp::x86::V3::try_new() {
-                assert_eq!(product_with(Some(simd), &x, &packed), expected, "AVX2");
-            }
-            if let Some(simd) = pulp::x86::V4::try_new() {
-                assert_eq!(product_with(Some(simd), &x, &packed), expected, "AVX-512");
+        // The last panel 6 wide (within AVX2's first half-panel group) and
+        // 26 wide (a full group, then a partial one).
+        for (m, n, k) in [(29, 70, 19), (13, 90, 7)] {
+            let x = values(m * k, 3.0);
+            let w = values(n * k, 4.0);
+            let packed = PackedMatrix::from_out_in(&w, n, k).expect("shape");
+            let expected = reference(&x, &w, n, k);
+            assert_eq!(
+                product_with::<pulp::Scalar>(None, &x, &packed),
+                expected,
+                "scalar"
+            );
+            #[cfg(target_arch = "x86_64")]
+            {
+                if let Some(simd) = pulp::x86::V3::try_new() {
+                    assert_eq!(product_with(Some(simd), &x, &packed), expected, "AVX2");
+                }
+                if let Some(simd) = pulp::x86::V4::try_new() {
+                    assert_eq!(product_with(Some(simd), &x, &packed), expected, "AVX-512");
+                }
             }
         }
     }
