@@ -15,8 +15,9 @@
 //! machine's vector instructions chosen at run time ([`crate::simd`]), while
 //! the binary still runs on any x86-64. Inside those bodies, no closure or
 //! iterator adaptor may carry vector work: it would be a function of its
-//! own, compiled without the SIMD level (every intrinsic a call). Every function here is
-//! checked against the generic burn path by the tests of `crate::model`.
+//! own, compiled without the SIMD level (every intrinsic a call). Every
+//! function here is checked against the generic burn path by the tests of
+//! `crate::model`.
 
 use rayon::prelude::*;
 

@@ -9,9 +9,10 @@
 //! only the activations (a few hundred kilobytes) and runs the micro-kernel:
 //! a tile of `MR` rows × [`PANEL`] columns held in vector registers
 //! (12 × 32 = 24 AVX-512 registers; on AVX2, 6 × 16 = 12 registers over each
-//! half of the panel in turn), one FMA per register per input element. The same path serves every row count, from a decoding
-//! step's 16 rows (where the product is bound by reading the weights once)
-//! to a prefill's thousands.
+//! half of the panel in turn), one FMA per register per input element. The
+//! same path serves every row count, from a decoding step's 16 rows (where
+//! the product is bound by reading the weights once) to a prefill's
+//! thousands.
 //!
 //! Each output is `sum_k x[k] * w[k]` accumulated in `k` order with fused
 //! multiply-adds, whatever the machine's vector width: the result does not
