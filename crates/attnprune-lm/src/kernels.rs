@@ -13,11 +13,12 @@
 //! (structs implementing [`pulp::WithSimd`], whose bodies are inlined into
 //! functions compiled for AVX2/FMA or AVX-512), so the compiler uses the
 //! machine's vector instructions chosen at run time ([`crate::simd`]), while
-//! the binary still runs on any x86-64. Inside those bodies, no closure or
-//! iterator adaptor may carry vector work: it would be a function of its
-//! own, compiled without the SIMD level (every intrinsic a call). Every
-//! function here is checked against the generic burn path by the tests of
-//! `crate::model`.
+//! the binary still runs on any x86-64. Inside those bodies, a closure that
+//! carries vector work and is not inlined is a function of its own, compiled
+//! without the SIMD level, every intrinsic in it a call (it happened to a
+//! `std::array::from_fn` building the SwiGLU tile's row); plain loops are
+//! safe. Every function here is checked against the generic burn path by the
+//! tests of `crate::model`.
 
 use rayon::prelude::*;
 
@@ -532,13 +533,13 @@ impl pulp::WithSimd for PickedLogSoftmax<'_> {
         let mut sums = [0.0f64; 4];
         for block in self.row.chunks(SOFTMAX_BLOCK) {
             let exps = &mut exps[..block.len()];
-            exps.copy_from_slice(block);
             let (body, tail) = S::as_mut_simd_f32s(exps);
-            for v in body {
-                *v = crate::exp::exp_f32s(simd, simd.sub_f32s(*v, shift));
+            let (x_body, x_tail) = S::as_simd_f32s(block);
+            for (e, &x) in body.iter_mut().zip(x_body) {
+                *e = crate::exp::exp_f32s(simd, simd.sub_f32s(x, shift));
             }
-            for x in tail {
-                *x = crate::exp::exp(*x - max);
+            for (e, &x) in tail.iter_mut().zip(x_tail) {
+                *e = crate::exp::exp(x - max);
             }
             for group in exps.chunks(sums.len()) {
                 for (sum, &e) in sums.iter_mut().zip(group) {

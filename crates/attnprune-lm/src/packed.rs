@@ -350,8 +350,8 @@ impl Product<'_> {
                         for (r, acc_row) in acc.iter().enumerate().take(rows - r0) {
                             let start = (block_start + r0 + r) * cols + col0;
                             let dst = &mut out[start..start + width];
-                            // A plain loop, not a closure: a closure would be a
-                            // function of its own, compiled without the SIMD level.
+                            // A plain loop, not a closure: a closure here was not
+                            // inlined and ran without the SIMD level (kernels.rs).
                             let mut activated = *acc_row;
                             if let Some(up) = &up {
                                 for (a, &u) in activated.iter_mut().zip(&up[r]) {
