@@ -5,10 +5,21 @@
 #      4 windows within 0.5%), then bf16 throughput of prefill (128 tokens) and generation at
 #      batches 8, 64, 256 with the share of the dense bf16 peak;
 #   2. the same throughput in f32 at batch 256, in the same run (the ratio bf16 / f32);
-#   3. `sample` on the paper-size protocol (official HolisticBias v1.1, gender_and_sex, every
-#      descriptor x 6 templates x 2 nouns = 780 prompts; 96 Brown windows of 128 tokens) in
-#      bf16 and in f32 on the same masks: seconds per mask (-> masks per hour) and, from the two
-#      tables, the bias agreement (tools/compare_precision_tables.py, run where pyarrow is).
+#   3. `sample`, one mask per pass, on the paper-size protocol (official HolisticBias v1.1,
+#      gender_and_sex, every descriptor x 6 templates x 2 nouns = 780 prompts; 96 Brown
+#      windows of 128 tokens) in bf16 and in f32 on the same masks: seconds per mask (-> masks
+#      per hour) and, from the two tables, the bias agreement (tools/compare_precision_tables.py,
+#      run where pyarrow is);
+#   4. the same bf16 `sample` with --masks-per-pass $MASKS_PER_PASS (several masks per forward
+#      pass) on the same masks: masks per hour against step 3's one mask per pass, and its table
+#      (samples-bf16-mpp.parquet) to compare with step 3's;
+#   tuned. with TUNED_BIN (a build with `--features cuda-tuned`: burn's autotuning and fusion),
+#      bf16 throughput at the largest batch, under its own longer limit (the autotuning of the
+#      first call ran past 60-90 s in the first lease).
+#
+# Afterwards, where pyarrow is (make bench then summarises OUT_DIR=results/gpu-bf16 in bench.json):
+#   tools/compare_precision_tables.py OUT/samples-f32.parquet OUT/samples-bf16.parquet --out OUT/precision-tables.json
+#   tools/compare_precision_tables.py OUT/samples-bf16.parquet OUT/samples-bf16-mpp.parquet --out OUT/masks-per-pass-tables.json
 #
 # Usage: scripts/gpu-bf16.sh [OUT_DIR]
 #   BIN=target/release   a build made with `cargo build --release -p attnprune-cli --features cuda`
@@ -18,6 +29,8 @@
 #   TEXT=data/corpus/brown
 #   DEVICE=cuda  PEAK_BF16=989  PEAK_F32=67  (H100/H200 SXM datasheet, dense)
 #   MASKS_BF16=10  MASKS_F32=8  BATCH=256  WINDOWS=96  MAX_PRUNED=40  (smaller values test the script on the CPU)
+#   MASKS_PER_PASS=8  TUNED_BIN=  LIMIT_TUNED=300
+#   STEPS="1 2 3 4 tuned"   the steps to run (a device call lasts at most 10 minutes: split them)
 # Every step has its own time limit and the script goes on when one fails.
 set -uo pipefail
 OUT=${1:-results/gpu-bf16}
@@ -34,34 +47,60 @@ MASKS_F32=${MASKS_F32:-8}
 BATCH=${BATCH:-256}
 WINDOWS=${WINDOWS:-96}
 BATCHES=${BATCHES:-8,64,256}
+MASKS_PER_PASS=${MASKS_PER_PASS:-8}
+TUNED_BIN=${TUNED_BIN:-}
+STEPS=" ${STEPS:-1 2 3 4 tuned} "
 mkdir -p "$OUT"
 export RUST_LOG=${RUST_LOG:-info}
 step() { echo "== $(date +%T) $*"; }
+wanted() { [[ "$STEPS" == *" $1 "* ]]; }
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv,noheader | tee "$OUT/gpu.txt"
 
-step "1. bf16 against f32 on $DEVICE, and bf16 throughput"
-timeout 150 "$BIN/device-check" --model "$MODEL" --device "$DEVICE" --precision bf16 \
-  --ppl-text tests/fixtures/ppl_text.txt --ppl-window 128 --ppl-max-windows 4 \
-  --batches "$BATCHES" --repeats 3 --peak-tflops "$PEAK_BF16" --out "$OUT/device-check-bf16.json" 2>&1 | tail -n 8
-echo "exit: $?"
+if wanted 1; then
+  step "1. bf16 against f32 on $DEVICE, and bf16 throughput"
+  timeout 150 "$BIN/device-check" --model "$MODEL" --device "$DEVICE" --precision bf16 \
+    --ppl-text tests/fixtures/ppl_text.txt --ppl-window 128 --ppl-max-windows 4 \
+    --batches "$BATCHES" --repeats 3 --peak-tflops "$PEAK_BF16" --out "$OUT/device-check-bf16.json" 2>&1 | tail -n 8
+  echo "exit: $?"
+fi
 
-step "2. f32 throughput (and f32 against the CPU)"
-timeout 90 "$BIN/device-check" --model "$MODEL" --device "$DEVICE" --precision f32 \
-  --ppl-text tests/fixtures/ppl_text.txt --ppl-window 128 --ppl-max-windows 4 \
-  --batches "${BATCHES##*,}" --repeats 3 --peak-tflops "$PEAK_F32" --out "$OUT/device-check-f32.json" 2>&1 | tail -n 4
-echo "exit: $?"
+if wanted 2; then
+  step "2. f32 throughput (and f32 against the CPU)"
+  timeout 90 "$BIN/device-check" --model "$MODEL" --device "$DEVICE" --precision f32 \
+    --ppl-text tests/fixtures/ppl_text.txt --ppl-window 128 --ppl-max-windows 4 \
+    --batches "${BATCHES##*,}" --repeats 3 --peak-tflops "$PEAK_F32" --out "$OUT/device-check-f32.json" 2>&1 | tail -n 4
+  echo "exit: $?"
+fi
+
+if wanted tuned && [ -n "$TUNED_BIN" ]; then
+  step "tuned. bf16 throughput with burn's autotuning and fusion ($TUNED_BIN)"
+  timeout "${LIMIT_TUNED:-300}" "$TUNED_BIN/device-check" --model "$MODEL" --device "$DEVICE" --precision bf16 \
+    --ppl-text tests/fixtures/ppl_text.txt --ppl-window 128 --ppl-max-windows 4 \
+    --batches "${BATCHES##*,}" --repeats 3 --peak-tflops "$PEAK_BF16" --out "$OUT/device-check-bf16-tuned.json" 2>&1 | tail -n 6
+  echo "exit: $?"
+fi
 
 measure=(--model "$MODEL" --device "$DEVICE" --prompts "$PROMPTS" --replies "$REPLIES" --axes gender_and_sex
   --design crossed --templates 6 --nouns 2 --ppl-text "$TEXT" --ppl-split valid --ppl-window 128
   --ppl-max-windows "$WINDOWS" --batch-size "$BATCH" --max-pruned "${MAX_PRUNED:-40}" --seed 0)
-for precision in bf16 f32; do
-  masks=$MASKS_BF16; limit=${LIMIT_BF16:-120}
-  [ "$precision" = f32 ] && masks=$MASKS_F32 && limit=${LIMIT_F32:-90}
-  step "3. sample, $precision, $masks random masks + the unpruned model"
+run_sample() { # NAME PRECISION MASKS LIMIT [extra sample options...]
+  local name=$1 precision=$2 masks=$3 limit=$4
+  shift 4
+  local start
   start=$(date +%s.%N)
-  timeout "$limit" "$BIN/sample" "${measure[@]}" --precision "$precision" --num-masks "$masks" \
-    --out "$OUT/samples-$precision.parquet" 2>&1 | grep -vE '^\s*$' | tail -n 6
+  timeout "$limit" "$BIN/sample" "${measure[@]}" --precision "$precision" --num-masks "$masks" "$@" \
+    --out "$OUT/samples-$name.parquet" 2>&1 | grep -vE '^\s*$' | tail -n 6
   echo "exit: $?; wall $(awk "BEGIN{print $(date +%s.%N) - $start}") s (model load included)"
-done
+}
+if wanted 3; then
+  step "3. sample, bf16, $MASKS_BF16 random masks + the unpruned model"
+  run_sample bf16 bf16 "$MASKS_BF16" "${LIMIT_BF16:-120}" --masks-per-pass 1
+  step "3. sample, f32, $MASKS_F32 random masks + the unpruned model"
+  run_sample f32 f32 "$MASKS_F32" "${LIMIT_F32:-90}" --masks-per-pass 1
+fi
+if wanted 4; then
+  step "4. sample, bf16, $MASKS_BF16 random masks, $MASKS_PER_PASS masks per pass"
+  run_sample bf16-mpp bf16 "$MASKS_BF16" "${LIMIT_MPP:-120}" --masks-per-pass "$MASKS_PER_PASS"
+fi
 ls -la "$OUT"
 step "done: $OUT"
