@@ -28,14 +28,31 @@ def resolve(p):
     return p if p.is_absolute() else ROOT / p
 
 
-def cpu_model():
+def cpuinfo_fields():
+    """The first value of each key of /proc/cpuinfo (the first core's), {} where it is unreadable."""
+    fields = {}
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith("model name"):
-                return line.split(":", 1)[1].strip()
+            key, sep, value = line.partition(":")
+            if sep:
+                fields.setdefault(key.strip(), value.strip())
     except OSError:
         pass
-    return platform.processor() or platform.machine()
+    return fields
+
+
+def cpu_model():
+    return cpuinfo_fields().get("model name") or platform.processor() or platform.machine()
+
+
+def cpu_identity():
+    """Vendor, family, model and stepping: in a VM the model name can be as bare as "AMD EPYC",
+    and these tell the micro-architecture (AMD family 25 model 17 = Zen 4)."""
+    f = cpuinfo_fields()
+    if "cpu family" not in f:
+        return None
+    return (f"{f.get('vendor_id', '?')} family {f['cpu family']} model {f.get('model', '?')} "
+            f"stepping {f.get('stepping', '?')}")
 
 
 def physical_cores():
@@ -131,21 +148,12 @@ def peak_f32(flags, level=None):
         lanes = min(lanes, 8)
     fma_units = 2  # not readable from the OS: 2 FMA pipes per core on Xeon Scalable (Skylake-SP and later) and on AMD Zen 2-5
     fma_source = "assumed: 2 FMA pipes per core on Xeon Scalable and AMD Zen (not readable in a VM)"
-    mhz = None
-    vendor = family = None
+    info = cpuinfo_fields()
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            key = key.strip()
-            if key == "cpu MHz" and mhz is None:
-                mhz = float(value)
-            elif key == "vendor_id" and vendor is None:
-                vendor = value.strip()
-            elif key == "cpu family" and family is None:
-                family = int(value)
-    except (OSError, ValueError):
-        pass
-    if lanes == 16 and vendor == "AuthenticAMD" and family == 25:
+        mhz = float(info["cpu MHz"])
+    except (KeyError, ValueError):
+        mhz = None
+    if lanes == 16 and info.get("vendor_id") == "AuthenticAMD" and info.get("cpu family") == "25":
         # Zen 4 (family 25 with AVX-512) runs a 512-bit FMA as two halves on its two 256-bit FMA
         # pipes: one 16-lane FMA per cycle, the same peak as AVX2's two 8-lane FMAs.
         fma_units = 1
@@ -297,6 +305,7 @@ def main():
         "ratio_definition": "speed of attnprune / speed of PyTorch from the medians (throughput: ours / theirs; seconds: theirs / ours); > 1 = attnprune faster",
         "machine": {
             "cpu": cpu_model(),
+            "cpu_identity": cpu_identity(),
             "logical_cores": os.cpu_count(),
             "physical_cores": physical_cores(),
             "simd": sorted(f for f in flags if f.startswith(("avx", "fma", "amx"))),
@@ -335,7 +344,8 @@ def main():
 
     m = doc["machine"]
     lines = [
-        f"Machine: {m['cpu']}, {m['logical_cores']} logical cores; {m['os']}; {m['rustc']}; "
+        f"Machine: {m['cpu']}" + (f" ({m['cpu_identity']})" if m.get("cpu_identity") else "")
+        + f", {m['logical_cores']} logical cores; {m['os']}; {m['rustc']}; "
         f"torch {m['torch']}, transformers {m['transformers']}. Threads: {doc['settings']['threads']}. "
         f"Load average at the end: {', '.join(f'{x:.2f}' for x in load) if load else '?'}.",
         f"SIMD: {' '.join(doc['machine']['simd']) or '?'}."
