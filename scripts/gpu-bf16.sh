@@ -56,28 +56,27 @@ step() { echo "== $(date +%T) $*"; }
 wanted() { [[ "$STEPS" == *" $1 "* ]]; }
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv,noheader | tee "$OUT/gpu.txt"
 
+run_check() { # NAME BIN PRECISION BATCHES PEAK_TFLOPS LIMIT_S LINES: device-check into device-check-NAME.json
+  timeout "$6" "$2/device-check" --model "$MODEL" --device "$DEVICE" --precision "$3" \
+    --ppl-text tests/fixtures/ppl_text.txt --ppl-window 128 --ppl-max-windows 4 \
+    --batches "$4" --repeats 3 --peak-tflops "$5" --out "$OUT/device-check-$1.json" 2>&1 | tail -n "$7"
+  echo "exit: $?"
+}
 if wanted 1; then
   step "1. bf16 against f32 on $DEVICE, and bf16 throughput"
-  timeout 150 "$BIN/device-check" --model "$MODEL" --device "$DEVICE" --precision bf16 \
-    --ppl-text tests/fixtures/ppl_text.txt --ppl-window 128 --ppl-max-windows 4 \
-    --batches "$BATCHES" --repeats 3 --peak-tflops "$PEAK_BF16" --out "$OUT/device-check-bf16.json" 2>&1 | tail -n 8
-  echo "exit: $?"
+  run_check bf16 "$BIN" bf16 "$BATCHES" "$PEAK_BF16" 150 8
 fi
-
 if wanted 2; then
   step "2. f32 throughput (and f32 against the CPU)"
-  timeout 90 "$BIN/device-check" --model "$MODEL" --device "$DEVICE" --precision f32 \
-    --ppl-text tests/fixtures/ppl_text.txt --ppl-window 128 --ppl-max-windows 4 \
-    --batches "${BATCHES##*,}" --repeats 3 --peak-tflops "$PEAK_F32" --out "$OUT/device-check-f32.json" 2>&1 | tail -n 4
-  echo "exit: $?"
+  run_check f32 "$BIN" f32 "${BATCHES##*,}" "$PEAK_F32" 90 4
 fi
-
-if wanted tuned && [ -n "$TUNED_BIN" ]; then
-  step "tuned. bf16 throughput with burn's autotuning and fusion ($TUNED_BIN)"
-  timeout "${LIMIT_TUNED:-300}" "$TUNED_BIN/device-check" --model "$MODEL" --device "$DEVICE" --precision bf16 \
-    --ppl-text tests/fixtures/ppl_text.txt --ppl-window 128 --ppl-max-windows 4 \
-    --batches "${BATCHES##*,}" --repeats 3 --peak-tflops "$PEAK_BF16" --out "$OUT/device-check-bf16-tuned.json" 2>&1 | tail -n 6
-  echo "exit: $?"
+if wanted tuned; then
+  if [ -n "$TUNED_BIN" ]; then
+    step "tuned. bf16 throughput with burn's autotuning and fusion ($TUNED_BIN)"
+    run_check bf16-tuned "$TUNED_BIN" bf16 "${BATCHES##*,}" "$PEAK_BF16" "${LIMIT_TUNED:-300}" 6
+  else
+    step "tuned: skipped (set TUNED_BIN to a build with --features cuda-tuned)"
+  fi
 fi
 
 measure=(--model "$MODEL" --device "$DEVICE" --prompts "$PROMPTS" --replies "$REPLIES" --axes gender_and_sex

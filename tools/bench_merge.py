@@ -127,13 +127,7 @@ def checks(w, ours_out, torch_out):
 
 
 def cpu_flags():
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return set()
+    return set(cpuinfo_fields().get("flags", "").split())
 
 
 def peak_f32(flags, level=None):
