@@ -13,6 +13,10 @@
 #   4. the same bf16 `sample` with --masks-per-pass $MASKS_PER_PASS (several masks per forward
 #      pass) on the same masks: masks per hour against step 3's one mask per pass, and its table
 #      (samples-bf16-mpp.parquet) to compare with step 3's;
+#   profile. the bf16 and the f32 forward step by step at the largest batch (device-check
+#      --profile: each step's time and TFLOP/s, a whole forward's, and a square product's as
+#      the device's reachable product rate): whether the bf16 share of peak is lost in the
+#      matrix products or between them;
 #   tuned. with TUNED_BIN (a build with `--features cuda-tuned`: burn's autotuning and fusion),
 #      bf16 throughput at the largest batch, under its own longer limit (the autotuning of the
 #      first call ran past 60-90 s in the first lease).
@@ -29,8 +33,8 @@
 #   TEXT=data/corpus/brown
 #   DEVICE=cuda  PEAK_BF16=989  PEAK_F32=67  (H100/H200 SXM datasheet, dense)
 #   MASKS_BF16=10  MASKS_F32=8  BATCH=256  WINDOWS=96  MAX_PRUNED=40  (smaller values test the script on the CPU)
-#   MASKS_PER_PASS=8  TUNED_BIN=  LIMIT_TUNED=300
-#   STEPS="1 2 3 4 tuned"   the steps to run (a device call lasts at most 10 minutes: split them)
+#   MASKS_PER_PASS=8  TUNED_BIN=  LIMIT_TUNED=300  PROFILE_SQUARE=8192  LIMIT_PROFILE=150
+#   STEPS="1 2 3 4 profile tuned"   the steps to run (a device call lasts at most 10 minutes: split them)
 # Every step has its own time limit and the script goes on when one fails.
 set -uo pipefail
 OUT=${1:-results/gpu-bf16}
@@ -48,18 +52,19 @@ BATCH=${BATCH:-256}
 WINDOWS=${WINDOWS:-96}
 BATCHES=${BATCHES:-8,64,256}
 MASKS_PER_PASS=${MASKS_PER_PASS:-8}
+PROFILE_SQUARE=${PROFILE_SQUARE:-8192}
 TUNED_BIN=${TUNED_BIN:-}
-STEPS=" ${STEPS:-1 2 3 4 tuned} "
+STEPS=" ${STEPS:-1 2 3 4 profile tuned} "
 mkdir -p "$OUT"
 export RUST_LOG=${RUST_LOG:-info}
 step() { echo "== $(date +%T) $*"; }
 wanted() { [[ "$STEPS" == *" $1 "* ]]; }
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv,noheader | tee "$OUT/gpu.txt"
 
-run_check() { # NAME BIN PRECISION BATCHES PEAK_TFLOPS LIMIT_S LINES: device-check into device-check-NAME.json
+run_check() { # NAME BIN PRECISION BATCHES PEAK_TFLOPS LIMIT_S LINES [options...]: device-check into device-check-NAME.json
   timeout "$6" "$2/device-check" --model "$MODEL" --device "$DEVICE" --precision "$3" \
     --ppl-text tests/fixtures/ppl_text.txt --ppl-window 128 --ppl-max-windows 4 \
-    --batches "$4" --repeats 3 --peak-tflops "$5" --out "$OUT/device-check-$1.json" 2>&1 | tail -n "$7"
+    --batches "$4" --repeats 3 --peak-tflops "$5" "${@:8}" --out "$OUT/device-check-$1.json" 2>&1 | tail -n "$7"
   echo "exit: $?"
 }
 if wanted 1; then
@@ -69,6 +74,13 @@ fi
 if wanted 2; then
   step "2. f32 throughput (and f32 against the CPU)"
   run_check f32 "$BIN" f32 "${BATCHES##*,}" "$PEAK_F32" 90 4
+fi
+if wanted profile; then
+  step "profile. the bf16 and f32 forward step by step at batch ${BATCHES##*,}"
+  run_check bf16-profile "$BIN" bf16 "${BATCHES##*,}" "$PEAK_BF16" "${LIMIT_PROFILE:-150}" 16 \
+    --no-throughput --profile --profile-square "$PROFILE_SQUARE"
+  run_check f32-profile "$BIN" f32 "${BATCHES##*,}" "$PEAK_F32" "${LIMIT_PROFILE:-150}" 16 \
+    --no-throughput --profile --profile-square "$PROFILE_SQUARE"
 fi
 if wanted tuned; then
   if [ -n "$TUNED_BIN" ]; then

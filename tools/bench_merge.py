@@ -211,6 +211,10 @@ def gpu_summary(folder):
             "perplexity_ok": d.get("perplexity_ok"),
             "throughput": d.get("throughput"),
         }
+    for precision in ("bf16", "f32"):
+        path = folder / f"device-check-{precision}-profile.json"
+        if path.exists():
+            out[f"profile_{precision}"] = json.loads(path.read_text()).get("profile")
     tables = folder / "precision-tables.json"
     if tables.exists():
         out["sample_780_prompts"] = json.loads(tables.read_text())

@@ -69,6 +69,16 @@ pub struct DeviceCheckArgs {
     /// Skip the throughput part (agreement only).
     #[arg(long)]
     pub no_throughput: bool,
+    /// Also time the forward step by step (burn's generic ops: norms, products,
+    /// rotary, attention, head mask, LM head) at the largest of --batches x 128
+    /// tokens, next to a whole forward and a square product: where the time
+    /// goes when the forward is far from the peak. In the report's `profile`.
+    #[arg(long)]
+    pub profile: bool,
+    /// Side of the square matrix product that --profile times as the device's
+    /// reachable product rate in --precision (8192: about 1.1 TFLOP a call).
+    #[arg(long, default_value_t = 8192)]
+    pub profile_square: usize,
     /// JSON report.
     #[arg(long)]
     pub out: PathBuf,
@@ -134,6 +144,110 @@ struct Report {
     perplexity_tol: f64,
     perplexity_ok: bool,
     throughput: Vec<Throughput>,
+    /// The forward step by step (`--profile`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    profile: Option<ProfileReport>,
+}
+
+/// One step of the forward in the profile.
+#[derive(Debug, Serialize)]
+struct ProfileStep {
+    step: String,
+    calls_per_forward: usize,
+    ms_per_call: f64,
+    ms_per_forward: f64,
+    /// Of the whole forward's measured time.
+    share_of_forward: f64,
+    /// Achieved TFLOP/s of a step with products (`null` for element-wise steps).
+    tflops: Option<f64>,
+}
+
+/// `--profile`'s section of the report.
+#[derive(Debug, Serialize)]
+struct ProfileReport {
+    batch: usize,
+    seq: usize,
+    /// One whole forward (all logits), measured.
+    forward_ms: f64,
+    /// The steps' times alone, summed over a forward.
+    steps_ms: f64,
+    /// Of the steps' time, the share in steps with matrix products.
+    product_steps_share: f64,
+    square_side: usize,
+    square_ms: f64,
+    square_tflops: f64,
+    /// The square product's rate as a share of --peak-tflops.
+    square_share_of_peak: f64,
+    steps: Vec<ProfileStep>,
+}
+
+impl ProfileReport {
+    fn new(p: &attnprune_lm::model::profile::ForwardProfile, peak_tflops: f64) -> Self {
+        let ms = 1e3;
+        let steps_s = p.steps_seconds();
+        let products_s: f64 = p
+            .steps
+            .iter()
+            .filter(|s| s.flops > 0.0)
+            .map(|s| s.seconds * s.calls_per_forward as f64)
+            .sum();
+        Self {
+            batch: p.batch,
+            seq: p.seq,
+            forward_ms: p.forward_seconds * ms,
+            steps_ms: steps_s * ms,
+            product_steps_share: products_s / steps_s.max(f64::MIN_POSITIVE),
+            square_side: p.square_side,
+            square_ms: p.square_seconds * ms,
+            square_tflops: p.square_tflops(),
+            square_share_of_peak: p.square_tflops() / peak_tflops,
+            steps: p
+                .steps
+                .iter()
+                .map(|s| {
+                    let per_forward = s.seconds * s.calls_per_forward as f64;
+                    ProfileStep {
+                        step: s.name.to_string(),
+                        calls_per_forward: s.calls_per_forward,
+                        ms_per_call: s.seconds * ms,
+                        ms_per_forward: per_forward * ms,
+                        share_of_forward: per_forward / p.forward_seconds.max(f64::MIN_POSITIVE),
+                        tflops: (s.flops > 0.0).then(|| s.flops / s.seconds / 1e12),
+                    }
+                })
+                .collect(),
+        }
+    }
+
+    /// The profile as lines for the log.
+    fn log(&self) {
+        log::info!(
+            "profile at {} x {} tokens: forward {:.2} ms; its steps alone {:.2} ms ({:.0}% in steps with products); square {}^3 product {:.3} ms = {:.3} TFLOP/s ({:.1}% of the stated peak)",
+            self.batch,
+            self.seq,
+            self.forward_ms,
+            self.steps_ms,
+            100.0 * self.product_steps_share,
+            self.square_side,
+            self.square_ms,
+            self.square_tflops,
+            100.0 * self.square_share_of_peak
+        );
+        for s in &self.steps {
+            let rate = s
+                .tflops
+                .map(|t| format!(", {t:.3} TFLOP/s"))
+                .unwrap_or_default();
+            log::info!(
+                "  {:<52} {:>4} x {:>9.3} ms = {:>9.2} ms ({:>5.1}% of the forward{rate})",
+                s.step,
+                s.calls_per_forward,
+                s.ms_per_call,
+                s.ms_per_forward,
+                100.0 * s.share_of_forward
+            );
+        }
+    }
 }
 
 /// Tolerance of perplexity in f32: the perplexity contract's 0.2%.
@@ -269,6 +383,28 @@ impl OnDevice for Speed<'_> {
             );
         }
         Ok(rows)
+    }
+}
+
+struct Profile<'a> {
+    model: &'a std::path::Path,
+    precision: Precision,
+    batch: usize,
+    repeats: usize,
+    square: usize,
+}
+
+impl OnDevice for Profile<'_> {
+    type Output = Result<attnprune_lm::model::profile::ForwardProfile>;
+    fn run<B: Backend>(self, device: B::Device) -> Self::Output {
+        let lm = LanguageModel::<B>::load(self.model, &device)?.in_precision(self.precision);
+        Ok(attnprune_lm::model::profile::profile_forward(
+            &lm.model,
+            self.batch,
+            128,
+            self.repeats,
+            self.square,
+        )?)
     }
 }
 
@@ -431,6 +567,25 @@ pub fn run(args: DeviceCheckArgs) -> Result<()> {
             },
         )??
     };
+    let profile = if args.profile {
+        let batch = args.batches.iter().copied().max().unwrap_or(1);
+        log::info!("profiling the forward step by step at {batch} x 128 tokens");
+        let p = run_on_device(
+            args.device,
+            Profile {
+                model: &args.model,
+                precision: args.precision,
+                batch,
+                repeats: args.repeats.max(1),
+                square: args.profile_square.max(1),
+            },
+        )??;
+        let report = ProfileReport::new(&p, args.peak_tflops);
+        report.log();
+        Some(report)
+    } else {
+        None
+    };
     let report = Report {
         command: command_line(),
         device: args.device.to_string(),
@@ -445,6 +600,7 @@ pub fn run(args: DeviceCheckArgs) -> Result<()> {
         perplexity_tol: ppl_tol,
         perplexity_ok: ppl_rel <= ppl_tol,
         throughput,
+        profile,
     };
     finish(&args, &report)
 }
@@ -476,6 +632,41 @@ fn finish(args: &DeviceCheckArgs, report: &Report) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn profile_report_shares_and_rates() {
+        use attnprune_lm::model::profile::{ForwardProfile, StepTime};
+        let p = ForwardProfile {
+            batch: 2,
+            seq: 128,
+            steps: vec![
+                StepTime {
+                    name: "norm",
+                    calls_per_forward: 4,
+                    seconds: 0.5e-3,
+                    flops: 0.0,
+                },
+                StepTime {
+                    name: "product",
+                    calls_per_forward: 2,
+                    seconds: 3e-3,
+                    flops: 6e9,
+                },
+            ],
+            forward_seconds: 10e-3,
+            square_side: 1000,
+            square_seconds: 2e-3,
+        };
+        let r = ProfileReport::new(&p, 2.0);
+        assert!((r.steps_ms - 8.0).abs() < 1e-9);
+        assert!((r.product_steps_share - 0.75).abs() < 1e-9);
+        assert!((r.square_tflops - 1.0).abs() < 1e-9);
+        assert!((r.square_share_of_peak - 0.5).abs() < 1e-9);
+        assert_eq!(r.steps[0].tflops, None);
+        assert!((r.steps[0].share_of_forward - 0.2).abs() < 1e-9);
+        assert!((r.steps[1].ms_per_forward - 6.0).abs() < 1e-9);
+        assert!((r.steps[1].tflops.unwrap() - 2.0).abs() < 1e-9);
+    }
 
     #[test]
     fn top5_up_to_ties_accepts_only_swaps_within_the_tie() {

@@ -23,6 +23,7 @@ use burn::tensor::{Bool, DType, FloatDType, Int, Tensor, TensorData};
 pub(crate) use fused::{host_f32, is_cpu_backend};
 
 mod fused;
+pub mod profile;
 
 /// The rotary (cos, sin) rows of one forward call, `[batch * seq, heads, head_dim]` each.
 type RopeRows<B> = (Tensor<B, 3>, Tensor<B, 3>);
@@ -282,6 +283,23 @@ impl<B: Backend> LlamaModel<B> {
         self
     }
 
+    /// A copy of the model on the generic path, without copying the fused
+    /// kernels' host matrices (the tensors are shared, not copied).
+    fn generic_view(&self) -> Self {
+        Self {
+            config: self.config.clone(),
+            embed: self.embed.clone(),
+            layers: self.layers.clone(),
+            norm: self.norm.clone(),
+            lm_head: self.lm_head.clone(),
+            rope_cos: self.rope_cos.clone(),
+            rope_sin: self.rope_sin.clone(),
+            rotate_half: self.rotate_half.clone(),
+            fused: None,
+            device: self.device.clone(),
+        }
+    }
+
     /// The model computing in `precision`. `Bf16` rounds every weight to
     /// bfloat16 and turns the fused CPU kernels off (they are f32 only); the
     /// activations follow the weights' format, with f32 kept in RMSNorm, the
@@ -447,11 +465,7 @@ impl<B: Backend> LlamaModel<B> {
         // the shapes of q and k so every layer's rotary is same-shape SIMD work.
         let mut rope_q = self.rope_rows(&batch.positions, c.num_heads);
         let mut rope_k = self.rope_rows(&batch.positions, c.num_kv_heads);
-        let mut mask = batch.key_padding.as_ref().map(|p| attention_mask(p, s));
-        if self.precision() != Precision::F32 {
-            // The narrower format's attention reads the future from the mask: built once per call.
-            mask = Some(with_future(mask, b, s, cached + s, &self.device));
-        }
+        let mut mask = self.call_mask(batch.key_padding.as_ref(), (b, s, cached));
         let mut rows = b;
         for (l, layer) in self.layers.iter().enumerate().skip(first_layer) {
             reuse.offer(l, &x);
@@ -536,11 +550,34 @@ impl<B: Backend> LlamaModel<B> {
         let (hq, hkv, hd) = (c.num_heads, c.num_kv_heads, c.head_dim);
         let h = rms_norm(x.clone(), &layer.attn_norm, c.rms_norm_eps).reshape([b * s, d]);
         let (q, k, v) = layer.qkv(h);
+        let q = self.apply_rope(q.reshape([b * s, hq, hd]), rope.0);
+        let k = self.apply_rope(k.reshape([b * s, hkv, hd]), rope.1);
+        let mut out = self.attend((q, k, v), b, mask, cache);
+        if let Some(keep) = keep {
+            out = apply_head_keep(out, keep);
+        }
+        let x = x + layer.project_heads(out).reshape([b, s, d]);
+        let h = rms_norm(x.clone(), &layer.mlp_norm, c.rms_norm_eps).reshape([b * s, d]);
+        x + layer.mlp(h).reshape([b, s, d])
+    }
+
+    /// Causal attention of one layer's rotated queries and keys `[b*s, heads, hd]` and
+    /// values `[b*s, Hkv*hd]` over the cache and these tokens; `[b, Hq, s, hd]`.
+    fn attend(
+        &self,
+        (q, k, v): (Tensor<B, 3>, Tensor<B, 3>, Tensor<B, 2>),
+        b: usize,
+        mask: Option<Tensor<B, 4, Bool>>,
+        cache: Option<&mut LayerKv<B>>,
+    ) -> Tensor<B, 4> {
+        let c = &self.config;
+        let (hq, hkv, hd) = (c.num_heads, c.num_kv_heads, c.head_dim);
+        let s = q.dims()[0] / b;
         // [b*s, heads, hd] -> [b, heads, s, hd] for attention.
         let heads_first =
             |t: Tensor<B, 3>, heads: usize| t.reshape([b, s, heads, hd]).swap_dims(1, 2);
-        let q = heads_first(self.apply_rope(q.reshape([b * s, hq, hd]), rope.0), hq);
-        let mut k = heads_first(self.apply_rope(k.reshape([b * s, hkv, hd]), rope.1), hkv);
+        let q = heads_first(q, hq);
+        let mut k = heads_first(k, hkv);
         let mut v = heads_first(v.reshape([b * s, hkv, hd]), hkv);
         if let Some((ck, cv)) = cache {
             k = append(ck.take(), k);
@@ -554,24 +591,53 @@ impl<B: Backend> LlamaModel<B> {
             is_causal: true,
         };
         let (k, v) = (repeat_kv(k, hq / hkv), repeat_kv(v, hq / hkv));
-        let mut out = if q.dtype() == DType::F32 {
+        if q.dtype() == DType::F32 {
             attention(q, k, v, mask, None, options)
         } else {
             attention_f32_softmax(q, k, v, mask)
-        };
-        if let Some(keep) = keep {
-            // [b, hq, s*hd] * [b, hq, 1]: a per-row scale, one of burn-flex's SIMD broadcast paths.
-            let keep = keep.cast(out.dtype());
-            out = (out.reshape([b, hq, s * hd]) * keep).reshape([b, hq, s, hd]);
         }
-        let attn = out
-            .swap_dims(1, 2)
+    }
+
+    /// The attention mask of a generic-path call (`None`: causal only, no padding):
+    /// from the key padding, with the future added where the narrower format's
+    /// attention needs it spelt out.
+    fn call_mask(
+        &self,
+        key_padding: Option<&Tensor<B, 2, Bool>>,
+        (b, s, cached): (usize, usize, usize),
+    ) -> Option<Tensor<B, 4, Bool>> {
+        let mask = key_padding.map(|p| attention_mask(p, s));
+        if self.precision() == Precision::F32 {
+            return mask;
+        }
+        // Built once per call.
+        Some(with_future(mask, b, s, cached + s, &self.device))
+    }
+}
+
+/// A layer's attention output `[b, Hq, s, hd]` with pruned heads zeroed by
+/// `keep` `[b, Hq, 1]` (1 kept, 0 pruned).
+fn apply_head_keep<B: Backend>(out: Tensor<B, 4>, keep: Tensor<B, 3>) -> Tensor<B, 4> {
+    let [b, hq, s, hd] = out.dims();
+    // [b, hq, s*hd] * [b, hq, 1]: a per-row scale, one of burn-flex's SIMD broadcast paths.
+    let keep = keep.cast(out.dtype());
+    (out.reshape([b, hq, s * hd]) * keep).reshape([b, hq, s, hd])
+}
+
+impl<B: Backend> DecoderLayer<B> {
+    /// The heads' outputs `[b, Hq, s, hd]` back to token rows and through
+    /// `o_proj`: `[b*s, hidden]`.
+    fn project_heads(&self, out: Tensor<B, 4>) -> Tensor<B, 2> {
+        let [b, hq, s, hd] = out.dims();
+        out.swap_dims(1, 2)
             .reshape([b * s, hq * hd])
-            .matmul(layer.o_proj.clone());
-        let x = x + attn.reshape([b, s, d]);
-        let h = rms_norm(x.clone(), &layer.mlp_norm, c.rms_norm_eps).reshape([b * s, d]);
-        let act = silu(h.clone().matmul(layer.gate.clone())) * h.matmul(layer.up.clone());
-        x + act.matmul(layer.down.clone()).reshape([b, s, d])
+            .matmul(self.o_proj.clone())
+    }
+
+    /// The SwiGLU MLP of normed hidden states `[rows, hidden]`.
+    fn mlp(&self, h: Tensor<B, 2>) -> Tensor<B, 2> {
+        let act = silu(h.clone().matmul(self.gate.clone())) * h.matmul(self.up.clone());
+        act.matmul(self.down.clone())
     }
 }
 
