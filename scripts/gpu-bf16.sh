@@ -17,6 +17,9 @@
 #      --profile: each step's time and TFLOP/s, a whole forward's, and a square product's as
 #      the device's reachable product rate): whether the bf16 share of peak is lost in the
 #      matrix products or between them;
+#   peer. PyTorch (transformers, the device image's) on the same device: prefill and generation
+#      at the same batches, bf16 and f32, sdpa and eager attention (tools/gpu_peer.py); the
+#      `gguf` package it needs to read the model travels as a wheel in .whl/ (scripts/gpu-pack.sh);
 #   tuned. with TUNED_BIN (a build with `--features cuda-tuned`: burn's autotuning and fusion),
 #      bf16 throughput at the largest batch, under its own longer limit (the autotuning of the
 #      first call ran past 60-90 s in the first lease).
@@ -34,7 +37,8 @@
 #   DEVICE=cuda  PEAK_BF16=989  PEAK_F32=67  (H100/H200 SXM datasheet, dense)
 #   MASKS_BF16=10  MASKS_F32=8  BATCH=256  WINDOWS=96  MAX_PRUNED=40  (smaller values test the script on the CPU)
 #   MASKS_PER_PASS=8  TUNED_BIN=  LIMIT_TUNED=300  PROFILE_SQUARE=8192  LIMIT_PROFILE=150
-#   STEPS="1 2 3 4 profile tuned"   the steps to run (a device call lasts at most 10 minutes: split them)
+#   PEER_PYTHON=python3  LIMIT_PEER=300
+#   STEPS="1 2 3 4 profile peer tuned"   the steps to run (a device call lasts at most 10 minutes: split them)
 # Every step has its own time limit and the script goes on when one fails.
 set -uo pipefail
 OUT=${1:-results/gpu-bf16}
@@ -54,7 +58,7 @@ BATCHES=${BATCHES:-8,64,256}
 MASKS_PER_PASS=${MASKS_PER_PASS:-8}
 PROFILE_SQUARE=${PROFILE_SQUARE:-8192}
 TUNED_BIN=${TUNED_BIN:-}
-STEPS=" ${STEPS:-1 2 3 4 profile tuned} "
+STEPS=" ${STEPS:-1 2 3 4 profile peer tuned} "
 mkdir -p "$OUT"
 export RUST_LOG=${RUST_LOG:-info}
 step() { echo "== $(date +%T) $*"; }
@@ -81,6 +85,17 @@ if wanted profile; then
     --no-throughput --profile --profile-square "$PROFILE_SQUARE"
   run_check f32-profile "$BIN" f32 "${BATCHES##*,}" "$PEAK_F32" "${LIMIT_PROFILE:-150}" 16 \
     --no-throughput --profile --profile-square "$PROFILE_SQUARE"
+fi
+if wanted peer; then
+  step "peer. PyTorch on $DEVICE: prefill and generation at batches $BATCHES, bf16 and f32"
+  if compgen -G ".whl/*.whl" >/dev/null; then
+    "${PEER_PYTHON:-python3}" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+      --target /tmp/peer-site .whl/*.whl && export PYTHONPATH=/tmp/peer-site${PYTHONPATH:+:$PYTHONPATH}
+  fi
+  PYTHONUNBUFFERED=1 timeout "${LIMIT_PEER:-300}" "${PEER_PYTHON:-python3}" tools/gpu_peer.py --gguf "$MODEL" \
+    --device "$DEVICE" --batches "$BATCHES" --peak-bf16 "$PEAK_BF16" --peak-f32 "$PEAK_F32" \
+    --out "$OUT/peer.json" 2>&1 | grep -v "it/s\]" | tail -n 16
+  echo "exit: $?"
 fi
 if wanted tuned; then
   if [ -n "$TUNED_BIN" ]; then

@@ -191,6 +191,21 @@ def cell(m):
     return f"{fmt(m['median'])} ({fmt(m['min'])}–{fmt(m['max'])})"
 
 
+def ours_over_peer(ours, peer):
+    """Our tokens/s over PyTorch's, per (precision, workload, batch, the peer's attention), where
+    both device-check (bf16, f32) and tools/gpu_peer.py measured the shape."""
+    ratios = []
+    for precision in ("bf16", "f32"):
+        for row in (ours.get(precision) or {}).get("throughput") or []:
+            for p in peer.get("rows", []):
+                if p["dtype"] == precision and p["batch"] == row["batch"] and p["workload"] == row["workload"]:
+                    ratios.append({"precision": precision, "workload": row["workload"], "batch": row["batch"],
+                                   "peer_attn": p["attn"], "ours_tokens_per_second": row["tokens_per_second"],
+                                   "peer_tokens_per_second": p["tokens_per_second"],
+                                   "ratio": row["tokens_per_second"] / p["tokens_per_second"]})
+    return ratios
+
+
 def gpu_summary(folder):
     """The bf16 golden check, prefill throughput and masks per hour of a scripts/gpu-bf16.sh run
     (measured on another machine, on another day: recorded with its own date and device)."""
@@ -215,6 +230,10 @@ def gpu_summary(folder):
         path = folder / f"device-check-{precision}-profile.json"
         if path.exists():
             out[f"profile_{precision}"] = json.loads(path.read_text()).get("profile")
+    peer = folder / "peer.json"
+    if peer.exists():
+        out["peer"] = json.loads(peer.read_text())
+        out["ours_over_peer"] = ours_over_peer(out, out["peer"])
     tables = folder / "precision-tables.json"
     if tables.exists():
         out["sample_780_prompts"] = json.loads(tables.read_text())
