@@ -75,6 +75,21 @@ impl<B: Backend> DecoderLayer<B> {
         }
         (q, k, v)
     }
+
+    /// The heads' outputs `[b, Hq, s, hd]` back to token rows and through
+    /// `o_proj`: `[b*s, hidden]`.
+    fn project_heads(&self, out: Tensor<B, 4>) -> Tensor<B, 2> {
+        let [b, hq, s, hd] = out.dims();
+        out.swap_dims(1, 2)
+            .reshape([b * s, hq * hd])
+            .matmul(self.o_proj.clone())
+    }
+
+    /// The SwiGLU MLP of normed hidden states `[rows, hidden]`.
+    fn mlp(&self, h: Tensor<B, 2>) -> Tensor<B, 2> {
+        let act = silu(h.clone().matmul(self.gate.clone())) * h.matmul(self.up.clone());
+        act.matmul(self.down.clone())
+    }
 }
 
 /// Which output positions need logits.
@@ -622,23 +637,6 @@ fn apply_head_keep<B: Backend>(out: Tensor<B, 4>, keep: Tensor<B, 3>) -> Tensor<
     // [b, hq, s*hd] * [b, hq, 1]: a per-row scale, one of burn-flex's SIMD broadcast paths.
     let keep = keep.cast(out.dtype());
     (out.reshape([b, hq, s * hd]) * keep).reshape([b, hq, s, hd])
-}
-
-impl<B: Backend> DecoderLayer<B> {
-    /// The heads' outputs `[b, Hq, s, hd]` back to token rows and through
-    /// `o_proj`: `[b*s, hidden]`.
-    fn project_heads(&self, out: Tensor<B, 4>) -> Tensor<B, 2> {
-        let [b, hq, s, hd] = out.dims();
-        out.swap_dims(1, 2)
-            .reshape([b * s, hq * hd])
-            .matmul(self.o_proj.clone())
-    }
-
-    /// The SwiGLU MLP of normed hidden states `[rows, hidden]`.
-    fn mlp(&self, h: Tensor<B, 2>) -> Tensor<B, 2> {
-        let act = silu(h.clone().matmul(self.gate.clone())) * h.matmul(self.up.clone());
-        act.matmul(self.down.clone())
-    }
 }
 
 fn load_layer<B: Backend>(
