@@ -113,7 +113,7 @@ class Pruner:
     @staticmethod
     def _hook(keep):
         def hook(module, args):
-            return (args[0] * keep,) + tuple(args[1:])
+            return (args[0] * keep.to(args[0].dtype),) + tuple(args[1:])
 
         return hook
 
@@ -211,7 +211,7 @@ def extend_context(model, base, tokens):
     ids = torch.tensor([tokens], dtype=torch.long)
     pos = torch.arange(start, start + len(tokens), dtype=torch.long).unsqueeze(0)
     out = model(input_ids=ids, position_ids=pos, past_key_values=cache, use_cache=True, logits_to_keep=1)
-    next_logp = torch.log_softmax(out.logits[0, -1], dim=-1)
+    next_logp = torch.log_softmax(out.logits[0, -1].float(), dim=-1)
     return Context(out.past_key_values, start + len(tokens), next_logp)
 
 
@@ -227,7 +227,7 @@ def continuation_logprobs(model, ctx, continuations):
     cache = copy.deepcopy(ctx.cache)
     cache.batch_repeat_interleave(r)
     logits = model(input_ids=ids, position_ids=pos, past_key_values=cache, use_cache=True).logits
-    logp = torch.log_softmax(logits, dim=-1)
+    logp = torch.log_softmax(logits.float(), dim=-1)
     out = []
     for i, c in enumerate(continuations):
         if len(c) > 1:
@@ -307,7 +307,7 @@ def evaluation(model, spec):
         for i in range(0, len(windows), pb):
             ids = torch.tensor(windows[i : i + pb], dtype=torch.long)
             logits = model(input_ids=ids, use_cache=False).logits
-            logp = torch.log_softmax(logits[:, :-1], dim=-1)
+            logp = torch.log_softmax(logits[:, :-1].float(), dim=-1)
             picked = logp.gather(2, ids[:, 1:].unsqueeze(2)).squeeze(2)
             nll -= picked.double().sum().item()
             count += picked.numel()
