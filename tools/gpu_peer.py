@@ -21,6 +21,7 @@ device image there holds torch and transformers, and the `gguf` package travels 
 """
 
 import argparse
+import copy
 import json
 import os
 import platform
@@ -100,8 +101,10 @@ def main():
     body, head = flops_per_token(config)
     vocab = config.vocab_size
     rows = []
+    base = model
     for dtype_name in [d for d in args.dtypes.split(",") if d]:
-        model.to(device=device, dtype=DTYPES[dtype_name])
+        # A fresh copy per format: casting one model down and back would round its f32 weights.
+        model = copy.deepcopy(base).to(device=device, dtype=DTYPES[dtype_name])
         peak = args.peak_bf16 if dtype_name == "bf16" else args.peak_f32
         for attn in [a for a in args.attn.split(",") if a]:
             set_attention(model, attn)
@@ -137,7 +140,7 @@ def main():
                                  "share_of_peak": tflops / peak})
                     line += f"; generation {b * 16 / t:,.0f} new tok/s"
                 print(line, file=sys.stderr, flush=True)
-        model.to(device="cpu", dtype=torch.float32)
+        del model
         if device.type == "cuda":
             torch.cuda.empty_cache()
     report = {
