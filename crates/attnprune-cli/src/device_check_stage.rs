@@ -316,9 +316,7 @@ impl OnDevice for Speed<'_> {
         let head = 2.0 * (c.hidden_size * c.vocab_size) as f64;
         let mut rows = Vec::new();
         for &b in self.batches {
-            // Token ids spread over the vocabulary (any model's: the tiny test model has 384).
-            let vocab = c.vocab_size as u32;
-            let seq: Vec<u32> = (0..128u32).map(|i| (1000 + i * 7919) % vocab).collect();
+            let seq = attnprune_lm::model::profile::spread_token_ids(128, c.vocab_size);
             let seqs: Vec<&[u32]> = vec![seq.as_slice(); b];
             let masks = vec![self.mask; b];
             let t = median_seconds(self.repeats, || {
@@ -341,6 +339,7 @@ impl OnDevice for Speed<'_> {
                 tflops,
                 share_of_peak: tflops / self.peak_tflops,
             });
+            let vocab = c.vocab_size as u32;
             let prompts: Vec<Vec<u32>> = (0..b)
                 .map(|i| {
                     (0..13u32)

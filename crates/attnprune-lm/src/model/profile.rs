@@ -64,6 +64,16 @@ impl ForwardProfile {
     }
 }
 
+/// `len` token ids spread over a vocabulary of `vocab` (any model's: the tiny
+/// test model has 384), the throughput and profile runs' input: what the ids
+/// are does not change a forward's cost.
+pub fn spread_token_ids(len: usize, vocab: usize) -> Vec<u32> {
+    let vocab = vocab.max(1) as u64;
+    (0..len as u64)
+        .map(|i| ((1000 + i * 7919) % vocab) as u32)
+        .collect()
+}
+
 /// Median seconds of `repeats` timed calls of `f` after one warm-up call,
 /// each between two waits for `device`'s queue (the output is kept alive until
 /// the second wait, so a lazy backend cannot skip the work).
@@ -121,10 +131,7 @@ pub fn profile_forward<B: Backend>(
     };
     let x = random([rows, d]).reshape([b, s, d]);
     let h = random([rows, d]);
-    let vocab_ids = c.vocab_size as u32;
-    let seq_ids: Vec<u32> = (0..s as u32)
-        .map(|i| (1000 + i * 7919) % vocab_ids)
-        .collect();
+    let seq_ids = spread_token_ids(s, c.vocab_size);
     let seqs: Vec<&[u32]> = vec![seq_ids.as_slice(); b];
     let inputs = PaddedBatch::left_padded(&seqs, 0).to_forward::<B>(None, &device);
     let (tokens, positions) = (inputs.tokens, inputs.positions);
