@@ -88,7 +88,10 @@ def main():
         "f32_max_bias_ours_vs_peer": max(r["f32_bias_ours_vs_peer"] for r in rows),
         "rows": rows,
     }
-    Path(args.out).write_text(json.dumps(summary, indent=2))
+    out = Path(args.out)
+    tmp = out.with_suffix(out.suffix + ".tmp")
+    tmp.write_text(json.dumps(summary, indent=2))
+    tmp.replace(out)
     for r in rows:
         print(f"mask {r['mask_id']:>2} ({r['num_pruned']:>2} heads): |bf16 - f32| bias ours {r['ours_bias_diff']:.4f}, "
               f"peer {r['peer_bias_diff']:.4f}; perplexity ours {100 * r['ours_ppl_rel_diff']:.2f}%, "
