@@ -89,6 +89,64 @@ impl fmt::Display for Precision {
     }
 }
 
+/// How burn's generic path (the GPU; bf16 on the CPU) computes attention
+/// (`--attention`). The CPU's fused f32 kernels have their own and ignore it.
+///
+/// The two differ in speed, and in bf16 by rounding: `Eager` spells the
+/// attention out as separate ops, `Backend` hands it to one op of the backend,
+/// which on burn-cuda with autotuning (`--features cuda-tuned`) may be flash
+/// attention (one kernel, f32 accumulation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AttentionOp {
+    /// `Backend` in f32, `Eager` in bf16 (burn-cuda's op without autotuning
+    /// runs its softmax in the input format).
+    #[default]
+    Auto,
+    /// Separate burn ops: q·kᵀ, the scaled and masked softmax in f32, then ·v,
+    /// as transformers' eager attention does in bf16.
+    Eager,
+    /// The backend's attention op (`burn::tensor::module::attention`):
+    /// burn-flex computes it in f32; burn-cuda autotunes between flash attention
+    /// and a fallback of separate kernels when built with `cuda-tuned`.
+    Backend,
+}
+
+impl AttentionOp {
+    /// The op a model in `precision` runs: `Auto` resolved.
+    pub fn resolve(self, precision: Precision) -> Self {
+        match (self, precision) {
+            (Self::Auto, Precision::F32) => Self::Backend,
+            (Self::Auto, Precision::Bf16) => Self::Eager,
+            (op, _) => op,
+        }
+    }
+}
+
+impl FromStr for AttentionOp {
+    type Err = LmError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "auto" => Ok(Self::Auto),
+            "eager" => Ok(Self::Eager),
+            "backend" => Ok(Self::Backend),
+            _ => Err(LmError::Usage(format!(
+                "unknown attention op `{s}`: use `auto`, `eager` or `backend`"
+            ))),
+        }
+    }
+}
+
+impl fmt::Display for AttentionOp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Auto => write!(f, "auto"),
+            Self::Eager => write!(f, "eager"),
+            Self::Backend => write!(f, "backend"),
+        }
+    }
+}
+
 /// Work that runs on any burn backend.
 pub trait OnDevice {
     /// What the work returns.
@@ -178,6 +236,31 @@ mod tests {
         let err = "fp16".parse::<Precision>().unwrap_err().to_string();
         assert!(err.contains("`f32` or `bf16`"), "{err}");
         assert_eq!(Precision::Bf16.to_string(), "bf16");
+    }
+
+    #[test]
+    fn attention_op_parses_prints_and_resolves() {
+        for op in [AttentionOp::Auto, AttentionOp::Eager, AttentionOp::Backend] {
+            assert_eq!(op.to_string().parse::<AttentionOp>().unwrap(), op);
+        }
+        let err = "flash".parse::<AttentionOp>().unwrap_err().to_string();
+        assert!(err.contains("`flash`"), "{err}");
+        assert_eq!(
+            AttentionOp::Auto.resolve(Precision::F32),
+            AttentionOp::Backend
+        );
+        assert_eq!(
+            AttentionOp::Auto.resolve(Precision::Bf16),
+            AttentionOp::Eager
+        );
+        assert_eq!(
+            AttentionOp::Backend.resolve(Precision::Bf16),
+            AttentionOp::Backend
+        );
+        assert_eq!(
+            AttentionOp::Eager.resolve(Precision::F32),
+            AttentionOp::Eager
+        );
     }
 
     #[cfg(not(feature = "cuda"))]

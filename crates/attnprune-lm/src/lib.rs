@@ -34,7 +34,7 @@ pub mod weights;
 
 pub use attnprune_tokenizer::{ChatMessage, Tokenizer};
 pub use config::{Family, LlamaConfig};
-pub use device::{run_on_device, DeviceSpec, OnDevice, Precision};
+pub use device::{run_on_device, AttentionOp, DeviceSpec, OnDevice, Precision};
 pub use model::{LlamaModel, Logits};
 pub use source::{read_model_files, ModelFiles};
 
@@ -138,6 +138,15 @@ impl<B: Backend> LanguageModel<B> {
     pub fn in_precision(self, precision: Precision) -> Self {
         Self {
             model: self.model.in_precision(precision),
+            tokenizer: self.tokenizer,
+        }
+    }
+
+    /// The model with its generic path computing attention by `op` (see
+    /// [`LlamaModel::with_attention`]).
+    pub fn with_attention(self, op: AttentionOp) -> Self {
+        Self {
+            model: self.model.with_attention(op),
             tokenizer: self.tokenizer,
         }
     }

@@ -10,7 +10,7 @@
 
 use crate::cache::{KvCache, LayerKv};
 use crate::config::LlamaConfig;
-use crate::device::Precision;
+use crate::device::{AttentionOp, Precision};
 use crate::packed::PackedMatrix;
 use crate::reuse::{CallShape, LayerReuse};
 use crate::weights::WeightMap;
@@ -148,6 +148,8 @@ pub struct LlamaModel<B: Backend> {
     rotate_half: Tensor<B, 2>,
     /// Host copies for the fused CPU kernels (`None`: the generic burn path).
     fused: Option<FusedCpu>,
+    /// How the generic path computes attention (`Auto` until set).
+    attention: AttentionOp,
     device: B::Device,
 }
 
@@ -276,6 +278,7 @@ impl<B: Backend> LlamaModel<B> {
             rope_sin,
             rotate_half,
             fused,
+            attention: AttentionOp::Auto,
             device: device.clone(),
             config,
         })
@@ -298,6 +301,19 @@ impl<B: Backend> LlamaModel<B> {
         self
     }
 
+    /// The model with its generic path computing attention by `op`
+    /// ([`AttentionOp`]; the fused CPU kernels are unaffected).
+    pub fn with_attention(mut self, op: AttentionOp) -> Self {
+        self.attention = op;
+        self
+    }
+
+    /// The attention op the generic path runs: `Auto` resolved for the
+    /// model's precision.
+    pub fn attention_op(&self) -> AttentionOp {
+        self.attention.resolve(self.precision())
+    }
+
     /// A copy of the model on the generic path, without copying the fused
     /// kernels' host matrices (the tensors are shared, not copied).
     fn generic_view(&self) -> Self {
@@ -311,6 +327,7 @@ impl<B: Backend> LlamaModel<B> {
             rope_sin: self.rope_sin.clone(),
             rotate_half: self.rotate_half.clone(),
             fused: None,
+            attention: self.attention,
             device: self.device.clone(),
         }
     }
@@ -352,6 +369,7 @@ impl<B: Backend> LlamaModel<B> {
             rope_sin: cast2(self.rope_sin),
             rotate_half: cast2(self.rotate_half),
             fused: None,
+            attention: self.attention,
             device: self.device,
         }
     }
@@ -600,29 +618,38 @@ impl<B: Backend> LlamaModel<B> {
             *ck = Some(k.clone());
             *cv = Some(v.clone());
         }
-        let options = AttentionModuleOptions {
-            scale: None,
-            softcap: None,
-            is_causal: true,
-        };
         let (k, v) = (repeat_kv(k, hq / hkv), repeat_kv(v, hq / hkv));
-        if q.dtype() == DType::F32 {
-            attention(q, k, v, mask, None, options)
-        } else {
-            attention_f32_softmax(q, k, v, mask)
+        match self.attention_op() {
+            AttentionOp::Backend => {
+                let keys = k.dims()[2];
+                let options = AttentionModuleOptions {
+                    scale: None,
+                    softcap: None,
+                    // Only without cached keys: burn-cuda's flash kernel aligns
+                    // the causal boundary top-left, its fallback and burn-flex
+                    // bottom-right; with a cache `call_mask` spells the future out.
+                    is_causal: keys == s,
+                };
+                // Every (batch, head) pair named: a kernel indexing the mask by
+                // head must not read past a one-head mask (a broadcast view).
+                let mask = mask.map(|m| m.expand([b, hq, s, keys]));
+                attention(q, k, v, mask, None, options)
+            }
+            _ => attention_f32_softmax(q, k, v, mask),
         }
     }
 
-    /// The attention mask of a generic-path call (`None`: causal only, no padding):
-    /// from the key padding, with the future added where the narrower format's
-    /// attention needs it spelt out.
+    /// The attention mask of a generic-path call (`None`: causal only, no
+    /// padding): from the key padding, with the future added where the
+    /// attention op needs it spelt out (eager attention always; the backend's
+    /// op over cached keys).
     fn call_mask(
         &self,
         key_padding: Option<&Tensor<B, 2, Bool>>,
         (b, s, cached): (usize, usize, usize),
     ) -> Option<Tensor<B, 4, Bool>> {
         let mask = key_padding.map(|p| attention_mask(p, s));
-        if self.precision() == Precision::F32 {
+        if self.attention_op() == AttentionOp::Backend && cached == 0 {
             return mask;
         }
         // Built once per call.

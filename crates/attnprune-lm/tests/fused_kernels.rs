@@ -10,7 +10,7 @@ use attnprune_lm::generate::{generate, GenerationConfig, GenerationRequest, Samp
 use attnprune_lm::reuse::LayerReuse;
 use attnprune_lm::tiny::{random_weights, tiny_config};
 use attnprune_lm::weights::Weight;
-use attnprune_lm::LlamaModel;
+use attnprune_lm::{AttentionOp, LlamaModel};
 use attnprune_mask::{HeadId, HeadMask};
 
 mod paths;
@@ -95,6 +95,25 @@ fn fused_path_matches_generic_ops_on_every_evaluation_path() {
     }
 }
 
+/// Both of the generic path's attention ops (`--attention eager|backend`)
+/// against the fused kernels, on every path: with cached keys the backend's op
+/// gets the future spelt out in its mask, without them its causal flag.
+#[test]
+fn both_generic_attention_ops_match_the_fused_path() {
+    for bias in [false, true] {
+        let (fused, generic) = models(bias);
+        for op in [AttentionOp::Eager, AttentionOp::Backend] {
+            let generic = generic.clone().with_attention(op);
+            assert_eq!(generic.attention_op(), op);
+            for mask in masks(&fused) {
+                let a = evaluate(&fused, &mask, &mut LayerReuse::off());
+                let b = evaluate(&generic, &mask, &mut LayerReuse::off());
+                assert_close(&a, &b, &format!("{op}, bias {bias}, mask {}", mask.key()));
+            }
+        }
+    }
+}
+
 #[test]
 fn fused_path_generates_the_same_greedy_replies() {
     let (fused, generic) = models(false);
@@ -114,10 +133,15 @@ fn fused_path_generates_the_same_greedy_replies() {
         sampling: Sampling::Greedy,
         stop_ids: Vec::new(),
     };
-    assert_eq!(
-        generate(&fused, &requests, &config).unwrap(),
-        generate(&generic, &requests, &config).unwrap()
-    );
+    let want = generate(&fused, &requests, &config).unwrap();
+    for op in [AttentionOp::Auto, AttentionOp::Eager, AttentionOp::Backend] {
+        let generic = generic.clone().with_attention(op);
+        assert_eq!(
+            want,
+            generate(&generic, &requests, &config).unwrap(),
+            "{op}"
+        );
+    }
 }
 
 #[test]

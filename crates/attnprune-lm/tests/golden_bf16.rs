@@ -9,18 +9,24 @@ mod common;
 
 use attnprune_lm::batch::{head_keep_tensor, PaddedBatch};
 use attnprune_lm::perplexity::{sequence_nll, NllSum};
-use attnprune_lm::{LanguageModel, Logits, Precision};
+use attnprune_lm::{AttentionOp, LanguageModel, Logits, Precision};
 use common::*;
 
 /// Largest accepted relative perplexity difference of bf16 against f32.
 const PPL_REL_TOL: f64 = 5e-3;
 
-fn bf16_model(path: &std::path::Path) -> LanguageModel<B> {
-    let model = load(path).in_precision(Precision::Bf16);
+/// The model in bf16 with its attention computed by `op`.
+fn bf16_model(path: &std::path::Path, op: AttentionOp) -> LanguageModel<B> {
+    let model = load(path).in_precision(Precision::Bf16).with_attention(op);
     assert_eq!(model.model.precision(), Precision::Bf16);
     assert!(!model.model.uses_fused_kernels());
     model
 }
+
+/// Both attention ops the generic path offers in bf16 (`--attention`): the
+/// default eager attention, and the backend's op (burn-flex computes it in f32
+/// inside; on a GPU it may be flash attention).
+const OPS: [AttentionOp; 2] = [AttentionOp::Auto, AttentionOp::Backend];
 
 fn top5(v: &[f32]) -> Vec<u32> {
     let mut order: Vec<usize> = (0..v.len()).collect();
@@ -37,13 +43,19 @@ fn top5(v: &[f32]) -> Vec<u32> {
 #[test]
 fn smollm2_bf16_keeps_top5_of_transformers_f32_up_to_ties() {
     let Some(path) = smollm2_path() else { return };
-    let model = bf16_model(&path);
+    for op in OPS {
+        top5_up_to_ties(&bf16_model(&path, op));
+    }
+}
+
+fn top5_up_to_ties(model: &LanguageModel<B>) {
+    let op = model.model.attention_op();
     let fixture = fixture("smollm2/logits.json");
     let mut identical = 0;
     let cases = fixture["cases"].as_array().unwrap();
     for case in cases {
         let name = case["name"].as_str().unwrap();
-        let mask = mask_of(&model, &case["pruned"]);
+        let mask = mask_of(model, &case["pruned"]);
         let prompt = ids(&case["ids"]);
         let batch = PaddedBatch::left_padded(&[prompt.as_slice()], 0);
         let keep = head_keep_tensor(&[&mask], &model.model);
@@ -67,23 +79,23 @@ fn smollm2_bf16_keeps_top5_of_transformers_f32_up_to_ties() {
             .map(|(&id, w)| (logits[id as usize] as f64 - w.as_f64().unwrap()).abs())
             .fold(0.0, f64::max);
         let ours = top5(&logits);
-        eprintln!("{name}: bf16 top-5 {ours:?} vs f32 {want:?}; max |logit diff| {worst:.3}");
+        eprintln!("{op} {name}: bf16 top-5 {ours:?} vs f32 {want:?}; max |logit diff| {worst:.3}");
         identical += usize::from(ours == want);
         assert_eq!(
             ours[0], want[0],
-            "{name}: bf16 changes the most likely token"
+            "{op} {name}: bf16 changes the most likely token"
         );
         let floor = top[4].1 - worst;
         for t in &ours {
             let f32_logit = top.iter().find(|(id, _)| id == t).map(|p| p.1);
             assert!(
                 f32_logit.is_some_and(|l| l >= floor),
-                "{name}: bf16 top-5 token {t} has f32 logit {f32_logit:?}, below f32's fifth minus the bf16 change ({floor:.3})"
+                "{op} {name}: bf16 top-5 token {t} has f32 logit {f32_logit:?}, below f32's fifth minus the bf16 change ({floor:.3})"
             );
         }
     }
     eprintln!(
-        "bf16: top five identical in {identical} of {} cases",
+        "bf16, {op} attention: top five identical in {identical} of {} cases",
         cases.len()
     );
 }
@@ -91,10 +103,16 @@ fn smollm2_bf16_keeps_top5_of_transformers_f32_up_to_ties() {
 #[test]
 fn smollm2_bf16_perplexity_within_half_a_percent_of_transformers_f32() {
     let Some(path) = smollm2_path() else { return };
-    let model = bf16_model(&path);
-    let (fixture, windows) = ppl_fixture_windows(&model);
+    for op in OPS {
+        perplexity_within_tolerance(&bf16_model(&path, op));
+    }
+}
+
+fn perplexity_within_tolerance(model: &LanguageModel<B>) {
+    let op = model.model.attention_op();
+    let (fixture, windows) = ppl_fixture_windows(model);
     for case in fixture["cases"].as_array().unwrap() {
-        let mask = mask_of(&model, &case["pruned"]);
+        let mask = mask_of(model, &case["pruned"]);
         let seqs: Vec<&[u32]> = windows.iter().map(Vec::as_slice).collect();
         let masks = vec![&mask; seqs.len()];
         let mut total = NllSum::default();
@@ -105,12 +123,12 @@ fn smollm2_bf16_perplexity_within_half_a_percent_of_transformers_f32() {
         let ppl = total.perplexity();
         let rel = (ppl - want).abs() / want;
         eprintln!(
-            "{} pruned heads: bf16 perplexity {ppl:.4} vs f32 {want:.4} (relative {rel:.2e})",
+            "{op}, {} pruned heads: bf16 perplexity {ppl:.4} vs f32 {want:.4} (relative {rel:.2e})",
             mask.num_pruned()
         );
         assert!(
             rel <= PPL_REL_TOL,
-            "{} pruned heads: bf16 perplexity {ppl} vs {want}: relative diff {rel:.3e} > {PPL_REL_TOL}",
+            "{op}, {} pruned heads: bf16 perplexity {ppl} vs {want}: relative diff {rel:.3e} > {PPL_REL_TOL}",
             mask.num_pruned()
         );
     }
@@ -122,7 +140,7 @@ fn tiny_models_run_in_bf16_close_to_f32() {
         let path = root().join("tests/fixtures").join(name);
         let mut f32_model = load(&path);
         f32_model.model = f32_model.model.with_generic_ops();
-        let bf16 = bf16_model(&path);
+        let bf16 = bf16_model(&path, AttentionOp::Auto);
         let ids: Vec<u32> = (1..20).collect();
         let run = |m: &LanguageModel<B>| {
             let batch = PaddedBatch::left_padded(&[ids.as_slice()], 0);
