@@ -540,6 +540,84 @@ fn anneal_refuses_surrogates_of_another_model() {
     assert!(!Path::new(&out).exists(), "a refused stage writes nothing");
 }
 
+/// `--attention backend` in bf16 (burn's attention op instead of the eager ops):
+/// `sample` records it in provenance (and not `auto`), its numbers stay near the
+/// eager op's, and `device-check` reports which op the device ran.
+#[test]
+fn attention_op_is_recorded_and_reported() {
+    let s = TinyRun::new(4);
+    let (eager, backend) = (s.p("eager.parquet"), s.p("backend.parquet"));
+    for (op, table) in [("auto", &eager), ("backend", &backend)] {
+        run_stage(
+            &s,
+            "sample",
+            &[
+                "--num-masks",
+                "2",
+                "--max-pruned",
+                "6",
+                "--seed",
+                "1",
+                "--precision",
+                "bf16",
+                "--attention",
+                op,
+                "--out",
+                table,
+            ],
+        );
+    }
+    let (a, b) = (sample_table(&eager), sample_table(&backend));
+    assert_eq!(a.provenance.settings.get("attention"), None);
+    assert_eq!(
+        b.provenance.settings.get("attention"),
+        Some(&serde_json::json!("backend"))
+    );
+    assert_eq!(a.rows.len(), b.rows.len());
+    for (x, y) in a.rows.iter().zip(&b.rows) {
+        let rel = (x.perplexity - y.perplexity).abs() / x.perplexity;
+        assert!(
+            rel < 0.02,
+            "backend op perplexity {} vs eager {}",
+            y.perplexity,
+            x.perplexity
+        );
+    }
+
+    let report = s.p("check.json");
+    let out = common::stage(
+        "device-check",
+        &[
+            "--model",
+            &s.p("model"),
+            "--device",
+            "cpu",
+            "--precision",
+            "bf16",
+            "--attention",
+            "backend",
+            "--ppl-text",
+            &s.p("text.txt"),
+            "--ppl-window",
+            "32",
+            "--ppl-max-windows",
+            "2",
+            "--no-throughput",
+            "--out",
+            &report,
+        ],
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(json["attention"], "backend");
+    assert_eq!(json["precision"], "bf16");
+    assert!(
+        json["perplexity_max_rel_diff"].as_f64().unwrap() < 0.05,
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// `--precision bf16` on the CPU (burn's generic ops in bfloat16): `sample` records
 /// the precision in its provenance, the numbers move a little from f32 but not
 /// far, and `device-check` compares bf16 with f32 and reports it.

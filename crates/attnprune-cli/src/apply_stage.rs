@@ -1,13 +1,13 @@
 //! `apply`: measure the model with a head mask on held-out prompts and text,
 //! report before/after, and export the pruned model.
 
-use crate::inputs::{prepare, MeasureArgs, ModelArgs, Prepared};
+use crate::inputs::{load_model, prepare, MeasureArgs, ModelArgs, Prepared};
 use anyhow::{bail, Context, Result};
 use attnprune_artifact::{write_atomic_bytes, Provenance};
 use attnprune_eval::pool::{worker_count, WorkerPool};
 use attnprune_eval::{Evaluator, MaskEvaluation};
 use attnprune_lm::export::{export_hf_dir, zero_pruned_heads};
-use attnprune_lm::{run_on_device, LanguageModel, OnDevice};
+use attnprune_lm::{run_on_device, OnDevice};
 use attnprune_mask::{HeadMask, MaskFile};
 use attnprune_measure::bias::AxisBias;
 use attnprune_measure::prompts::Split;
@@ -184,10 +184,12 @@ impl OnDevice for ApplyTask {
             &args.measure,
         );
         provenance.inputs = vec![Provenance::fingerprint_of(&args.mask)?];
-        let lm = {
-            let precision = prepared.precision;
-            LanguageModel::<B>::from_files(prepared.model_files, &device)?.in_precision(precision)
-        };
+        let lm = load_model::<B>(
+            prepared.model_files,
+            prepared.precision,
+            prepared.attention,
+            &device,
+        )?;
         let labels: Vec<(String, String)> = prepared
             .data
             .prompts

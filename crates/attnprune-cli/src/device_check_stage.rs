@@ -15,7 +15,9 @@ use attnprune_artifact::write_atomic_bytes;
 use attnprune_lm::batch::{head_keep_tensor, PaddedBatch};
 use attnprune_lm::generate::{generate, GenerationConfig, GenerationRequest, Sampling};
 use attnprune_lm::perplexity::{sequence_nll, token_windows, NllSum};
-use attnprune_lm::{run_on_device, DeviceSpec, LanguageModel, Logits, OnDevice, Precision};
+use attnprune_lm::{
+    run_on_device, AttentionOp, DeviceSpec, LanguageModel, Logits, OnDevice, Precision,
+};
 use attnprune_mask::{draw_random_masks, HeadMask, RandomMaskSpec};
 use burn::tensor::backend::Backend;
 use clap::Parser;
@@ -41,6 +43,12 @@ pub struct DeviceCheckArgs {
     /// (checked against --device in f32: top-5 tokens, perplexity within 0.5%).
     #[arg(long, default_value = "f32")]
     pub precision: Precision,
+    /// How --device computes attention: `auto` (the backend's op in f32, `eager` in
+    /// bf16), `eager` (separate ops, f32 softmax) or `backend` (one op of the backend:
+    /// flash attention where a `cuda-tuned` build's autotuning picks it). The
+    /// reference always runs `auto`; the check holds the other op to the same bars.
+    #[arg(long, default_value = "auto")]
+    pub attention: AttentionOp,
     /// Plain text whose first windows are scored on both devices.
     #[arg(long)]
     pub ppl_text: PathBuf,
@@ -131,6 +139,8 @@ struct Report {
     command: Vec<String>,
     device: String,
     precision: String,
+    /// The attention op the device ran (`--attention`, resolved).
+    attention: String,
     /// What the device is compared with: `cpu f32`, or the device in f32.
     reference: String,
     logits: Vec<LogitAgreement>,
@@ -258,6 +268,7 @@ const PPL_TOL_BF16: f64 = 5e-3;
 struct Measure<'a> {
     model: &'a std::path::Path,
     precision: Precision,
+    attention: AttentionOp,
     prompts: &'a [Vec<u32>],
     windows: &'a [Vec<u32>],
     masks: &'a [HeadMask],
@@ -266,7 +277,7 @@ struct Measure<'a> {
 impl OnDevice for Measure<'_> {
     type Output = Result<Outputs>;
     fn run<B: Backend>(self, device: B::Device) -> Result<Outputs> {
-        let lm = LanguageModel::<B>::load(self.model, &device)?.in_precision(self.precision);
+        let lm = load_as::<B>(self.model, self.precision, self.attention, &device)?;
         let mut logits = Vec::new();
         let mut perplexity = Vec::new();
         for mask in self.masks {
@@ -297,6 +308,7 @@ impl OnDevice for Measure<'_> {
 struct Speed<'a> {
     model: &'a std::path::Path,
     precision: Precision,
+    attention: AttentionOp,
     batches: &'a [usize],
     repeats: usize,
     mask: &'a HeadMask,
@@ -306,7 +318,7 @@ struct Speed<'a> {
 impl OnDevice for Speed<'_> {
     type Output = Result<Vec<Throughput>>;
     fn run<B: Backend>(self, device: B::Device) -> Result<Vec<Throughput>> {
-        let lm = LanguageModel::<B>::load(self.model, &device)?.in_precision(self.precision);
+        let lm = load_as::<B>(self.model, self.precision, self.attention, &device)?;
         let c = &lm.model.config;
         // FLOPs per token of a forward: the projections and the LM head (attention scores left out).
         let per_layer = c.hidden_size * (c.num_heads + 2 * c.num_kv_heads) * c.head_dim
@@ -388,6 +400,7 @@ impl OnDevice for Speed<'_> {
 struct Profile<'a> {
     model: &'a std::path::Path,
     precision: Precision,
+    attention: AttentionOp,
     batch: usize,
     repeats: usize,
     square: usize,
@@ -396,7 +409,7 @@ struct Profile<'a> {
 impl OnDevice for Profile<'_> {
     type Output = Result<attnprune_lm::model::profile::ForwardProfile>;
     fn run<B: Backend>(self, device: B::Device) -> Self::Output {
-        let lm = LanguageModel::<B>::load(self.model, &device)?.in_precision(self.precision);
+        let lm = load_as::<B>(self.model, self.precision, self.attention, &device)?;
         Ok(attnprune_lm::model::profile::profile_forward(
             &lm.model,
             self.batch,
@@ -405,6 +418,18 @@ impl OnDevice for Profile<'_> {
             self.square,
         )?)
     }
+}
+
+/// The model at `path` on `device`, computing in `precision` with `attention`.
+fn load_as<B: Backend>(
+    path: &std::path::Path,
+    precision: Precision,
+    attention: AttentionOp,
+    device: &B::Device,
+) -> Result<LanguageModel<B>> {
+    Ok(LanguageModel::<B>::load(path, device)?
+        .in_precision(precision)
+        .with_attention(attention))
 }
 
 /// Median seconds of `repeats` timed runs of `f` after one untimed warm-up run.
@@ -507,12 +532,13 @@ pub fn run(args: DeviceCheckArgs) -> Result<()> {
     )?
     .remove(0);
     let masks = vec![HeadMask::unpruned(layout), random];
-    let measure = |spec, precision| {
+    let measure = |spec, precision, attention| {
         run_on_device(
             spec,
             Measure {
                 model: &args.model,
                 precision,
+                attention,
                 prompts: &prompts,
                 windows: &windows,
                 masks: &masks,
@@ -529,9 +555,14 @@ pub fn run(args: DeviceCheckArgs) -> Result<()> {
         prompts.len(),
         windows.len()
     );
-    let reference_out = measure(reference_device, Precision::F32)??;
-    log::info!("running them on {} in {}", args.device, args.precision);
-    let dev = measure(args.device, args.precision)??;
+    let reference_out = measure(reference_device, Precision::F32, AttentionOp::Auto)??;
+    let attention = args.attention.resolve(args.precision);
+    log::info!(
+        "running them on {} in {} with {attention} attention",
+        args.device,
+        args.precision
+    );
+    let dev = measure(args.device, args.precision, args.attention)??;
     let agreements = logit_agreements(&reference_out, &dev, &masks);
     // In f32 both the logits and the exact top five must agree; bf16 keeps 8 bits of
     // mantissa, so its logits move by a few tenths and near-tied tokens can swap
@@ -559,6 +590,7 @@ pub fn run(args: DeviceCheckArgs) -> Result<()> {
             Speed {
                 model: &args.model,
                 precision: args.precision,
+                attention: args.attention,
                 batches: &args.batches,
                 repeats: args.repeats.max(1),
                 mask: &masks[1],
@@ -574,6 +606,7 @@ pub fn run(args: DeviceCheckArgs) -> Result<()> {
             Profile {
                 model: &args.model,
                 precision: args.precision,
+                attention: args.attention,
                 batch,
                 repeats: args.repeats.max(1),
                 square: args.profile_square.max(1),
@@ -589,6 +622,7 @@ pub fn run(args: DeviceCheckArgs) -> Result<()> {
         command: command_line(),
         device: args.device.to_string(),
         precision: args.precision.to_string(),
+        attention: attention.to_string(),
         reference,
         top5_identical: agreements.iter().filter(|a| a.top5_same).count(),
         logits: agreements,

@@ -1,7 +1,7 @@
 //! `fasp`: the FASP baseline (Zayed et al., AAAI 2024) as a mask chooser.
 
 use crate::evaluation::{columns_of, to_row};
-use crate::inputs::{prepare, provenance_for, MeasureArgs, ModelArgs, Prepared};
+use crate::inputs::{load_model, prepare, provenance_for, MeasureArgs, ModelArgs, Prepared};
 use crate::selection::{measured, unpruned_row, write_choice, BiasScale, MeasuredSelection};
 use anyhow::{bail, Result};
 use attnprune_artifact::samples::{
@@ -9,7 +9,7 @@ use attnprune_artifact::samples::{
 };
 use attnprune_artifact::{Provenance, SampleRow, SampleTable};
 use attnprune_eval::pool::{PoolArgs, WorkerPool};
-use attnprune_lm::{run_on_device, LanguageModel, OnDevice};
+use attnprune_lm::{run_on_device, OnDevice};
 use attnprune_mask::{HeadId, HeadMask};
 use attnprune_measure::prompts::Split;
 use attnprune_select::{choose_measured, fasp_select, MeasuredMask, PplBudget};
@@ -269,10 +269,12 @@ impl OnDevice for FaspTask {
             .iter()
             .map(|s| Provenance::fingerprint_of(s))
             .collect::<Result<_, _>>()?;
-        let lm = {
-            let precision = prepared.precision;
-            LanguageModel::<B>::from_files(prepared.model_files, &device)?.in_precision(precision)
-        };
+        let lm = load_model::<B>(
+            prepared.model_files,
+            prepared.precision,
+            prepared.attention,
+            &device,
+        )?;
         let mut pool = WorkerPool::new(
             &lm,
             &prepared.data,

@@ -6,6 +6,8 @@ pub use attnprune_eval::prepare::{
     model_fingerprint, prepare, selection, settings_map, DesignArg, MeasureArgs, ModelArgs,
     PplSplitArg, Prepared,
 };
+use attnprune_lm::{AttentionOp, LanguageModel, ModelFiles, Precision};
+use burn::tensor::backend::Backend;
 
 /// A provenance record filled with the prepared inputs.
 pub fn provenance_for(
@@ -21,15 +23,33 @@ pub fn provenance_for(
     p.prompts = Some(prepared.prompts.clone());
     p.corpus = Some(prepared.corpus.clone());
     p.settings = settings_map(measure);
-    if prepared.precision != attnprune_lm::Precision::F32 {
+    if prepared.precision != Precision::F32 {
         // Only when not f32, so tables made before the option keep their provenance.
         p.settings.insert(
             "precision".into(),
             serde_json::json!(prepared.precision.to_string()),
         );
     }
+    if prepared.attention != AttentionOp::Auto {
+        p.settings.insert(
+            "attention".into(),
+            serde_json::json!(prepared.attention.to_string()),
+        );
+    }
     if let Some(record) = &prepared.classifier {
         p.settings.insert("classifier".into(), record.clone());
     }
     p
+}
+
+/// A stage's model on `device`, computing as `--precision` and `--attention` ask.
+pub fn load_model<B: Backend>(
+    files: ModelFiles,
+    precision: Precision,
+    attention: AttentionOp,
+    device: &B::Device,
+) -> anyhow::Result<LanguageModel<B>> {
+    Ok(LanguageModel::<B>::from_files(files, device)?
+        .in_precision(precision)
+        .with_attention(attention))
 }

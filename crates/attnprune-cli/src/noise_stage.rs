@@ -4,7 +4,7 @@
 //! study and its report live in `attnprune_eval::noise`.
 
 use crate::inputs::{
-    prepare, provenance_for, selection, DesignArg, MeasureArgs, ModelArgs, Prepared,
+    load_model, prepare, provenance_for, selection, DesignArg, MeasureArgs, ModelArgs, Prepared,
 };
 use anyhow::{bail, Context, Result};
 use attnprune_artifact::{write_atomic_bytes, Provenance};
@@ -13,7 +13,7 @@ use attnprune_eval::noise::{
     NOISE_REPORT_VERSION,
 };
 use attnprune_eval::ScorerKind;
-use attnprune_lm::{run_on_device, LanguageModel, OnDevice};
+use attnprune_lm::{run_on_device, OnDevice};
 use attnprune_mask::{draw_random_masks, HeadMask, RandomMaskSpec};
 use attnprune_measure::prompts::{PromptSet, Split};
 use burn::tensor::backend::Backend;
@@ -202,10 +202,7 @@ impl OnDevice for NoiseTask {
         let text = study_text(first);
         let mut prepared = self.prepared.into_iter();
         let first = prepared.next().context("no scorer prepared")?;
-        let lm = {
-            let precision = first.precision;
-            LanguageModel::<B>::from_files(first.model_files, &device)?.in_precision(precision)
-        };
+        let lm = load_model::<B>(first.model_files, first.precision, first.attention, &device)?;
         let setups: Vec<ScorerSetup> = std::iter::once((first.settings, first.data.canned))
             .chain(prepared.map(|p| (p.settings, p.data.canned)))
             .zip(&self.scorers)

@@ -2,12 +2,12 @@
 
 use crate::common::progress;
 use crate::evaluation::{columns_of, to_row};
-use crate::inputs::{prepare, provenance_for, MeasureArgs, ModelArgs, Prepared};
+use crate::inputs::{load_model, prepare, provenance_for, MeasureArgs, ModelArgs, Prepared};
 use anyhow::{bail, Context, Result};
 use attnprune_artifact::samples::{read_sample_table, SAMPLE_TABLE_KIND, SAMPLE_TABLE_VERSION};
 use attnprune_artifact::{Provenance, SampleTableWriter};
 use attnprune_eval::pool::{PoolArgs, WorkerPool};
-use attnprune_lm::{run_on_device, LanguageModel, OnDevice};
+use attnprune_lm::{run_on_device, OnDevice};
 use attnprune_mask::{
     draw_random_masks, CandidateList, HeadLayout, HeadMask, MaskFile, RandomMaskSpec,
 };
@@ -215,10 +215,12 @@ impl OnDevice for SampleTask {
             plan.extend(given.into_iter().map(|m| (m, "proposed")));
             provenance.inputs.push(Provenance::fingerprint_of(path)?);
         }
-        let lm = {
-            let precision = prepared.precision;
-            LanguageModel::<B>::from_files(prepared.model_files, &device)?.in_precision(precision)
-        };
+        let lm = load_model::<B>(
+            prepared.model_files,
+            prepared.precision,
+            prepared.attention,
+            &device,
+        )?;
         let workers = args.pool.workers(args.model.device);
         let per_pass = args.pool.masks_per_pass(args.model.device);
         let mut pool = WorkerPool::new(&lm, &prepared.data, &prepared.settings, workers, per_pass)?;

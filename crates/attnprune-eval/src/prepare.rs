@@ -8,7 +8,7 @@ use attnprune_artifact::provenance::sha256_bytes;
 use attnprune_artifact::{sha256_file, Fingerprint};
 use attnprune_lm::generate::{GenerationConfig, Sampling};
 use attnprune_lm::source::identity_files;
-use attnprune_lm::{read_model_files, DeviceSpec, ModelFiles, Precision};
+use attnprune_lm::{read_model_files, AttentionOp, DeviceSpec, ModelFiles, Precision};
 use attnprune_measure::bias::Bootstrap;
 use attnprune_measure::corpus::{detect_format, load_corpus_documents};
 use attnprune_measure::prompts::{PromptDesign, PromptSelection, PromptSet, Split};
@@ -85,6 +85,13 @@ pub struct ModelArgs {
     /// Recorded in provenance: tables measured in different precisions are not combined.
     #[arg(long, default_value = "f32", value_name = "PRECISION")]
     pub precision: Precision,
+    /// How a GPU (or bf16 on the CPU) computes attention: `auto` (the backend's op in
+    /// f32, `eager` in bf16), `eager` (separate ops, softmax in f32, as transformers'
+    /// eager attention), or `backend` (one op of the backend: flash attention with f32
+    /// accumulation where a `cuda-tuned` build's autotuning picks it). The CPU's f32
+    /// kernels ignore it. Recorded in provenance when not `auto`.
+    #[arg(long, default_value = "auto", value_name = "OP")]
+    pub attention: AttentionOp,
 }
 
 /// How bias and perplexity are measured. Every value here is recorded in the
@@ -267,6 +274,8 @@ pub struct Prepared {
     pub classifier: Option<serde_json::Value>,
     /// The number format the model is to compute in (`--precision`).
     pub precision: Precision,
+    /// How the generic path computes attention (`--attention`).
+    pub attention: AttentionOp,
 }
 
 /// sha256 of a model: the GGUF file, or the identity files of an HF folder.
@@ -362,6 +371,7 @@ pub fn prepare(model: &ModelArgs, measure: &MeasureArgs, split: Split) -> Result
         settings,
         classifier: classifier.map(|(_, record)| record),
         precision: model.precision,
+        attention: model.attention,
     })
 }
 
