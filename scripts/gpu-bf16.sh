@@ -17,12 +17,17 @@
 #      --profile: each step's time and TFLOP/s, a whole forward's, and a square product's as
 #      the device's reachable product rate): whether the bf16 share of peak is lost in the
 #      matrix products or between them;
+#   attn. step 1's golden check and the largest batch's throughput and profile in bf16 with
+#      --attention backend (burn's attention op instead of the eager ops: in this build burn-cuda's
+#      fallback of separate kernels; in a cuda-tuned build the flash kernel competes), to set
+#      beside step 1 and the bf16 profile;
 #   peer. PyTorch (transformers, the device image's) on the same device: prefill and generation
 #      at the same batches, bf16 and f32, sdpa and eager attention (tools/gpu_peer.py); the
 #      `gguf` package it needs to read the model travels as a wheel in .whl/ (scripts/gpu-pack.sh);
 #   tuned. with TUNED_BIN (a build with `--features cuda-tuned`: burn's autotuning and fusion),
-#      bf16 throughput at the largest batch, under its own longer limit (the autotuning of the
-#      first call ran past 60-90 s in the first lease).
+#      the golden check, bf16 throughput and profile at the largest batch with --attention
+#      $ATTENTION_TUNED (default backend: where autotuning may pick flash attention), under its
+#      own longer limit (the autotuning of the first call ran past 60-90 s in the first lease).
 #
 # Afterwards, where pyarrow is (make bench then summarises OUT_DIR=results/gpu-bf16 in bench.json):
 #   tools/compare_precision_tables.py OUT/samples-f32.parquet OUT/samples-bf16.parquet --out OUT/precision-tables.json
@@ -36,9 +41,10 @@
 #   TEXT=data/corpus/brown
 #   DEVICE=cuda  PEAK_BF16=989  PEAK_F32=67  (H100/H200 SXM datasheet, dense)
 #   MASKS_BF16=10  MASKS_F32=8  BATCH=256  WINDOWS=96  MAX_PRUNED=40  (smaller values test the script on the CPU)
-#   MASKS_PER_PASS=8  TUNED_BIN=  LIMIT_TUNED=300  PROFILE_SQUARE=8192  LIMIT_PROFILE=150
+#   MASKS_PER_PASS=8  TUNED_BIN=  LIMIT_TUNED=300  ATTENTION_TUNED=backend
+#   PROFILE_SQUARE=8192  LIMIT_PROFILE=150  PROFILE_PRECISIONS="bf16 f32"  LIMIT_ATTN=150
 #   PEER_PYTHON=python3  LIMIT_PEER=300
-#   STEPS="1 2 3 4 profile peer tuned"   the steps to run (a device call lasts at most 10 minutes: split them)
+#   STEPS="1 2 3 4 profile attn peer tuned"   the steps to run (a device call lasts at most 10 minutes: split them)
 # Every step has its own time limit and the script goes on when one fails.
 set -uo pipefail
 OUT=${1:-results/gpu-bf16}
@@ -58,7 +64,7 @@ BATCHES=${BATCHES:-8,64,256}
 MASKS_PER_PASS=${MASKS_PER_PASS:-8}
 PROFILE_SQUARE=${PROFILE_SQUARE:-8192}
 TUNED_BIN=${TUNED_BIN:-}
-STEPS=" ${STEPS:-1 2 3 4 profile peer tuned} "
+STEPS=" ${STEPS:-1 2 3 4 profile attn peer tuned} "
 mkdir -p "$OUT"
 export RUST_LOG=${RUST_LOG:-info}
 step() { echo "== $(date +%T) $*"; }
@@ -80,11 +86,18 @@ if wanted 2; then
   run_check f32 "$BIN" f32 "${BATCHES##*,}" "$PEAK_F32" 90 4
 fi
 if wanted profile; then
-  step "profile. the bf16 and f32 forward step by step at batch ${BATCHES##*,}"
-  run_check bf16-profile "$BIN" bf16 "${BATCHES##*,}" "$PEAK_BF16" "${LIMIT_PROFILE:-150}" 16 \
-    --no-throughput --profile --profile-square "$PROFILE_SQUARE"
-  run_check f32-profile "$BIN" f32 "${BATCHES##*,}" "$PEAK_F32" "${LIMIT_PROFILE:-150}" 16 \
-    --no-throughput --profile --profile-square "$PROFILE_SQUARE"
+  for precision in ${PROFILE_PRECISIONS:-bf16 f32}; do
+    step "profile. the $precision forward step by step at batch ${BATCHES##*,}"
+    peak=$PEAK_BF16
+    [ "$precision" = f32 ] && peak=$PEAK_F32
+    run_check "$precision-profile" "$BIN" "$precision" "${BATCHES##*,}" "$peak" "${LIMIT_PROFILE:-150}" 16 \
+      --no-throughput --profile --profile-square "$PROFILE_SQUARE"
+  done
+fi
+if wanted attn; then
+  step "attn. bf16 with burn's attention op: golden check, throughput and profile at batch ${BATCHES##*,}"
+  run_check bf16-attn-backend "$BIN" bf16 "${BATCHES##*,}" "$PEAK_BF16" "${LIMIT_ATTN:-150}" 18 \
+    --attention backend --profile --profile-square "$PROFILE_SQUARE"
 fi
 if wanted peer; then
   step "peer. PyTorch on $DEVICE: prefill and generation at batches $BATCHES, bf16 and f32"
@@ -99,8 +112,9 @@ if wanted peer; then
 fi
 if wanted tuned; then
   if [ -n "$TUNED_BIN" ]; then
-    step "tuned. bf16 throughput with burn's autotuning and fusion ($TUNED_BIN)"
-    run_check bf16-tuned "$TUNED_BIN" bf16 "${BATCHES##*,}" "$PEAK_BF16" "${LIMIT_TUNED:-300}" 6
+    step "tuned. bf16 with burn's autotuning and fusion ($TUNED_BIN), --attention ${ATTENTION_TUNED:-backend}"
+    run_check bf16-tuned "$TUNED_BIN" bf16 "${BATCHES##*,}" "$PEAK_BF16" "${LIMIT_TUNED:-300}" 18 \
+      --attention "${ATTENTION_TUNED:-backend}" --profile --profile-square "$PROFILE_SQUARE"
   else
     step "tuned: skipped (set TUNED_BIN to a build with --features cuda-tuned)"
   fi

@@ -213,12 +213,16 @@ def gpu_summary(folder):
     if not bf16.exists():
         return None
     out = {"folder": str(folder), "device": (folder / "gpu.txt").read_text().strip() if (folder / "gpu.txt").exists() else None}
-    for precision in ("bf16", "f32", "bf16-tuned"):
+    # bf16-attn-backend and bf16-tuned: burn's attention op, the second in a cuda-tuned build.
+    for precision in ("bf16", "f32", "bf16-attn-backend", "bf16-tuned"):
         path = folder / f"device-check-{precision}.json"
         if not path.exists():
             continue
         d = json.loads(path.read_text())
+        if d.get("profile"):
+            out[f"profile_{precision}"] = d["profile"]
         out[precision] = {
+            "attention": d.get("attention"),
             "reference": d.get("reference"),
             "top5_identical": f"{d.get('top5_identical')} of {len(d.get('logits', []))}",
             "logits_ok": d.get("logits_ok"),
@@ -230,6 +234,13 @@ def gpu_summary(folder):
         path = folder / f"device-check-{precision}-profile.json"
         if path.exists():
             out[f"profile_{precision}"] = json.loads(path.read_text()).get("profile")
+    prefill = [(row["share_of_peak"], name, row["tokens_per_second"])
+               for name in ("bf16", "bf16-attn-backend", "bf16-tuned")
+               for row in (out.get(name) or {}).get("throughput") or []
+               if row["workload"].startswith("prefill") and row["batch"] == 256]
+    if prefill:
+        share, name, rate = max(prefill)
+        out["bf16_best_prefill_batch_256"] = {"variant": name, "share_of_peak": share, "tokens_per_second": rate}
     peer = folder / "peer.json"
     if peer.exists():
         out["peer"] = json.loads(peer.read_text())
