@@ -635,7 +635,7 @@ impl<B: Backend> LlamaModel<B> {
                 let mask = mask.map(|m| m.expand([b, hq, s, keys]));
                 attention(q, k, v, mask, None, options)
             }
-            _ => attention_f32_softmax(q, k, v, mask),
+            AttentionOp::Eager | AttentionOp::Auto => attention_f32_softmax(q, k, v, mask),
         }
     }
 
@@ -749,11 +749,11 @@ fn rms_norm<B: Backend>(x: Tensor<B, 3>, weight: &Tensor<B, 1>, eps: f64) -> Ten
     (x * scale).cast(dtype) * weight.clone().unsqueeze()
 }
 
-/// Attention `[batch, heads, queries, head_dim]` for a model computing in a
-/// narrower float than f32 (bf16): the products run in that format, the
-/// scores are scaled, masked and softmaxed in f32, and the probabilities are
-/// rounded back once before the value product (transformers' eager attention
-/// in bf16 does the same). `mask` (`true` = masked) must hold the future as
+/// Eager attention `[batch, heads, queries, head_dim]` ([`AttentionOp::Eager`]):
+/// the products run in the model's format, the scores are scaled, masked and
+/// softmaxed in f32, and the probabilities are rounded back once before the
+/// value product (transformers' eager attention in bf16 does the same; in f32
+/// the casts are no-ops). `mask` (`true` = masked) must hold the future as
 /// well as the padding: [`with_future`].
 fn attention_f32_softmax<B: Backend>(
     q: Tensor<B, 4>,
