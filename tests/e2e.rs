@@ -541,12 +541,32 @@ fn anneal_refuses_surrogates_of_another_model() {
 }
 
 /// `--attention backend` in bf16 (burn's attention op instead of the eager ops):
-/// `sample` records it in provenance (and not `auto`), its numbers stay near the
-/// eager op's, and `device-check` reports which op the device ran.
+/// `sample` records it in provenance (and not `auto`, nor an op the CPU's f32
+/// kernels ignore), its numbers stay near the eager op's, and `device-check`
+/// reports which op the device ran.
 #[test]
 fn attention_op_is_recorded_and_reported() {
     let s = TinyRun::new(4);
     let (eager, backend) = (s.p("eager.parquet"), s.p("backend.parquet"));
+    let ignored = s.p("f32-backend.parquet");
+    run_stage(
+        &s,
+        "sample",
+        &[
+            "--num-masks",
+            "1",
+            "--max-pruned",
+            "6",
+            "--attention",
+            "backend",
+            "--out",
+            &ignored,
+        ],
+    );
+    assert_eq!(
+        sample_table(&ignored).provenance.settings.get("attention"),
+        None
+    );
     for (op, table) in [("auto", &eager), ("backend", &backend)] {
         run_stage(
             &s,

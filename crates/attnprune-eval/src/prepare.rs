@@ -89,7 +89,7 @@ pub struct ModelArgs {
     /// f32, `eager` in bf16), `eager` (separate ops, softmax in f32, as transformers'
     /// eager attention), or `backend` (one op of the backend: flash attention with f32
     /// accumulation where a `cuda-tuned` build's autotuning picks it). The CPU's f32
-    /// kernels ignore it. Recorded in provenance when not `auto`.
+    /// kernels ignore it (with a warning). Recorded in provenance when not `auto` and it acts.
     #[arg(long, default_value = "auto", value_name = "OP")]
     pub attention: AttentionOp,
 }
@@ -302,6 +302,7 @@ pub fn prepare(model: &ModelArgs, measure: &MeasureArgs, split: Split) -> Result
     if model.precision == Precision::Bf16 && model.device == DeviceSpec::Cpu {
         log::warn!("--precision bf16 on the CPU runs burn's generic ops, far slower than the fused f32 kernels: use it to check bf16's numbers, not for speed");
     }
+    let attention = effective_attention(model);
     let classifier = classifier_inputs(measure)?;
     log::info!("reading model {}", model.model.display());
     let model_files = read_model_files(&model.model)?;
@@ -371,8 +372,25 @@ pub fn prepare(model: &ModelArgs, measure: &MeasureArgs, split: Split) -> Result
         settings,
         classifier: classifier.map(|(_, record)| record),
         precision: model.precision,
-        attention: model.attention,
+        attention,
     })
+}
+
+/// `--attention` as it acts: on the CPU in f32 the fused kernels compute
+/// attention their own way, so another op there changes nothing and is not
+/// recorded (a table it made would otherwise refuse to combine with its equal).
+fn effective_attention(model: &ModelArgs) -> AttentionOp {
+    if model.device == DeviceSpec::Cpu
+        && model.precision == Precision::F32
+        && model.attention != AttentionOp::Auto
+    {
+        log::warn!(
+            "--attention {} has no effect on the CPU in f32 (the fused kernels compute attention their own way)",
+            model.attention
+        );
+        return AttentionOp::Auto;
+    }
+    model.attention
 }
 
 /// The `classifier` scorer's checkpoint and label, checked before anything heavy is
