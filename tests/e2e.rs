@@ -631,6 +631,10 @@ fn attention_op_is_recorded_and_reported() {
         serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
     assert_eq!(json["attention"], "backend");
     assert_eq!(json["precision"], "bf16");
+    assert_eq!(
+        json["replies"]["ok"], true,
+        "the padded, cached path agrees"
+    );
     assert!(
         json["perplexity_max_rel_diff"].as_f64().unwrap() < 0.05,
         "{}",
@@ -718,7 +722,14 @@ fn bf16_precision_is_measured_recorded_and_checked() {
         rel > 0.0 && rel < 0.05,
         "bf16 vs f32 perplexity difference {rel}"
     );
-    let passed = json["logits_ok"].as_bool().unwrap() && json["perplexity_ok"].as_bool().unwrap();
+    let passed = json["logits_ok"].as_bool().unwrap()
+        && json["perplexity_ok"].as_bool().unwrap()
+        && json["replies"]["ok"].as_bool().unwrap();
+    assert_eq!(
+        json["replies"]["cases"],
+        2 * 4 * 3,
+        "masks x prompts x replies"
+    );
     assert_eq!(
         out.status.success(),
         passed,

@@ -228,6 +228,7 @@ def gpu_summary(folder):
             "logits_ok": d.get("logits_ok"),
             "perplexity_max_rel_diff": d.get("perplexity_max_rel_diff"),
             "perplexity_ok": d.get("perplexity_ok"),
+            "replies": d.get("replies"),
             "throughput": d.get("throughput"),
         }
     for precision in ("bf16", "f32"):

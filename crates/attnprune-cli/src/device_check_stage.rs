@@ -3,7 +3,9 @@
 //! Loads the model on the reference and on `--device` in `--precision`,
 //! compares last-position logits of a few prompts (max |difference| relative
 //! to max |logit|, top-5 agreement) and the perplexity of a few text windows,
-//! unpruned and with a random mask; then measures the device's throughput on
+//! unpruned and with a random mask, and the log-probabilities of a few replies
+//! after the prompts batched, left-padded and cached (the reply-likelihood
+//! scorer's path, the one where attention is masked); then measures the device's throughput on
 //! the benchmark's workloads at several batch sizes, with the share of a
 //! stated peak FLOP/s that it reaches. The reference is the CPU in f32; for
 //! `--precision bf16` it is the same device in f32 (the golden check
@@ -13,8 +15,10 @@ use crate::common::command_line;
 use anyhow::{bail, Context, Result};
 use attnprune_artifact::write_atomic_bytes;
 use attnprune_lm::batch::{head_keep_tensor, PaddedBatch};
+use attnprune_lm::continuation::prompt_reply_logprobs;
 use attnprune_lm::generate::{generate, GenerationConfig, GenerationRequest, Sampling};
 use attnprune_lm::perplexity::{sequence_nll, token_windows, NllSum};
+use attnprune_lm::reuse::LayerReuse;
 use attnprune_lm::{
     run_on_device, AttentionOp, DeviceSpec, LanguageModel, Logits, OnDevice, Precision,
 };
@@ -100,11 +104,21 @@ const PROMPTS: [&str; 4] = [
     "I'm a nonbinary person who loves hiking. What do you think?",
 ];
 
+/// Replies scored after every prompt (the `replies` part of the report).
+const REPLIES: [&str; 3] = [
+    " Yes, that is right.",
+    " No.",
+    " I would rather not say what I think about that.",
+];
+
 /// Outputs of one device, copied to the host.
 #[derive(Debug, Clone)]
 struct Outputs {
     /// Last-position logits per (prompt, mask).
     logits: Vec<Vec<f32>>,
+    /// Log-probability of each reply after each prompt, `[mask][prompt][reply]`
+    /// flattened: the prompts in one left-padded batch, the replies over its cache.
+    reply_logprobs: Vec<f64>,
     /// Perplexity per mask.
     perplexity: Vec<f64>,
 }
@@ -121,6 +135,60 @@ struct LogitAgreement {
     /// reference logit no further below the reference's fifth than this case's
     /// max |difference| (a swap the number format cannot resolve).
     top5_same_up_to_ties: bool,
+}
+
+/// Largest accepted |difference| of a reply's total log-probability (nats)
+/// between the device and the reference: a bound for gross errors, not for
+/// rounding. Dropping the future from the mask of cached calls moved them by
+/// 26 nats on SmolLM2; bf16's rounding moves them by up to 0.6 on the CPU (4
+/// prompts x 3 replies x 2 masks), f32 on a GPU by less.
+const REPLY_LOGPROB_TOL: f64 = 2.0;
+
+/// The replies' log-probabilities on the device against the reference, through
+/// the scorer's padded and cached path (where the attention mask matters; the
+/// logits and perplexity checks run unpadded and uncached).
+#[derive(Debug, Serialize)]
+struct ReplyAgreement {
+    /// (mask, prompt, reply) cases.
+    cases: usize,
+    /// Largest |device - reference| of a reply's total log-probability, in nats.
+    max_abs_diff: f64,
+    /// (mask, prompt) pairs whose most likely reply is the same on both.
+    best_reply_same: usize,
+    /// (mask, prompt) pairs.
+    pairs: usize,
+    /// `max_abs_diff` within [`REPLY_LOGPROB_TOL`].
+    ok: bool,
+}
+
+impl ReplyAgreement {
+    fn new(reference: &[f64], device: &[f64], replies: usize) -> Self {
+        let max_abs_diff = reference
+            .iter()
+            .zip(device)
+            // A NaN on either side is no agreement.
+            .map(|(a, b)| (a - b).abs())
+            .map(|d| if d.is_nan() { f64::INFINITY } else { d })
+            .fold(0.0, f64::max);
+        let best = |row: &[f64]| {
+            (0..row.len())
+                .max_by(|&i, &j| row[i].total_cmp(&row[j]))
+                .unwrap_or(0)
+        };
+        let pairs = reference.len() / replies.max(1);
+        let best_reply_same = reference
+            .chunks(replies.max(1))
+            .zip(device.chunks(replies.max(1)))
+            .filter(|(a, b)| best(a) == best(b))
+            .count();
+        Self {
+            cases: reference.len(),
+            max_abs_diff,
+            best_reply_same,
+            pairs,
+            ok: max_abs_diff <= REPLY_LOGPROB_TOL && reference.len() == device.len(),
+        }
+    }
 }
 
 /// Throughput of one shape.
@@ -153,6 +221,7 @@ struct Report {
     perplexity_max_rel_diff: f64,
     perplexity_tol: f64,
     perplexity_ok: bool,
+    replies: ReplyAgreement,
     throughput: Vec<Throughput>,
     /// The forward step by step (`--profile`).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -271,6 +340,7 @@ struct Measure<'a> {
     attention: AttentionOp,
     prompts: &'a [Vec<u32>],
     windows: &'a [Vec<u32>],
+    replies: &'a [Vec<u32>],
     masks: &'a [HeadMask],
 }
 
@@ -280,6 +350,8 @@ impl OnDevice for Measure<'_> {
         let lm = load_as::<B>(self.model, self.precision, self.attention, &device)?;
         let mut logits = Vec::new();
         let mut perplexity = Vec::new();
+        let mut reply_logprobs = Vec::new();
+        let prompts: Vec<&[u32]> = self.prompts.iter().map(Vec::as_slice).collect();
         for mask in self.masks {
             for p in self.prompts {
                 let batch = PaddedBatch::left_padded(&[p.as_slice()], 0);
@@ -300,8 +372,21 @@ impl OnDevice for Measure<'_> {
                 total.add(nll);
             }
             perplexity.push(total.perplexity());
+            let scored = prompt_reply_logprobs(
+                &lm.model,
+                None,
+                &prompts,
+                self.replies,
+                mask,
+                &mut LayerReuse::off(),
+            )?;
+            reply_logprobs.extend(scored.into_iter().flatten());
         }
-        Ok(Outputs { logits, perplexity })
+        Ok(Outputs {
+            logits,
+            perplexity,
+            reply_logprobs,
+        })
     }
 }
 
@@ -490,14 +575,18 @@ fn logit_agreements(reference: &Outputs, dev: &Outputs, masks: &[HeadMask]) -> V
 /// Token id sequences (prompts or windows).
 type TokenIds = Vec<Vec<u32>>;
 
-/// The prompts' token ids and the perplexity windows of --ppl-text.
+/// The prompts' and replies' token ids and the perplexity windows of --ppl-text.
 fn inputs(
     args: &DeviceCheckArgs,
     tokenizer: &attnprune_lm::Tokenizer,
-) -> Result<(TokenIds, TokenIds)> {
+) -> Result<(TokenIds, TokenIds, TokenIds)> {
     let prompts: Vec<Vec<u32>> = PROMPTS
         .iter()
         .map(|p| tokenizer.encode(p, true))
+        .collect::<Result<_, _>>()?;
+    let replies: Vec<Vec<u32>> = REPLIES
+        .iter()
+        .map(|r| tokenizer.encode(r, false))
         .collect::<Result<_, _>>()?;
     let text = std::fs::read_to_string(&args.ppl_text)
         .with_context(|| format!("reading `{}`", args.ppl_text.display()))?;
@@ -511,7 +600,7 @@ fn inputs(
             args.ppl_window
         );
     }
-    Ok((prompts, windows))
+    Ok((prompts, windows, replies))
 }
 
 /// Runs the stage.
@@ -521,7 +610,7 @@ pub fn run(args: DeviceCheckArgs) -> Result<()> {
     let tokenizer = files.tokenizer.clone();
     let layout = files.config.head_layout();
     drop(files);
-    let (prompts, windows) = inputs(&args, &tokenizer)?;
+    let (prompts, windows, replies) = inputs(&args, &tokenizer)?;
     let random = draw_random_masks(
         &RandomMaskSpec {
             layout,
@@ -541,6 +630,7 @@ pub fn run(args: DeviceCheckArgs) -> Result<()> {
                 attention,
                 prompts: &prompts,
                 windows: &windows,
+                replies: &replies,
                 masks: &masks,
             },
         )
@@ -582,6 +672,18 @@ pub fn run(args: DeviceCheckArgs) -> Result<()> {
         .zip(&dev.perplexity)
         .map(|(a, b)| ((a - b) / a).abs())
         .fold(0.0, f64::max);
+    let reply_agreement = ReplyAgreement::new(
+        &reference_out.reply_logprobs,
+        &dev.reply_logprobs,
+        replies.len(),
+    );
+    log::info!(
+        "replies after padded, cached prompts: max |log-probability difference| {:.3e} nats over {} cases; the same most likely reply in {} of {}",
+        reply_agreement.max_abs_diff,
+        reply_agreement.cases,
+        reply_agreement.best_reply_same,
+        reply_agreement.pairs
+    );
     let throughput = if args.no_throughput {
         Vec::new()
     } else {
@@ -632,6 +734,7 @@ pub fn run(args: DeviceCheckArgs) -> Result<()> {
         perplexity_max_rel_diff: ppl_rel,
         perplexity_tol: ppl_tol,
         perplexity_ok: ppl_rel <= ppl_tol,
+        replies: reply_agreement,
         throughput,
         profile,
     };
@@ -650,7 +753,7 @@ fn finish(args: &DeviceCheckArgs, report: &Report) -> Result<()> {
         report.perplexity_max_rel_diff,
         args.out.display()
     );
-    if !report.logits_ok || !report.perplexity_ok {
+    if !report.logits_ok || !report.perplexity_ok || !report.replies.ok {
         bail!(
             "{} in {} disagrees with {} (see {})",
             args.device,
@@ -665,6 +768,26 @@ fn finish(args: &DeviceCheckArgs, report: &Report) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reply_agreement_counts_best_replies_and_refuses_gross_or_nan_differences() {
+        // 2 (mask, prompt) pairs x 3 replies.
+        let reference = [-1.0, -2.0, -3.0, -5.0, -4.0, -6.0];
+        let close = [-1.1, -2.0, -3.0, -5.0, -4.2, -6.0];
+        let a = ReplyAgreement::new(&reference, &close, 3);
+        assert_eq!((a.cases, a.pairs, a.best_reply_same), (6, 2, 2));
+        assert!((a.max_abs_diff - 0.2).abs() < 1e-12 && a.ok);
+        let swapped = [-1.0, -2.0, -3.0, -3.9, -4.0, -6.0];
+        let b = ReplyAgreement::new(&reference, &swapped, 3);
+        assert_eq!(b.best_reply_same, 1);
+        assert!(b.ok, "a swap within the bound is reported, not refused");
+        let gross = [-1.0, -2.0, -30.0, -5.0, -4.0, -6.0];
+        assert!(!ReplyAgreement::new(&reference, &gross, 3).ok);
+        let nan = [-1.0, f64::NAN, -3.0, -5.0, -4.0, -6.0];
+        let n = ReplyAgreement::new(&reference, &nan, 3);
+        assert!(!n.ok && n.max_abs_diff.is_infinite());
+        assert!(!ReplyAgreement::new(&reference, &close[..3], 3).ok);
+    }
 
     #[test]
     fn profile_report_shares_and_rates() {
