@@ -2,7 +2,7 @@
 # bf16 on an NVIDIA GPU, a few minutes (the speed issue's device checks):
 #   1. golden check of --precision bf16 against the same GPU in f32 (device-check: last-position
 #      logits of 4 prompts x 2 masks, top five identical / identical up to ties; perplexity of
-#      4 windows within 0.5%), then bf16 throughput of prefill (128 tokens) and generation at
+#      4 windows within 0.5%; replies after left-padded, cached prompts within 2 nats), then bf16 throughput of prefill (128 tokens) and generation at
 #      batches 8, 64, 256 with the share of the dense bf16 peak;
 #   2. the same throughput in f32 at batch 256, in the same run (the ratio bf16 / f32);
 #   3. `sample`, one mask per pass, on the paper-size protocol (official HolisticBias v1.1,

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # GPU check, a few minutes on a machine with an NVIDIA GPU:
 #   1. CPU vs CUDA agreement on SmolLM2: last-position logits (<= 5e-3 x max|logit|,
-#      same top-5) and perplexity (<= 0.2%), unpruned and with a random mask;
+#      same top-5), perplexity (<= 0.2%) and replies scored after left-padded, cached
+#      prompts (the scorer's masked path; <= 2 nats), unpruned and with a random mask;
 #   2. CUDA throughput of benchmark workloads 1 (prefill 128 tokens) and 2
 #      (16-token greedy replies) at batches 8, 64, 256, with the share of the
 #      GPU's f32 peak reached;
