@@ -25,6 +25,36 @@ fn sample_table(path: &str) -> attnprune_artifact::SampleTable {
     attnprune_artifact::samples::read_sample_table(Path::new(path)).unwrap()
 }
 
+/// `device-check` of bf16 against f32 on the CPU over the tiny model (2 windows
+/// of 32 tokens, no throughput), with `extra` options: its exit and its report.
+fn device_check_bf16(s: &TinyRun, extra: &[&str]) -> (std::process::Output, serde_json::Value) {
+    let report = s.p("check.json");
+    let mut args: Vec<String> = [
+        "--model",
+        &s.p("model"),
+        "--device",
+        "cpu",
+        "--precision",
+        "bf16",
+        "--ppl-text",
+        &s.p("text.txt"),
+        "--ppl-window",
+        "32",
+        "--ppl-max-windows",
+        "2",
+        "--no-throughput",
+        "--out",
+        &report,
+    ]
+    .iter()
+    .map(|a| a.to_string())
+    .collect();
+    args.extend(extra.iter().map(|a| a.to_string()));
+    let out = common::stage("device-check", &args);
+    let json = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    (out, json)
+}
+
 fn without_timing(t: &attnprune_artifact::SampleTable) -> Vec<attnprune_artifact::SampleRow> {
     t.rows
         .iter()
@@ -604,31 +634,7 @@ fn attention_op_is_recorded_and_reported() {
         );
     }
 
-    let report = s.p("check.json");
-    let out = common::stage(
-        "device-check",
-        &[
-            "--model",
-            &s.p("model"),
-            "--device",
-            "cpu",
-            "--precision",
-            "bf16",
-            "--attention",
-            "backend",
-            "--ppl-text",
-            &s.p("text.txt"),
-            "--ppl-window",
-            "32",
-            "--ppl-max-windows",
-            "2",
-            "--no-throughput",
-            "--out",
-            &report,
-        ],
-    );
-    let json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let (out, json) = device_check_bf16(&s, &["--attention", "backend"]);
     assert_eq!(json["attention"], "backend");
     assert_eq!(json["precision"], "bf16");
     assert_eq!(
@@ -690,30 +696,8 @@ fn bf16_precision_is_measured_recorded_and_checked() {
         "bf16 gave f32's exact perplexities: the precision was not applied"
     );
 
-    let report = s.p("check.json");
-    let out = common::stage(
-        "device-check",
-        &[
-            "--model",
-            &s.p("model"),
-            "--device",
-            "cpu",
-            "--precision",
-            "bf16",
-            "--ppl-text",
-            &s.p("text.txt"),
-            "--ppl-window",
-            "32",
-            "--ppl-max-windows",
-            "2",
-            "--no-throughput",
-            "--out",
-            &report,
-        ],
-    );
+    let (out, json) = device_check_bf16(&s, &[]);
     // Pass or fail, the report says what was compared with what.
-    let json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
     assert_eq!(json["precision"], "bf16");
     assert_eq!(json["reference"], "cpu f32");
     assert_eq!(json["perplexity_tol"], 5e-3);
