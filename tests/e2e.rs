@@ -25,6 +25,30 @@ fn sample_table(path: &str) -> attnprune_artifact::SampleTable {
     attnprune_artifact::samples::read_sample_table(Path::new(path)).unwrap()
 }
 
+/// `sample` of 2 random masks (up to 6 heads, seed 1) with `extra` options into `table`.
+fn sample_two_masks(s: &TinyRun, extra: &[&str], table: &str) {
+    let mut args = vec!["--num-masks", "2", "--max-pruned", "6", "--seed", "1"];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&["--out", table]);
+    run_stage(s, "sample", &args);
+}
+
+/// Per row, |perplexity of `b` - that of `a`| / that of `a`; the tables have the same rows.
+fn relative_perplexity_diffs(
+    a: &attnprune_artifact::SampleTable,
+    b: &attnprune_artifact::SampleTable,
+) -> Vec<(f64, f64, f64)> {
+    assert_eq!(a.rows.len(), b.rows.len());
+    a.rows
+        .iter()
+        .zip(&b.rows)
+        .map(|(x, y)| {
+            let rel = (x.perplexity - y.perplexity).abs() / x.perplexity;
+            (rel, x.perplexity, y.perplexity)
+        })
+        .collect()
+}
+
 /// `device-check` of bf16 against f32 on the CPU over the tiny model (2 windows
 /// of 32 tokens, no throughput), with `extra` options: its exit and its report.
 fn device_check_bf16(s: &TinyRun, extra: &[&str]) -> (std::process::Output, serde_json::Value) {
@@ -598,24 +622,7 @@ fn attention_op_is_recorded_and_reported() {
         None
     );
     for (op, table) in [("auto", &eager), ("backend", &backend)] {
-        run_stage(
-            &s,
-            "sample",
-            &[
-                "--num-masks",
-                "2",
-                "--max-pruned",
-                "6",
-                "--seed",
-                "1",
-                "--precision",
-                "bf16",
-                "--attention",
-                op,
-                "--out",
-                table,
-            ],
-        );
+        sample_two_masks(&s, &["--precision", "bf16", "--attention", op], table);
     }
     let (a, b) = (sample_table(&eager), sample_table(&backend));
     assert_eq!(a.provenance.settings.get("attention"), None);
@@ -623,14 +630,10 @@ fn attention_op_is_recorded_and_reported() {
         b.provenance.settings.get("attention"),
         Some(&serde_json::json!("backend"))
     );
-    assert_eq!(a.rows.len(), b.rows.len());
-    for (x, y) in a.rows.iter().zip(&b.rows) {
-        let rel = (x.perplexity - y.perplexity).abs() / x.perplexity;
+    for (rel, eager, backend) in relative_perplexity_diffs(&a, &b) {
         assert!(
             rel < 0.02,
-            "backend op perplexity {} vs eager {}",
-            y.perplexity,
-            x.perplexity
+            "backend op perplexity {backend} vs eager {eager}"
         );
     }
 
@@ -656,22 +659,7 @@ fn bf16_precision_is_measured_recorded_and_checked() {
     let s = TinyRun::new(4);
     let (f32_table, bf16_table) = (s.p("f32.parquet"), s.p("bf16.parquet"));
     for (precision, table) in [("f32", &f32_table), ("bf16", &bf16_table)] {
-        run_stage(
-            &s,
-            "sample",
-            &[
-                "--num-masks",
-                "2",
-                "--max-pruned",
-                "6",
-                "--seed",
-                "1",
-                "--precision",
-                precision,
-                "--out",
-                table,
-            ],
-        );
+        sample_two_masks(&s, &["--precision", precision], table);
     }
     let (a, b) = (sample_table(&f32_table), sample_table(&bf16_table));
     assert_eq!(a.provenance.settings.get("precision"), None);
@@ -679,16 +667,9 @@ fn bf16_precision_is_measured_recorded_and_checked() {
         b.provenance.settings.get("precision"),
         Some(&serde_json::json!("bf16"))
     );
-    assert_eq!(a.rows.len(), b.rows.len());
     let mut moved = false;
-    for (x, y) in a.rows.iter().zip(&b.rows) {
-        let rel = (x.perplexity - y.perplexity).abs() / x.perplexity;
-        assert!(
-            rel < 0.05,
-            "bf16 perplexity {} vs f32 {}",
-            y.perplexity,
-            x.perplexity
-        );
+    for (rel, f32_ppl, bf16_ppl) in relative_perplexity_diffs(&a, &b) {
+        assert!(rel < 0.05, "bf16 perplexity {bf16_ppl} vs f32 {f32_ppl}");
         moved |= rel > 0.0;
     }
     assert!(
