@@ -107,17 +107,19 @@ pub fn verdict(
     for r in rivals {
         let rb = &r.logit_bias_change;
         let met = b.point < rb.point;
-        let why = if met {
-            String::new()
-        } else {
-            let gap = 100.0 * (b.point - rb.point);
-            let overlap = b.low <= rb.high && rb.low <= b.high;
-            let resolve = if overlap {
-                "; the two intervals overlap, so these test prompts do not resolve the difference: more prompts per split (the interval narrows as 1/sqrt(prompts)) or more rounds would"
-            } else {
-                ""
-            };
-            format!(", short by {gap:.1} points{resolve}")
+        let gap = 100.0 * (b.point - rb.point).abs();
+        // A point estimate ahead is not a measured difference when the intervals overlap:
+        // say so whichever way the point estimates fall.
+        let overlap = b.low <= rb.high && rb.low <= b.high;
+        let why = match (met, overlap) {
+            (true, false) => format!(", ahead by {gap:.1} points; the two intervals do not overlap"),
+            (true, true) => format!(
+                ", ahead by {gap:.1} points; the two intervals overlap, so these test prompts do not resolve the difference"
+            ),
+            (false, false) => format!(", short by {gap:.1} points"),
+            (false, true) => format!(
+                ", short by {gap:.1} points; the two intervals overlap, so these test prompts do not resolve the difference: more prompts per split (the interval narrows as 1/sqrt(prompts)) or more rounds would"
+            ),
         };
         lines.push(format!(
             "{}: lower log-odds bias than {} ({} vs {}{why})",
@@ -165,6 +167,26 @@ mod tests {
                 && w[2].starts_with("not met")
                 && w[3].starts_with("not met"),
             "{w:?}"
+        );
+        // Ahead with disjoint intervals (±5 points each, 25 apart): a measured difference.
+        assert!(
+            v[3].contains("ahead by 25.0 points; the two intervals do not overlap"),
+            "{v:?}"
+        );
+        // Ahead by 3 points with intervals of ±5: met on the point estimate, not resolved.
+        let close = row("FASP", -0.42, 0.02);
+        let c = verdict(&ap, &[&close], 0.05, 0.4);
+        assert!(
+            c[3].starts_with("met")
+                && c[3].contains("ahead by 3.0 points; the two intervals overlap"),
+            "{c:?}"
+        );
+        // Behind by 3 points: not met, and not resolved either.
+        let c = verdict(&close, &[&ap], 0.05, 0.4);
+        assert!(
+            c[3].starts_with("not met")
+                && c[3].contains("short by 3.0 points; the two intervals overlap"),
+            "{c:?}"
         );
         let t = ablation_table(&[ap, fasp], "gender_and_sex");
         assert!(t.contains("| AP | 10 | 3 |"), "{t}");
