@@ -13,17 +13,20 @@ DEMO_AXES ?= gender_and_sex
 DEMO_REPORT_AXES ?= $(DEMO_AXIS)
 # Two measurements (see the README's "How the demo spends its hour"):
 # - screening (`sample`: the unpruned model, every single-head knockout, DEMO_MASKS random
-#   masks): cheap, 1 template x 1 noun (18 prompts), DEMO_SCREEN_WINDOWS perplexity windows
-#   (each from another Brown document);
+#   masks): cheap, DEMO_SCREEN_TEMPLATES template x DEMO_SCREEN_NOUNS noun (18 prompts),
+#   DEMO_SCREEN_WINDOWS perplexity windows (each from another Brown document);
 #   it teaches the surrogates which heads matter;
 # - rich (the proposals of every round, FASP's candidates, and `apply` on the test side):
-#   DEMO_RICH_TEMPLATES templates x 1 noun per split (108 prompts), DEMO_RICH_WINDOWS windows
+#   DEMO_RICH_TEMPLATES templates x DEMO_RICH_NOUNS nouns per split (216 prompts), DEMO_RICH_WINDOWS windows
 #   of DEMO_PPL_WINDOW tokens from as many Brown documents (valid = even windows of each
 #   document, test = odd ones), so the final choice's paired interval is narrow.
 DEMO_DESIGN ?= crossed
 DEMO_SCREEN_TEMPLATES ?= 1
 DEMO_RICH_TEMPLATES ?= 6
-DEMO_NOUNS ?= 1
+DEMO_SCREEN_NOUNS ?= 1
+# Two neutral nouns per descriptor in the rich measurement: twice the prompts of one, so the
+# decision's and the report's bias intervals narrow by about 1/sqrt(2) (the README's noise study).
+DEMO_RICH_NOUNS ?= 2
 DEMO_SCORER ?= reply-likelihood
 # Three negative and three positive canned replies: a quarter of the cost of the full
 # data/prompts/replies.json (8 + 8) per mask.
@@ -40,7 +43,7 @@ DEMO_PPL_BUDGET ?= 0.05
 DEMO_ANNEAL_STEPS ?= 200000
 DEMO_ANNEAL_RESTARTS ?= 8
 # The closed loop: DEMO_ROUNDS rounds of DEMO_CANDIDATES proposals each, measured richly.
-DEMO_ROUNDS ?= 3
+DEMO_ROUNDS ?= 4
 DEMO_CANDIDATES ?= 4
 # Proposals come from walks with each size cap and each budget fraction (smallest and safest
 # first): the surrogates fitted on the cheap screening know little of large masks and are
@@ -59,14 +62,14 @@ DEMO_MIN_BIAS_REDUCTION ?= 0.4
 
 # (--axes is given separately: repeating it would add to the list, not replace it.)
 DEMO_MEASURE_COMMON = --model $(DEMO_MODEL) --device $(DEMO_DEVICE) --prompts data/prompts \
-  --design $(DEMO_DESIGN) --nouns $(DEMO_NOUNS) --scorer $(DEMO_SCORER) --replies $(DEMO_REPLIES) --ppl-text $(BROWN) \
+  --design $(DEMO_DESIGN) --scorer $(DEMO_SCORER) --replies $(DEMO_REPLIES) --ppl-text $(BROWN) \
   --ppl-window $(DEMO_PPL_WINDOW)
-DEMO_SCREEN_MEASURE = $(DEMO_MEASURE_COMMON) --axes $(DEMO_AXES) --templates $(DEMO_SCREEN_TEMPLATES) \
+DEMO_SCREEN_MEASURE = $(DEMO_MEASURE_COMMON) --axes $(DEMO_AXES) --templates $(DEMO_SCREEN_TEMPLATES) --nouns $(DEMO_SCREEN_NOUNS) \
   --ppl-split valid --ppl-max-windows $(DEMO_SCREEN_WINDOWS)
-DEMO_RICH_MEASURE = $(DEMO_MEASURE_COMMON) --axes $(DEMO_AXES) --templates $(DEMO_RICH_TEMPLATES) \
+DEMO_RICH_MEASURE = $(DEMO_MEASURE_COMMON) --axes $(DEMO_AXES) --templates $(DEMO_RICH_TEMPLATES) --nouns $(DEMO_RICH_NOUNS) \
   --ppl-split valid --ppl-max-windows $(DEMO_RICH_WINDOWS)
 # apply reports on the test prompts (disjoint templates) and the test windows of the same documents.
-DEMO_TEST_MEASURE = $(DEMO_MEASURE_COMMON) --templates $(DEMO_RICH_TEMPLATES) --ppl-split test --ppl-max-windows $(DEMO_RICH_WINDOWS)
+DEMO_TEST_MEASURE = $(DEMO_MEASURE_COMMON) --templates $(DEMO_RICH_TEMPLATES) --nouns $(DEMO_RICH_NOUNS) --ppl-split test --ppl-max-windows $(DEMO_RICH_WINDOWS)
 DEMO_TRAIN_ARGS = --seed $(DEMO_SEED)
 DEMO_ANNEAL_ARGS = --steps $(DEMO_ANNEAL_STEPS) --restarts $(DEMO_ANNEAL_RESTARTS) --seed $(DEMO_SEED) --max-pruned $(DEMO_MAX_PRUNED) \
   --size-caps $(DEMO_SIZE_CAPS) --budget-fractions $(DEMO_BUDGET_FRACTIONS)
