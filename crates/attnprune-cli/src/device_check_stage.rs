@@ -40,7 +40,8 @@ pub struct DeviceCheckArgs {
     /// Model file (GGUF) or HF checkpoint folder.
     #[arg(long)]
     pub model: PathBuf,
-    /// The device to check against the CPU: `cuda`, `cuda:N` (or `cpu`, to test the check itself).
+    /// The device to check against the CPU: `cuda`, `cuda:N`, `wgpu`, `wgpu-gl` (or `cpu`, to test
+    /// the check itself).
     #[arg(long, default_value = "cuda")]
     pub device: DeviceSpec,
     /// Number format on --device: `f32` (checked against the CPU in f32) or `bf16`
@@ -605,7 +606,7 @@ fn inputs(
 
 /// Runs the stage.
 pub fn run(args: DeviceCheckArgs) -> Result<()> {
-    attnprune_lm::device::check_device(args.device)?;
+    attnprune_lm::device::check_device(args.device, args.precision)?;
     let files = attnprune_lm::read_model_files(&args.model)?;
     let tokenizer = files.tokenizer.clone();
     let layout = files.config.head_layout();

@@ -76,7 +76,8 @@ pub struct ModelArgs {
     /// Llama, Mistral, Qwen2 and SmolLM2 architectures.
     #[arg(long, value_name = "PATH")]
     pub model: PathBuf,
-    /// Where the model runs: `cpu` (all cores), `cuda` or `cuda:N` (needs a build with `--features cuda`).
+    /// Where the model runs: `cpu` (all cores), `cuda` or `cuda:N` (needs a build with `--features cuda`),
+    /// `wgpu` or `wgpu-gl` (burn-wgpu on Vulkan or OpenGL, f32 only; needs `--features wgpu`).
     #[arg(long, default_value = "cpu", value_name = "DEVICE")]
     pub device: DeviceSpec,
     /// Number format of the model: `f32` (the reference), or `bf16` (bfloat16 weights and
@@ -298,7 +299,7 @@ pub fn model_fingerprint(path: &Path) -> Result<Fingerprint> {
 
 /// Reads the model, prompts (of `split`), utility text and replies.
 pub fn prepare(model: &ModelArgs, measure: &MeasureArgs, split: Split) -> Result<Prepared> {
-    attnprune_lm::device::check_device(model.device)?;
+    attnprune_lm::device::check_device(model.device, model.precision)?;
     if model.precision == Precision::Bf16 && model.device == DeviceSpec::Cpu {
         log::warn!("--precision bf16 on the CPU runs burn's generic ops, far slower than the fused f32 kernels: use it to check bf16's numbers, not for speed");
     }

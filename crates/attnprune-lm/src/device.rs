@@ -1,8 +1,9 @@
-//! Choosing where the model runs: `--device cpu|cuda[:N]`.
+//! Choosing where the model runs: `--device cpu|cuda[:N]|wgpu|wgpu-gl`.
 //!
 //! Stages are written once, generic over the burn backend, as an
 //! [`OnDevice`] task; [`run_on_device`] instantiates it for the CPU backend
-//! (`flex`) or, in a build with the `cuda` feature, for burn-cuda.
+//! (`flex`), in a build with the `cuda` feature for burn-cuda, and in a build
+//! with the `wgpu` feature for burn-wgpu.
 
 use crate::LmError;
 use burn::tensor::backend::Backend;
@@ -17,6 +18,11 @@ pub enum DeviceSpec {
     Cpu,
     /// NVIDIA GPU number N through burn-cuda.
     Cuda(usize),
+    /// burn-wgpu on its default graphics API (Vulkan on Linux).
+    Wgpu,
+    /// burn-wgpu on OpenGL. With Mesa's llvmpipe this runs burn's CubeCL
+    /// kernels (the GPU code path) on the CPU: a check without a GPU.
+    WgpuGl,
 }
 
 impl FromStr for DeviceSpec {
@@ -25,12 +31,14 @@ impl FromStr for DeviceSpec {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let bad = || {
             LmError::Usage(format!(
-                "unknown device `{s}`: use `cpu`, `cuda` or `cuda:N`"
+                "unknown device `{s}`: use `cpu`, `cuda`, `cuda:N`, `wgpu` or `wgpu-gl`"
             ))
         };
         match s {
             "cpu" => Ok(Self::Cpu),
             "cuda" => Ok(Self::Cuda(0)),
+            "wgpu" => Ok(Self::Wgpu),
+            "wgpu-gl" => Ok(Self::WgpuGl),
             _ => s
                 .strip_prefix("cuda:")
                 .and_then(|n| n.parse().ok())
@@ -45,6 +53,8 @@ impl fmt::Display for DeviceSpec {
         match self {
             Self::Cpu => write!(f, "cpu"),
             Self::Cuda(n) => write!(f, "cuda:{n}"),
+            Self::Wgpu => write!(f, "wgpu"),
+            Self::WgpuGl => write!(f, "wgpu-gl"),
         }
     }
 }
@@ -174,16 +184,82 @@ pub fn run_on_device<T: OnDevice>(spec: DeviceSpec, task: T) -> Result<T::Output
     match spec {
         DeviceSpec::Cpu => Ok(task.run::<CpuBackend>(Default::default())),
         DeviceSpec::Cuda(index) => run_cuda(index, task),
+        DeviceSpec::Wgpu => run_wgpu(false, task),
+        DeviceSpec::WgpuGl => run_wgpu(true, task),
     }
 }
 
-/// Fails early, before any heavy loading, when `spec` cannot work in this build.
-pub fn check_device(spec: DeviceSpec) -> Result<(), LmError> {
+/// Fails early, before any heavy loading, when `spec` cannot work in this build
+/// or cannot compute in `precision` (wgpu's shader languages have no bfloat16).
+pub fn check_device(spec: DeviceSpec, precision: Precision) -> Result<(), LmError> {
+    if matches!(spec, DeviceSpec::Wgpu | DeviceSpec::WgpuGl) && precision != Precision::F32 {
+        return Err(LmError::Usage(format!(
+            "--precision {precision} is not available on --device {spec}: wgpu's shaders have no bfloat16; use f32"
+        )));
+    }
     match spec {
         DeviceSpec::Cpu => Ok(()),
         DeviceSpec::Cuda(_) if cfg!(feature = "cuda") => Ok(()),
         DeviceSpec::Cuda(_) => Err(not_built()),
+        DeviceSpec::Wgpu | DeviceSpec::WgpuGl if cfg!(feature = "wgpu") => Ok(()),
+        DeviceSpec::Wgpu | DeviceSpec::WgpuGl => Err(wgpu_not_built()),
     }
+}
+
+fn wgpu_not_built() -> LmError {
+    LmError::Device(
+        "this binary was built without wgpu; rebuild with `--features wgpu` (or use --device cpu)"
+            .into(),
+    )
+}
+
+/// Runs `task` on burn-wgpu, on OpenGL when `gl` is set. A machine without a
+/// usable adapter gets an error, not a panic. The runtime is set up once per
+/// process (cubecl refuses a second setup); later tasks reuse it.
+#[cfg(feature = "wgpu")]
+fn run_wgpu<T: OnDevice>(gl: bool, task: T) -> Result<T::Output, LmError> {
+    use burn::backend::wgpu::graphics::{AutoGraphicsApi, OpenGl};
+    use burn::backend::wgpu::{init_setup, Wgpu, WgpuDevice};
+    use std::sync::OnceLock;
+    // The graphics API set up first, with its adapter or why there is none.
+    static SETUP: OnceLock<(bool, Result<String, String>)> = OnceLock::new();
+    let device = WgpuDevice::DefaultDevice;
+    let (set_up_gl, adapter) = SETUP.get_or_init(|| {
+        let api = if gl { "OpenGL" } else { "the default graphics API" };
+        let setup = std::panic::catch_unwind(|| {
+            if gl {
+                init_setup::<OpenGl>(&device, Default::default())
+            } else {
+                init_setup::<AutoGraphicsApi>(&device, Default::default())
+            }
+        });
+        let adapter = match setup {
+            Ok(setup) => {
+                let info = setup.adapter.get_info();
+                let name = format!("{} ({:?}, {})", info.name, info.backend, info.driver_info);
+                log::info!("wgpu adapter: {name}");
+                Ok(name)
+            }
+            Err(_) => Err(format!(
+                "wgpu found no adapter on {api} (no GPU or driver; for OpenGL on the CPU, Mesa's llvmpipe)"
+            )),
+        };
+        (gl, adapter)
+    });
+    if *set_up_gl != gl {
+        return Err(LmError::Device(
+            "wgpu was already set up on the other graphics API in this process".into(),
+        ));
+    }
+    match adapter {
+        Ok(_) => Ok(task.run::<Wgpu>(device)),
+        Err(why) => Err(LmError::Device(why.clone())),
+    }
+}
+
+#[cfg(not(feature = "wgpu"))]
+fn run_wgpu<T: OnDevice>(_gl: bool, _task: T) -> Result<T::Output, LmError> {
+    Err(wgpu_not_built())
 }
 
 fn not_built() -> LmError {
@@ -225,6 +301,9 @@ mod tests {
         assert_eq!("cpu".parse::<DeviceSpec>().unwrap(), DeviceSpec::Cpu);
         assert_eq!("cuda".parse::<DeviceSpec>().unwrap(), DeviceSpec::Cuda(0));
         assert_eq!("cuda:3".parse::<DeviceSpec>().unwrap(), DeviceSpec::Cuda(3));
+        for spec in [DeviceSpec::Wgpu, DeviceSpec::WgpuGl] {
+            assert_eq!(spec.to_string().parse::<DeviceSpec>().unwrap(), spec);
+        }
         assert!("gpu".parse::<DeviceSpec>().is_err());
         assert!("cuda:x".parse::<DeviceSpec>().is_err());
     }
@@ -275,5 +354,22 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("--features cuda"), "{err}");
+    }
+
+    #[cfg(not(feature = "wgpu"))]
+    #[test]
+    fn wgpu_without_the_feature_is_an_error() {
+        struct Nothing;
+        impl OnDevice for Nothing {
+            type Output = ();
+            fn run<B: Backend>(self, _device: B::Device) {}
+        }
+        for spec in [DeviceSpec::Wgpu, DeviceSpec::WgpuGl] {
+            let err = run_on_device(spec, Nothing).unwrap_err().to_string();
+            assert!(err.contains("--features wgpu"), "{err}");
+            assert!(check_device(spec, Precision::F32).is_err());
+            let bf16 = check_device(spec, Precision::Bf16).unwrap_err().to_string();
+            assert!(bf16.contains("bfloat16"), "{bf16}");
+        }
     }
 }
