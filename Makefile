@@ -19,7 +19,7 @@ BROWN := data/corpus/brown
 STAGES := sample train-surrogate anneal choose apply fasp random-masks report device-check noise make-tiny-model
 STAGE_BINS := $(addprefix $(BIN)/,$(STAGES))
 
-.PHONY: all build model data demo paper test test-slurm bench clean help minilm pyarrow
+.PHONY: all build model data demo paper test test-slurm test-wgpu bench clean help minilm pyarrow
 all: build
 
 help:
@@ -84,6 +84,17 @@ test: model data minilm pyarrow
 # 4 shards, one shard job cancelled and recovered, the tables compared row for row.
 test-slurm: build
 	scripts/test_slurm.sh
+
+# make test-wgpu: burn's GPU kernels (CubeCL, through burn-wgpu on OpenGL) against the CPU on
+# the tiny model: logits, perplexity, replies after padded and cached prompts. Without a GPU it
+# runs on Mesa's llvmpipe (the GPU code path checked on the CPU). Own target folder: the wgpu
+# feature rebuilds the workspace (about 12 min on 2 cores).
+WGPU_TARGET ?= target/wgpu
+test-wgpu:
+	CARGO_TARGET_DIR=$(WGPU_TARGET) $(CARGO) build --release -p attnprune-cli --features wgpu --bin device-check --bin make-tiny-model
+	$(WGPU_TARGET)/release/make-tiny-model $(WGPU_TARGET)/tiny 7
+	$(WGPU_TARGET)/release/device-check --model $(WGPU_TARGET)/tiny --device wgpu-gl --ppl-text tests/fixtures/ppl_text.txt \
+	  --ppl-window 32 --batches 2 --repeats 1 --out $(WGPU_TARGET)/device-check.json
 
 # pyarrow and pandas for tools/check_parquet_metadata.py, which a test runs to check that
 # pyarrow sees the tables' provenance (only the tests need Python; the tool never does).
