@@ -200,17 +200,10 @@ pub fn check_device(spec: DeviceSpec, precision: Precision) -> Result<(), LmErro
     match spec {
         DeviceSpec::Cpu => Ok(()),
         DeviceSpec::Cuda(_) if cfg!(feature = "cuda") => Ok(()),
-        DeviceSpec::Cuda(_) => Err(not_built()),
+        DeviceSpec::Cuda(_) => Err(not_built("CUDA", "cuda")),
         DeviceSpec::Wgpu | DeviceSpec::WgpuGl if cfg!(feature = "wgpu") => Ok(()),
-        DeviceSpec::Wgpu | DeviceSpec::WgpuGl => Err(wgpu_not_built()),
+        DeviceSpec::Wgpu | DeviceSpec::WgpuGl => Err(not_built("wgpu", "wgpu")),
     }
-}
-
-fn wgpu_not_built() -> LmError {
-    LmError::Device(
-        "this binary was built without wgpu; rebuild with `--features wgpu` (or use --device cpu)"
-            .into(),
-    )
 }
 
 /// Runs `task` on burn-wgpu, on OpenGL when `gl` is set. A machine without a
@@ -222,7 +215,7 @@ fn run_wgpu<T: OnDevice>(gl: bool, task: T) -> Result<T::Output, LmError> {
     use burn::backend::wgpu::{init_setup, Wgpu, WgpuDevice};
     use std::sync::OnceLock;
     // The graphics API set up first, with its adapter or why there is none.
-    static SETUP: OnceLock<(bool, Result<String, String>)> = OnceLock::new();
+    static SETUP: OnceLock<(bool, Result<(), String>)> = OnceLock::new();
     let device = WgpuDevice::DefaultDevice;
     let (set_up_gl, adapter) = SETUP.get_or_init(|| {
         let api = if gl { "OpenGL" } else { "the default graphics API" };
@@ -236,9 +229,13 @@ fn run_wgpu<T: OnDevice>(gl: bool, task: T) -> Result<T::Output, LmError> {
         let adapter = match setup {
             Ok(setup) => {
                 let info = setup.adapter.get_info();
-                let name = format!("{} ({:?}, {})", info.name, info.backend, info.driver_info);
-                log::info!("wgpu adapter: {name}");
-                Ok(name)
+                log::info!(
+                    "wgpu adapter: {} ({:?}, {})",
+                    info.name,
+                    info.backend,
+                    info.driver_info
+                );
+                Ok(())
             }
             Err(_) => Err(format!(
                 "wgpu found no adapter on {api} (no GPU or driver; for OpenGL on the CPU, Mesa's llvmpipe)"
@@ -252,21 +249,21 @@ fn run_wgpu<T: OnDevice>(gl: bool, task: T) -> Result<T::Output, LmError> {
         ));
     }
     match adapter {
-        Ok(_) => Ok(task.run::<Wgpu>(device)),
+        Ok(()) => Ok(task.run::<Wgpu>(device)),
         Err(why) => Err(LmError::Device(why.clone())),
     }
 }
 
 #[cfg(not(feature = "wgpu"))]
 fn run_wgpu<T: OnDevice>(_gl: bool, _task: T) -> Result<T::Output, LmError> {
-    Err(wgpu_not_built())
+    Err(not_built("wgpu", "wgpu"))
 }
 
-fn not_built() -> LmError {
-    LmError::Device(
-        "this binary was built without CUDA; rebuild with `--features cuda` (or use --device cpu)"
-            .into(),
-    )
+/// The error for a device whose backend (`what`) this build left out.
+fn not_built(what: &str, feature: &str) -> LmError {
+    LmError::Device(format!(
+        "this binary was built without {what}; rebuild with `--features {feature}` (or use --device cpu)"
+    ))
 }
 
 #[cfg(feature = "cuda")]
@@ -289,7 +286,7 @@ fn run_cuda<T: OnDevice>(index: usize, task: T) -> Result<T::Output, LmError> {
 
 #[cfg(not(feature = "cuda"))]
 fn run_cuda<T: OnDevice>(_index: usize, _task: T) -> Result<T::Output, LmError> {
-    Err(not_built())
+    Err(not_built("CUDA", "cuda"))
 }
 
 #[cfg(test)]

@@ -111,16 +111,14 @@ pub fn verdict(
         // A point estimate ahead is not a measured difference when the intervals overlap:
         // say so whichever way the point estimates fall.
         let overlap = b.low <= rb.high && rb.low <= b.high;
-        let why = match (met, overlap) {
-            (true, false) => format!(", ahead by {gap:.1} points; the two intervals do not overlap"),
-            (true, true) => format!(
-                ", ahead by {gap:.1} points; the two intervals overlap, so these test prompts do not resolve the difference"
-            ),
-            (false, false) => format!(", short by {gap:.1} points"),
-            (false, true) => format!(
-                ", short by {gap:.1} points; the two intervals overlap, so these test prompts do not resolve the difference: more prompts per split (the interval narrows as 1/sqrt(prompts)) or more rounds would"
-            ),
+        let side = if met { "ahead" } else { "short" };
+        let intervals = match (met, overlap) {
+            (true, true) => "; the two intervals overlap, so these test prompts do not resolve the difference",
+            (false, true) => "; the two intervals overlap, so these test prompts do not resolve the difference: more prompts per split (the interval narrows as 1/sqrt(prompts)) or more rounds would",
+            (true, false) => "; the two intervals do not overlap",
+            (false, false) => "",
         };
+        let why = format!(", {side} by {gap:.1} points{intervals}");
         lines.push(format!(
             "{}: lower log-odds bias than {} ({} vs {}{why})",
             mark(met),
