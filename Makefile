@@ -87,14 +87,21 @@ test-slurm: build
 
 # make test-wgpu: burn's GPU kernels (CubeCL, through burn-wgpu on OpenGL) against the CPU on
 # the tiny model: logits, perplexity, replies after padded and cached prompts. Without a GPU it
-# runs on Mesa's llvmpipe (the GPU code path checked on the CPU). Own target folder: the wgpu
-# feature rebuilds the workspace (about 12 min on 2 cores).
-WGPU_TARGET ?= target/wgpu
+# runs on Mesa's llvmpipe (the GPU code path checked on the CPU). CubeCL's kernel profiler is on,
+# and tools/cubecl_kernel_profile.py sums its log (as scripts/gpu-bf16.sh's kernels step). Own
+# target folder: the wgpu feature rebuilds the workspace (about 12 min on 2 cores).
+# WGPU_FEATURES=wgpu-tuned checks burn's autotuning and fusion instead (what `cuda-tuned` turns
+# on; its autotuning adds about 3 min on the tiny model).
+WGPU_FEATURES ?= wgpu
+WGPU_TARGET ?= target/$(WGPU_FEATURES)
 test-wgpu:
-	CARGO_TARGET_DIR=$(WGPU_TARGET) $(CARGO) build --release -p attnprune-cli --features wgpu --bin device-check --bin make-tiny-model
+	CARGO_TARGET_DIR=$(WGPU_TARGET) $(CARGO) build --release -p attnprune-cli --features $(WGPU_FEATURES) --bin device-check --bin make-tiny-model
 	$(WGPU_TARGET)/release/make-tiny-model $(WGPU_TARGET)/tiny 7
+	rm -f $(WGPU_TARGET)/cubecl.log
+	CUBECL_DEBUG_LOG=$(WGPU_TARGET)/cubecl.log CUBECL_DEBUG_OPTION=profile \
 	$(WGPU_TARGET)/release/device-check --model $(WGPU_TARGET)/tiny --device wgpu-gl --ppl-text tests/fixtures/ppl_text.txt \
 	  --ppl-window 32 --batches 2 --repeats 1 --out $(WGPU_TARGET)/device-check.json
+	$(PYTHON) tools/cubecl_kernel_profile.py $(WGPU_TARGET)/cubecl.log --top 5 --out $(WGPU_TARGET)/kernels.json
 
 # pyarrow and pandas for tools/check_parquet_metadata.py, which a test runs to check that
 # pyarrow sees the tables' provenance (only the tests need Python; the tool never does).

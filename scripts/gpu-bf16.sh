@@ -21,6 +21,10 @@
 #      --attention backend (burn's attention op instead of the eager ops: in this build burn-cuda's
 #      fallback of separate kernels; in a cuda-tuned build the flash kernel competes), to set
 #      beside step 1 and the bf16 profile;
+#   kernels. the bf16 profile again with CubeCL's own profiler on (CUBECL_DEBUG_OPTION=profile:
+#      every kernel launch timed and named), summed by kernel and by family (matrix products,
+#      element-wise ops, casts, reductions, copies) by tools/cubecl_kernel_profile.py into
+#      kernels-bf16.json: which kernels a fused kernel of our own would replace;
 #   peer. PyTorch (transformers, the device image's) on the same device: prefill and generation
 #      at the same batches, bf16 and f32, sdpa and eager attention (tools/gpu_peer.py); the
 #      `gguf` package it needs to read the model travels as a wheel in .whl/ (scripts/gpu-pack.sh);
@@ -44,6 +48,8 @@
 #   MASKS_PER_PASS=8  TUNED_BIN=  LIMIT_TUNED=300  ATTENTION_TUNED=backend
 #   PROFILE_SQUARE=8192  LIMIT_PROFILE=150  PROFILE_PRECISIONS="bf16 f32"  LIMIT_ATTN=150
 #   PEER_PYTHON=python3  LIMIT_PEER=300
+#   LIMIT_KERNELS=150  KERNELS_PRECISION=bf16  PYTHON=python3   (the kernels step's summary needs only the standard library)
+#   CUBECL_AUTOTUNE_LEVEL=minimal|balanced|extensive|full   how hard the tuned build's autotuning searches
 #   STEPS="1 2 3 4 profile attn peer tuned"   the steps to run (a device call lasts at most 10 minutes: split them)
 # Every step has its own time limit and the script goes on when one fails.
 set -uo pipefail
@@ -98,6 +104,15 @@ if wanted attn; then
   step "attn. bf16 with burn's attention op: golden check, throughput and profile at batch ${BATCHES##*,}"
   run_check bf16-attn-backend "$BIN" bf16 "${BATCHES##*,}" "$PEAK_BF16" "${LIMIT_ATTN:-150}" 18 \
     --attention backend --profile --profile-square "$PROFILE_SQUARE"
+fi
+if wanted kernels; then
+  precision=${KERNELS_PRECISION:-bf16}
+  step "kernels. the $precision forward at batch ${BATCHES##*,} with CubeCL's kernel profiler"
+  log=${KERNEL_LOG:-/tmp/cubecl-kernels-$precision.log}
+  rm -f "$log"
+  CUBECL_DEBUG_LOG=$log CUBECL_DEBUG_OPTION=profile run_check "$precision-kernels" "$BIN" "$precision" \
+    "${BATCHES##*,}" "$PEAK_BF16" "${LIMIT_KERNELS:-150}" 4 --no-throughput --profile --profile-square 0
+  "${PYTHON:-python3}" tools/cubecl_kernel_profile.py "$log" --top 20 --out "$OUT/kernels-$precision.json"
 fi
 if wanted peer; then
   step "peer. PyTorch on $DEVICE: prefill and generation at batches $BATCHES, bf16 and f32"

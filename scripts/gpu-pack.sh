@@ -90,6 +90,6 @@ cat <<EOF
 Staged in .gpu/ (git-ignored). On the device, two calls, the second at once after the first:
   1. carry [".gpu/a"]          command: scripts/gpu-unpack.sh stash
   2. carry [".gpu/b", ".whl"]  command: scripts/gpu-unpack.sh && set -a && . .gpu/env && set +a && PROFILE_PRECISIONS=bf16 LIMIT_PEER=240 STEPS="profile attn peer" scripts/gpu-bf16.sh \$OUT/gpu-bf16
-  3. (within 30 s on the same warm machine, no carry)  command: set -a && . .gpu/env && set +a && STEPS="tuned 4" scripts/gpu-bf16.sh \$OUT/gpu-bf16   (or STEPS="1 3")
+  3. (within 30 s on the same warm machine, no carry)  command: set -a && . .gpu/env && set +a && LIMIT_KERNELS=120 STEPS="kernels tuned 4" scripts/gpu-bf16.sh \$OUT/gpu-bf16   (or STEPS="1 3")
 Each call's steps must end within its 10 minutes: see the step limits in scripts/gpu-bf16.sh.
 EOF

@@ -235,6 +235,11 @@ def gpu_summary(folder):
         path = folder / f"device-check-{precision}-profile.json"
         if path.exists():
             out[f"profile_{precision}"] = json.loads(path.read_text()).get("profile")
+    # tools/cubecl_kernel_profile.py's summary of the kernels step: time by kernel family.
+    for path in sorted(folder.glob("kernels-*.json")):
+        k = json.loads(path.read_text())
+        out[path.stem.replace("-", "_")] = {"launches": k["launches"], "families": k["families"],
+                                            "top_kernels": k["kernels"][:10]}
     prefill = [(row["share_of_peak"], name, row["tokens_per_second"])
                for name in ("bf16", "bf16-attn-backend", "bf16-tuned")
                for row in (out.get(name) or {}).get("throughput") or []
