@@ -618,9 +618,9 @@ impl<B: Backend> LlamaModel<B> {
             *ck = Some(k.clone());
             *cv = Some(v.clone());
         }
-        let (k, v) = (repeat_kv(k, hq / hkv), repeat_kv(v, hq / hkv));
         match self.attention_op() {
             AttentionOp::Backend => {
+                let (k, v) = (repeat_kv(k, hq / hkv), repeat_kv(v, hq / hkv));
                 let keys = k.dims()[2];
                 let options = AttentionModuleOptions {
                     scale: None,
@@ -749,12 +749,20 @@ fn rms_norm<B: Backend>(x: Tensor<B, 3>, weight: &Tensor<B, 1>, eps: f64) -> Ten
     (x * scale).cast(dtype) * weight.clone().unsqueeze()
 }
 
-/// Eager attention `[batch, heads, queries, head_dim]` ([`AttentionOp::Eager`]):
-/// the products run in the model's format, the scores are scaled, masked and
+/// Eager attention ([`AttentionOp::Eager`]) of queries `[batch, heads, queries,
+/// head_dim]` over keys and values `[batch, kv_heads, keys, head_dim]`: the
+/// products run in the model's format, the scores are scaled, masked and
 /// softmaxed in f32, and the probabilities are rounded back once before the
 /// value product (transformers' eager attention in bf16 does the same; in f32
-/// the casts are no-ops). `mask` (`true` = masked) must hold the future as
-/// well as the padding: [`with_future`].
+/// the casts are no-ops). `mask` (`true` = masked, `[batch or 1, 1, queries,
+/// keys]`) must hold the future as well as the padding: [`with_future`].
+///
+/// Grouped queries are not given repeated keys: the query heads that share a
+/// key head are stacked along the query axis, so each key head takes one
+/// product of `groups × queries` rows. That saves copying the keys and values
+/// per query head and gives the matrix kernels taller products. A power-of-two
+/// scale (head_dim 64 or 256) is applied to the queries, where it is exact in
+/// any format and touches `head_dim` values per row instead of `keys`.
 fn attention_f32_softmax<B: Backend>(
     q: Tensor<B, 4>,
     k: Tensor<B, 4>,
@@ -762,16 +770,33 @@ fn attention_f32_softmax<B: Backend>(
     mask: Option<Tensor<B, 4, Bool>>,
 ) -> Tensor<B, 4> {
     let [b, h, queries, hd] = q.dims();
-    let keys = k.dims()[2];
+    let [_, kv_heads, keys, _] = k.dims();
+    let groups = h / kv_heads;
     let dtype = q.dtype();
-    let mut scores = q
-        .matmul(k.swap_dims(2, 3))
-        .cast(FloatDType::F32)
-        .mul_scalar(1.0 / (hd as f64).sqrt());
-    if let Some(mask) = mask {
-        scores = scores.mask_fill(mask.expand([b, h, queries, keys]), f32::NEG_INFINITY);
+    let scale = 1.0 / (hd as f64).sqrt();
+    let exact_scale = scale.log2().fract() == 0.0;
+    let q = if exact_scale { q.mul_scalar(scale) } else { q };
+    // Query head `kv * groups + g`, row `i` -> key head `kv`, row `g * queries + i`.
+    let q = q.reshape([b, kv_heads, groups * queries, hd]);
+    let mut scores = q.matmul(k.swap_dims(2, 3)).cast(FloatDType::F32);
+    if !exact_scale {
+        scores = scores.mul_scalar(scale);
     }
-    softmax(scores, 3).cast(dtype).matmul(v)
+    if let Some(mask) = mask {
+        let mask = if groups > 1 {
+            mask.repeat_dim(2, groups)
+        } else {
+            mask
+        };
+        scores = scores.mask_fill(
+            mask.expand([b, kv_heads, groups * queries, keys]),
+            f32::NEG_INFINITY,
+        );
+    }
+    softmax(scores, 3)
+        .cast(dtype)
+        .matmul(v)
+        .reshape([b, h, queries, hd])
 }
 
 /// `padding` ([`attention_mask`], if any) with the future masked too: key `j`
