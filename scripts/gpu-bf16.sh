@@ -50,7 +50,7 @@
 #   PEER_PYTHON=python3  LIMIT_PEER=300
 #   LIMIT_KERNELS=150  KERNELS_PRECISION=bf16  PYTHON=python3   (the kernels step's summary needs only the standard library)
 #   CUBECL_AUTOTUNE_LEVEL=minimal|balanced|extensive|full   how hard the tuned build's autotuning searches
-#   STEPS="1 2 3 4 profile attn peer tuned"   the steps to run (a device call lasts at most 10 minutes: split them)
+#   STEPS="1 2 3 4 profile attn kernels peer tuned"   the steps to run (a device call lasts at most 10 minutes: split them)
 # Every step has its own time limit and the script goes on when one fails.
 set -uo pipefail
 OUT=${1:-results/gpu-bf16}
@@ -70,7 +70,7 @@ BATCHES=${BATCHES:-8,64,256}
 MASKS_PER_PASS=${MASKS_PER_PASS:-8}
 PROFILE_SQUARE=${PROFILE_SQUARE:-8192}
 TUNED_BIN=${TUNED_BIN:-}
-STEPS=" ${STEPS:-1 2 3 4 profile attn peer tuned} "
+STEPS=" ${STEPS:-1 2 3 4 profile attn kernels peer tuned} "
 mkdir -p "$OUT"
 export RUST_LOG=${RUST_LOG:-info}
 step() { echo "== $(date +%T) $*"; }
