@@ -77,6 +77,9 @@ step() { echo "== $(date +%T) $*"; }
 wanted() { [[ "$STEPS" == *" $1 "* ]]; }
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv,noheader | tee "$OUT/gpu.txt"
 
+peak_of() { # PRECISION: the device's dense peak in TFLOP/s for it
+  if [ "$1" = f32 ]; then echo "$PEAK_F32"; else echo "$PEAK_BF16"; fi
+}
 run_check() { # NAME BIN PRECISION BATCHES PEAK_TFLOPS LIMIT_S LINES [options...]: device-check into device-check-NAME.json
   timeout "$6" "$2/device-check" --model "$MODEL" --device "$DEVICE" --precision "$3" \
     --ppl-text tests/fixtures/ppl_text.txt --ppl-window 128 --ppl-max-windows 4 \
@@ -94,9 +97,7 @@ fi
 if wanted profile; then
   for precision in ${PROFILE_PRECISIONS:-bf16 f32}; do
     step "profile. the $precision forward step by step at batch ${BATCHES##*,}"
-    peak=$PEAK_BF16
-    [ "$precision" = f32 ] && peak=$PEAK_F32
-    run_check "$precision-profile" "$BIN" "$precision" "${BATCHES##*,}" "$peak" "${LIMIT_PROFILE:-150}" 16 \
+    run_check "$precision-profile" "$BIN" "$precision" "${BATCHES##*,}" "$(peak_of "$precision")" "${LIMIT_PROFILE:-150}" 16 \
       --no-throughput --profile --profile-square "$PROFILE_SQUARE"
   done
 fi
@@ -111,7 +112,7 @@ if wanted kernels; then
   log=${KERNEL_LOG:-/tmp/cubecl-kernels-$precision.log}
   rm -f "$log"
   CUBECL_DEBUG_LOG=$log CUBECL_DEBUG_OPTION=profile run_check "$precision-kernels" "$BIN" "$precision" \
-    "${BATCHES##*,}" "$PEAK_BF16" "${LIMIT_KERNELS:-150}" 4 --no-throughput --profile --profile-square 0
+    "${BATCHES##*,}" "$(peak_of "$precision")" "${LIMIT_KERNELS:-150}" 4 --no-throughput --profile --profile-square 0
   "${PYTHON:-python3}" tools/cubecl_kernel_profile.py "$log" --top 20 --out "$OUT/kernels-$precision.json"
 fi
 if wanted peer; then

@@ -339,14 +339,18 @@ mod tests {
         );
     }
 
+    /// A task that does nothing: what a build without a backend must refuse.
+    #[cfg(any(not(feature = "cuda"), not(feature = "wgpu")))]
+    struct Nothing;
+    #[cfg(any(not(feature = "cuda"), not(feature = "wgpu")))]
+    impl OnDevice for Nothing {
+        type Output = ();
+        fn run<B: Backend>(self, _device: B::Device) {}
+    }
+
     #[cfg(not(feature = "cuda"))]
     #[test]
     fn cuda_without_the_feature_is_an_error() {
-        struct Nothing;
-        impl OnDevice for Nothing {
-            type Output = ();
-            fn run<B: Backend>(self, _device: B::Device) {}
-        }
         let err = run_on_device(DeviceSpec::Cuda(0), Nothing)
             .unwrap_err()
             .to_string();
@@ -356,11 +360,6 @@ mod tests {
     #[cfg(not(feature = "wgpu"))]
     #[test]
     fn wgpu_without_the_feature_is_an_error() {
-        struct Nothing;
-        impl OnDevice for Nothing {
-            type Output = ();
-            fn run<B: Backend>(self, _device: B::Device) {}
-        }
         for spec in [DeviceSpec::Wgpu, DeviceSpec::WgpuGl] {
             let err = run_on_device(spec, Nothing).unwrap_err().to_string();
             assert!(err.contains("--features wgpu"), "{err}");
