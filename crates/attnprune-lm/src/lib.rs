@@ -16,6 +16,11 @@ pub mod batch;
 pub mod cache;
 pub mod config;
 pub mod continuation;
+#[cfg(any(feature = "cuda", feature = "wgpu"))]
+mod cube;
+#[cfg(not(any(feature = "cuda", feature = "wgpu")))]
+#[path = "cube_none.rs"]
+mod cube;
 pub mod device;
 pub mod exp;
 pub mod export;
@@ -147,6 +152,15 @@ impl<B: Backend> LanguageModel<B> {
     pub fn with_attention(self, op: AttentionOp) -> Self {
         Self {
             model: self.model.with_attention(op),
+            tokenizer: self.tokenizer,
+        }
+    }
+
+    /// The model with attnprune's own GPU kernels on or off (see
+    /// [`LlamaModel::with_gpu_kernels`]).
+    pub fn with_gpu_kernels(self, on: bool) -> Self {
+        Self {
+            model: self.model.with_gpu_kernels(on),
             tokenizer: self.tokenizer,
         }
     }

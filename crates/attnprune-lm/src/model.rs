@@ -85,9 +85,17 @@ impl<B: Backend> DecoderLayer<B> {
             .matmul(self.o_proj.clone())
     }
 
-    /// The SwiGLU MLP of normed hidden states `[rows, hidden]`.
-    fn mlp(&self, h: Tensor<B, 2>) -> Tensor<B, 2> {
-        let act = silu(h.clone().matmul(self.gate.clone())) * h.matmul(self.up.clone());
+    /// The SwiGLU MLP of normed hidden states `[rows, hidden]`, with
+    /// `silu(gate) * up` in one kernel where [`crate::cube`] has one.
+    fn mlp(&self, h: Tensor<B, 2>, gpu_kernels: bool) -> Tensor<B, 2> {
+        let gate = h.clone().matmul(self.gate.clone());
+        let up = h.matmul(self.up.clone());
+        let fused = if gpu_kernels {
+            crate::cube::swiglu(gate.clone(), up.clone())
+        } else {
+            None
+        };
+        let act = fused.unwrap_or_else(|| silu(gate) * up);
         act.matmul(self.down.clone())
     }
 }
@@ -150,6 +158,10 @@ pub struct LlamaModel<B: Backend> {
     fused: Option<FusedCpu>,
     /// How the generic path computes attention (`Auto` until set).
     attention: AttentionOp,
+    /// Whether the generic path runs [`crate::cube`]'s GPU kernels (RMSNorm,
+    /// rotary, SwiGLU, eager attention's softmax) instead of the chains of
+    /// burn ops they replace: on by default on the backends that have them.
+    gpu_kernels: bool,
     device: B::Device,
 }
 
@@ -279,6 +291,7 @@ impl<B: Backend> LlamaModel<B> {
             rotate_half,
             fused,
             attention: AttentionOp::Auto,
+            gpu_kernels: crate::cube::available::<B>(),
             device: device.clone(),
             config,
         })
@@ -294,10 +307,26 @@ impl<B: Backend> LlamaModel<B> {
         self.fused.is_some()
     }
 
-    /// The model with the fused CPU kernels turned off: every op through
-    /// burn's generic path (the reference the kernels are tested against).
+    /// The model with the fused CPU kernels and the GPU kernels turned off:
+    /// every op through burn's generic path (the reference the kernels are
+    /// tested against).
     pub fn with_generic_ops(mut self) -> Self {
         self.fused = None;
+        self.gpu_kernels = false;
+        self
+    }
+
+    /// Whether the generic path runs attnprune's own GPU kernels
+    /// ([`crate::cube`]: on burn's plain CUDA and wgpu backends).
+    pub fn uses_gpu_kernels(&self) -> bool {
+        self.gpu_kernels
+    }
+
+    /// The model with attnprune's own GPU kernels on (where the backend has
+    /// them) or off (burn's generic ops in their place; the comparison
+    /// `device-check --gpu-kernels off` measures).
+    pub fn with_gpu_kernels(mut self, on: bool) -> Self {
+        self.gpu_kernels = on && crate::cube::available::<B>();
         self
     }
 
@@ -328,6 +357,7 @@ impl<B: Backend> LlamaModel<B> {
             rotate_half: self.rotate_half.clone(),
             fused: None,
             attention: self.attention,
+            gpu_kernels: self.gpu_kernels,
             device: self.device.clone(),
         }
     }
@@ -370,6 +400,7 @@ impl<B: Backend> LlamaModel<B> {
             rotate_half: cast2(self.rotate_half),
             fused: None,
             attention: self.attention,
+            gpu_kernels: self.gpu_kernels,
             device: self.device,
         }
     }
@@ -460,7 +491,8 @@ impl<B: Backend> LlamaModel<B> {
             Some(fused) => self.logits_fused(fused, x),
             // Logits leave the model as f32 (a no-op in f32), so every log-softmax
             // downstream sums in f32 whatever the model computes in.
-            None => rms_norm(x.unsqueeze::<3>(), &self.norm, self.config.rms_norm_eps)
+            None => self
+                .rms_norm(x.unsqueeze::<3>(), &self.norm)
                 .squeeze_dim(0)
                 .matmul(self.lm_head.clone())
                 .cast(FloatDType::F32),
@@ -546,10 +578,14 @@ impl<B: Backend> LlamaModel<B> {
         let rows = |table: &Tensor<B, 2>| {
             let half = table.clone().select(0, ids.clone());
             let full = Tensor::cat(vec![half.clone(), half], 1);
-            // `+ 0` materializes the broadcast view as a contiguous tensor.
-            full.reshape([b * s, 1, hd])
-                .expand([b * s, heads, hd])
-                .add_scalar(0.0)
+            let rows = full.reshape([b * s, 1, hd]).expand([b * s, heads, hd]);
+            if self.gpu_kernels {
+                // The rotary kernel reads the view in place.
+                rows
+            } else {
+                // `+ 0` materializes the broadcast view as a contiguous tensor.
+                rows.add_scalar(0.0)
+            }
         };
         (rows(&self.rope_cos), rows(&self.rope_sin))
     }
@@ -560,6 +596,11 @@ impl<B: Backend> LlamaModel<B> {
         x: Tensor<B, 3>,
         (cos, sin): &(Tensor<B, 3>, Tensor<B, 3>),
     ) -> Tensor<B, 3> {
+        if self.gpu_kernels {
+            if let Some(rotated) = crate::cube::rotary(x.clone(), cos, sin) {
+                return rotated;
+            }
+        }
         let [n, h, hd] = x.dims();
         let rotated = x
             .clone()
@@ -581,7 +622,9 @@ impl<B: Backend> LlamaModel<B> {
         let c = &self.config;
         let [b, s, d] = x.dims();
         let (hq, hkv, hd) = (c.num_heads, c.num_kv_heads, c.head_dim);
-        let h = rms_norm(x.clone(), &layer.attn_norm, c.rms_norm_eps).reshape([b * s, d]);
+        let h = self
+            .rms_norm(x.clone(), &layer.attn_norm)
+            .reshape([b * s, d]);
         let (q, k, v) = layer.qkv(h);
         let q = self.apply_rope(q.reshape([b * s, hq, hd]), rope.0);
         let k = self.apply_rope(k.reshape([b * s, hkv, hd]), rope.1);
@@ -590,8 +633,24 @@ impl<B: Backend> LlamaModel<B> {
             out = apply_head_keep(out, keep);
         }
         let x = x + layer.project_heads(out).reshape([b, s, d]);
-        let h = rms_norm(x.clone(), &layer.mlp_norm, c.rms_norm_eps).reshape([b * s, d]);
-        x + layer.mlp(h).reshape([b, s, d])
+        let h = self
+            .rms_norm(x.clone(), &layer.mlp_norm)
+            .reshape([b * s, d]);
+        x + layer.mlp(h, self.gpu_kernels).reshape([b, s, d])
+    }
+
+    /// RMSNorm over the last dimension ([`rms_norm`]), in one kernel where
+    /// [`crate::cube`] has one.
+    fn rms_norm(&self, x: Tensor<B, 3>, weight: &Tensor<B, 1>) -> Tensor<B, 3> {
+        let eps = self.config.rms_norm_eps;
+        if self.gpu_kernels {
+            let [b, s, d] = x.dims();
+            if let Some(normed) = crate::cube::rms_norm(x.clone().reshape([b * s, d]), weight, eps)
+            {
+                return normed.reshape([b, s, d]);
+            }
+        }
+        rms_norm(x, weight, eps)
     }
 
     /// Causal attention of one layer's rotated queries and keys `[b*s, heads, hd]` and
@@ -635,7 +694,9 @@ impl<B: Backend> LlamaModel<B> {
                 let mask = mask.map(|m| m.expand([b, hq, s, keys]));
                 attention(q, k, v, mask, None, options)
             }
-            AttentionOp::Eager | AttentionOp::Auto => attention_f32_softmax(q, k, v, mask),
+            AttentionOp::Eager | AttentionOp::Auto => {
+                attention_f32_softmax(q, k, v, mask, self.gpu_kernels)
+            }
         }
     }
 
@@ -768,6 +829,7 @@ fn attention_f32_softmax<B: Backend>(
     k: Tensor<B, 4>,
     v: Tensor<B, 4>,
     mask: Option<Tensor<B, 4, Bool>>,
+    gpu_kernels: bool,
 ) -> Tensor<B, 4> {
     let [b, h, queries, hd] = q.dims();
     let [_, kv_heads, keys, _] = k.dims();
@@ -778,7 +840,14 @@ fn attention_f32_softmax<B: Backend>(
     let q = if exact_scale { q.mul_scalar(scale) } else { q };
     // Query head `kv * groups + g`, row `i` -> key head `kv`, row `g * queries + i`.
     let q = q.reshape([b, kv_heads, groups * queries, hd]);
-    let mut scores = q.matmul(k.swap_dims(2, 3)).cast(FloatDType::F32);
+    let scores = q.matmul(k.swap_dims(2, 3));
+    if let (true, Some(mask)) = (gpu_kernels, &mask) {
+        let scale = if exact_scale { 1.0 } else { scale as f32 };
+        if let Some(probabilities) = crate::cube::masked_softmax(scores.clone(), mask, scale) {
+            return probabilities.matmul(v).reshape([b, h, queries, hd]);
+        }
+    }
+    let mut scores = scores.cast(FloatDType::F32);
     if !exact_scale {
         scores = scores.mul_scalar(scale);
     }

@@ -12,7 +12,7 @@
 //! the same number format (what the device's product kernel reaches when
 //! the shape is easy). `device-check --profile` prints and saves it.
 
-use super::{apply_head_keep, rms_norm, LlamaModel, Logits};
+use super::{apply_head_keep, LlamaModel, Logits};
 use crate::batch::PaddedBatch;
 use crate::LmError;
 use burn::tensor::backend::Backend;
@@ -194,7 +194,7 @@ pub fn profile_forward<B: Backend>(
         Some(2),
         0.0,
         timed::<B, _>(&device, repeats, || {
-            rms_norm(x.clone(), &layer.attn_norm, c.rms_norm_eps)
+            model.rms_norm(x.clone(), &layer.attn_norm)
         })?,
     );
     step(
@@ -246,7 +246,7 @@ pub fn profile_forward<B: Backend>(
         "MLP (gate, up, SiLU x up, down)",
         Some(1),
         3.0 * product(rows, d, inter),
-        timed::<B, _>(&device, repeats, || layer.mlp(h.clone()))?,
+        timed::<B, _>(&device, repeats, || layer.mlp(h.clone(), model.gpu_kernels))?,
     );
     step(
         "final RMSNorm, LM head (every position), f32 logits",

@@ -4,11 +4,11 @@
 
 use attnprune_lm::batch::MaskGroup;
 use attnprune_lm::continuation::{extend_context, prompt_reply_logprobs};
-use attnprune_lm::device::CpuBackend;
 use attnprune_lm::perplexity::{grouped_nll, targeted_nll};
 use attnprune_lm::reuse::LayerReuse;
 use attnprune_lm::LlamaModel;
 use attnprune_mask::HeadMask;
+use burn::tensor::backend::Backend;
 
 /// The inputs of one evaluation: a shared prefix, prompts, replies, and two
 /// perplexity windows of `window_len` tokens. The vocabulary must exceed 299.
@@ -44,10 +44,10 @@ impl Inputs {
 /// Every number of one evaluation's calls: a shared prefix, prompts x replies
 /// (left-padded prompts, replies on the repeated cache), then two perplexity
 /// windows of `window_len` tokens ([`Inputs`]).
-pub fn evaluate_paths(
-    model: &LlamaModel<CpuBackend>,
+pub fn evaluate_paths<B: Backend>(
+    model: &LlamaModel<B>,
     mask: &HeadMask,
-    reuse: &mut LayerReuse<CpuBackend>,
+    reuse: &mut LayerReuse<B>,
     window_len: u32,
 ) -> Vec<f64> {
     let x = Inputs::new(window_len);
@@ -65,10 +65,10 @@ pub fn evaluate_paths(
 
 /// [`evaluate_paths`] for every mask of `masks` at once (one [`MaskGroup`] in
 /// every call): the numbers of each mask, in order.
-pub fn evaluate_group_paths(
-    model: &LlamaModel<CpuBackend>,
+pub fn evaluate_group_paths<B: Backend>(
+    model: &LlamaModel<B>,
     masks: &[&HeadMask],
-    reuse: &mut LayerReuse<CpuBackend>,
+    reuse: &mut LayerReuse<B>,
     window_len: u32,
 ) -> Vec<Vec<f64>> {
     let x = Inputs::new(window_len);
