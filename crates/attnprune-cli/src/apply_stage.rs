@@ -188,6 +188,7 @@ impl OnDevice for ApplyTask {
             prepared.model_files,
             prepared.precision,
             prepared.attention,
+            prepared.gpu_kernels,
             &device,
         )?;
         let labels: Vec<(String, String)> = prepared

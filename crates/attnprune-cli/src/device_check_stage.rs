@@ -54,6 +54,12 @@ pub struct DeviceCheckArgs {
     /// reference always runs `auto`; the check holds the other op to the same bars.
     #[arg(long, default_value = "auto")]
     pub attention: AttentionOp,
+    /// Run attnprune's own GPU kernels on --device (RMSNorm, rotary, SwiGLU, eager
+    /// attention's masked softmax; the default on `cuda` and `wgpu`), or `false` for
+    /// burn's generic ops in their place: run both to compare their speed and numbers.
+    /// The reference always runs burn's generic ops.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub gpu_kernels: bool,
     /// Plain text whose first windows are scored on both devices.
     #[arg(long)]
     pub ppl_text: PathBuf,
@@ -122,6 +128,8 @@ struct Outputs {
     reply_logprobs: Vec<f64>,
     /// Perplexity per mask.
     perplexity: Vec<f64>,
+    /// Whether the model ran attnprune's own GPU kernels.
+    gpu_kernels: bool,
 }
 
 /// Agreement of the device with the reference for one (prompt, mask) pair.
@@ -210,6 +218,9 @@ struct Report {
     precision: String,
     /// The attention op the device ran (`--attention`, resolved).
     attention: String,
+    /// Whether the device ran attnprune's own GPU kernels (`--gpu-kernels`, where the
+    /// backend has them).
+    gpu_kernels: bool,
     /// What the device is compared with: `cpu f32`, or the device in f32.
     reference: String,
     logits: Vec<LogitAgreement>,
@@ -339,6 +350,7 @@ struct Measure<'a> {
     model: &'a std::path::Path,
     precision: Precision,
     attention: AttentionOp,
+    gpu_kernels: bool,
     prompts: &'a [Vec<u32>],
     windows: &'a [Vec<u32>],
     replies: &'a [Vec<u32>],
@@ -348,7 +360,11 @@ struct Measure<'a> {
 impl OnDevice for Measure<'_> {
     type Output = Result<Outputs>;
     fn run<B: Backend>(self, device: B::Device) -> Result<Outputs> {
-        let lm = load_as::<B>(self.model, self.precision, self.attention, &device)?;
+        let lm = load_as::<B>(
+            self.model,
+            (self.precision, self.attention, self.gpu_kernels),
+            &device,
+        )?;
         let mut logits = Vec::new();
         let mut perplexity = Vec::new();
         let mut reply_logprobs = Vec::new();
@@ -387,6 +403,7 @@ impl OnDevice for Measure<'_> {
             logits,
             perplexity,
             reply_logprobs,
+            gpu_kernels: lm.model.uses_gpu_kernels(),
         })
     }
 }
@@ -395,6 +412,7 @@ struct Speed<'a> {
     model: &'a std::path::Path,
     precision: Precision,
     attention: AttentionOp,
+    gpu_kernels: bool,
     batches: &'a [usize],
     repeats: usize,
     mask: &'a HeadMask,
@@ -404,7 +422,11 @@ struct Speed<'a> {
 impl OnDevice for Speed<'_> {
     type Output = Result<Vec<Throughput>>;
     fn run<B: Backend>(self, device: B::Device) -> Result<Vec<Throughput>> {
-        let lm = load_as::<B>(self.model, self.precision, self.attention, &device)?;
+        let lm = load_as::<B>(
+            self.model,
+            (self.precision, self.attention, self.gpu_kernels),
+            &device,
+        )?;
         let c = &lm.model.config;
         // FLOPs per token of a forward: the projections and the LM head (attention scores left out).
         let per_layer = c.hidden_size * (c.num_heads + 2 * c.num_kv_heads) * c.head_dim
@@ -487,6 +509,7 @@ struct Profile<'a> {
     model: &'a std::path::Path,
     precision: Precision,
     attention: AttentionOp,
+    gpu_kernels: bool,
     batch: usize,
     repeats: usize,
     square: usize,
@@ -495,7 +518,11 @@ struct Profile<'a> {
 impl OnDevice for Profile<'_> {
     type Output = Result<attnprune_lm::model::profile::ForwardProfile>;
     fn run<B: Backend>(self, device: B::Device) -> Self::Output {
-        let lm = load_as::<B>(self.model, self.precision, self.attention, &device)?;
+        let lm = load_as::<B>(
+            self.model,
+            (self.precision, self.attention, self.gpu_kernels),
+            &device,
+        )?;
         Ok(attnprune_lm::model::profile::profile_forward(
             &lm.model,
             self.batch,
@@ -506,16 +533,17 @@ impl OnDevice for Profile<'_> {
     }
 }
 
-/// The model at `path` on `device`, computing in `precision` with `attention`.
+/// The model at `path` on `device`, computing in `precision` with `attention`, with
+/// or without attnprune's GPU kernels.
 fn load_as<B: Backend>(
     path: &std::path::Path,
-    precision: Precision,
-    attention: AttentionOp,
+    (precision, attention, gpu_kernels): (Precision, AttentionOp, bool),
     device: &B::Device,
 ) -> Result<LanguageModel<B>> {
     Ok(LanguageModel::<B>::load(path, device)?
         .in_precision(precision)
-        .with_attention(attention))
+        .with_attention(attention)
+        .with_gpu_kernels(gpu_kernels))
 }
 
 /// Median seconds of `repeats` timed runs of `f` after one untimed warm-up run.
@@ -622,13 +650,14 @@ pub fn run(args: DeviceCheckArgs) -> Result<()> {
     )?
     .remove(0);
     let masks = vec![HeadMask::unpruned(layout), random];
-    let measure = |spec, precision, attention| {
+    let measure = |spec, precision, attention, gpu_kernels| {
         run_on_device(
             spec,
             Measure {
                 model: &args.model,
                 precision,
                 attention,
+                gpu_kernels,
                 prompts: &prompts,
                 windows: &windows,
                 replies: &replies,
@@ -646,14 +675,24 @@ pub fn run(args: DeviceCheckArgs) -> Result<()> {
         prompts.len(),
         windows.len()
     );
-    let reference_out = measure(reference_device, Precision::F32, AttentionOp::Auto)??;
+    let reference_out = measure(reference_device, Precision::F32, AttentionOp::Auto, false)??;
     let attention = args.attention.resolve(args.precision);
-    log::info!(
-        "running them on {} in {} with {attention} attention",
+    let dev = measure(
         args.device,
-        args.precision
+        args.precision,
+        args.attention,
+        args.gpu_kernels,
+    )??;
+    log::info!(
+        "ran them on {} in {} with {attention} attention and {}",
+        args.device,
+        args.precision,
+        if dev.gpu_kernels {
+            "attnprune's GPU kernels"
+        } else {
+            "burn's generic ops"
+        }
     );
-    let dev = measure(args.device, args.precision, args.attention)??;
     let agreements = logit_agreements(&reference_out, &dev, &masks);
     // In f32 both the logits and the exact top five must agree; bf16 keeps 8 bits of
     // mantissa, so its logits move by a few tenths and near-tied tokens can swap
@@ -694,6 +733,7 @@ pub fn run(args: DeviceCheckArgs) -> Result<()> {
                 model: &args.model,
                 precision: args.precision,
                 attention: args.attention,
+                gpu_kernels: args.gpu_kernels,
                 batches: &args.batches,
                 repeats: args.repeats.max(1),
                 mask: &masks[1],
@@ -710,6 +750,7 @@ pub fn run(args: DeviceCheckArgs) -> Result<()> {
                 model: &args.model,
                 precision: args.precision,
                 attention: args.attention,
+                gpu_kernels: args.gpu_kernels,
                 batch,
                 repeats: args.repeats.max(1),
                 square: args.profile_square.max(1),
@@ -726,6 +767,7 @@ pub fn run(args: DeviceCheckArgs) -> Result<()> {
         device: args.device.to_string(),
         precision: args.precision.to_string(),
         attention: attention.to_string(),
+        gpu_kernels: dev.gpu_kernels,
         reference,
         top5_identical: agreements.iter().filter(|a| a.top5_same).count(),
         logits: agreements,

@@ -273,6 +273,7 @@ impl OnDevice for FaspTask {
             prepared.model_files,
             prepared.precision,
             prepared.attention,
+            prepared.gpu_kernels,
             &device,
         )?;
         let mut pool = WorkerPool::new(

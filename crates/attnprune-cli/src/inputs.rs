@@ -36,20 +36,27 @@ pub fn provenance_for(
             serde_json::json!(prepared.attention.to_string()),
         );
     }
+    if !prepared.gpu_kernels {
+        p.settings
+            .insert("gpu_kernels".into(), serde_json::json!(false));
+    }
     if let Some(record) = &prepared.classifier {
         p.settings.insert("classifier".into(), record.clone());
     }
     p
 }
 
-/// A stage's model on `device`, computing as `--precision` and `--attention` ask.
+/// A stage's model on `device`, computing as `--precision`, `--attention` and
+/// `--gpu-kernels` ask.
 pub fn load_model<B: Backend>(
     files: ModelFiles,
     precision: Precision,
     attention: AttentionOp,
+    gpu_kernels: bool,
     device: &B::Device,
 ) -> anyhow::Result<LanguageModel<B>> {
     Ok(LanguageModel::<B>::from_files(files, device)?
         .in_precision(precision)
-        .with_attention(attention))
+        .with_attention(attention)
+        .with_gpu_kernels(gpu_kernels))
 }

@@ -202,7 +202,13 @@ impl OnDevice for NoiseTask {
         let text = study_text(first);
         let mut prepared = self.prepared.into_iter();
         let first = prepared.next().context("no scorer prepared")?;
-        let lm = load_model::<B>(first.model_files, first.precision, first.attention, &device)?;
+        let lm = load_model::<B>(
+            first.model_files,
+            first.precision,
+            first.attention,
+            first.gpu_kernels,
+            &device,
+        )?;
         let setups: Vec<ScorerSetup> = std::iter::once((first.settings, first.data.canned))
             .chain(prepared.map(|p| (p.settings, p.data.canned)))
             .zip(&self.scorers)

@@ -219,6 +219,7 @@ impl OnDevice for SampleTask {
             prepared.model_files,
             prepared.precision,
             prepared.attention,
+            prepared.gpu_kernels,
             &device,
         )?;
         let workers = args.pool.workers(args.model.device);

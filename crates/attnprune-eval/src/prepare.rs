@@ -93,6 +93,12 @@ pub struct ModelArgs {
     /// kernels ignore it (with a warning). Recorded in provenance when not `auto` and it acts.
     #[arg(long, default_value = "auto", value_name = "OP")]
     pub attention: AttentionOp,
+    /// On `cuda` and `wgpu`: run attnprune's own GPU kernels (RMSNorm, rotary embedding,
+    /// SwiGLU and eager attention's masked softmax, each one kernel) where burn's generic
+    /// ops would run a chain of kernels. `false` runs burn's ops, to compare speed and
+    /// numbers; recorded in provenance when `false` on a GPU. No effect on the CPU.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub gpu_kernels: bool,
 }
 
 /// How bias and perplexity are measured. Every value here is recorded in the
@@ -277,6 +283,9 @@ pub struct Prepared {
     pub precision: Precision,
     /// How the generic path computes attention (`--attention`).
     pub attention: AttentionOp,
+    /// Whether a GPU runs attnprune's own kernels (`--gpu-kernels`; always true on the CPU,
+    /// where it has no effect).
+    pub gpu_kernels: bool,
 }
 
 /// sha256 of a model: the GGUF file, or the identity files of an HF folder.
@@ -374,6 +383,7 @@ pub fn prepare(model: &ModelArgs, measure: &MeasureArgs, split: Split) -> Result
         classifier: classifier.map(|(_, record)| record),
         precision: model.precision,
         attention,
+        gpu_kernels: effective_gpu_kernels(model),
     })
 }
 
@@ -392,6 +402,16 @@ fn effective_attention(model: &ModelArgs) -> AttentionOp {
         return AttentionOp::Auto;
     }
     model.attention
+}
+
+/// `--gpu-kernels` as it acts: the CPU has no GPU kernels to turn off, so `false`
+/// there changes nothing and is not recorded.
+fn effective_gpu_kernels(model: &ModelArgs) -> bool {
+    if model.device == DeviceSpec::Cpu && !model.gpu_kernels {
+        log::warn!("--gpu-kernels false has no effect on the CPU");
+        return true;
+    }
+    model.gpu_kernels
 }
 
 /// The `classifier` scorer's checkpoint and label, checked before anything heavy is
