@@ -21,6 +21,10 @@
 #      --attention backend (burn's attention op instead of the eager ops: in this build burn-cuda's
 #      fallback of separate kernels; in a cuda-tuned build the flash kernel competes), to set
 #      beside step 1 and the bf16 profile;
+#   generic. the largest batch's golden check, throughput and profile in bf16 with --gpu-kernels
+#      false: burn's generic ops where attnprune's own GPU kernels (RMSNorm, rotary, SwiGLU, eager
+#      attention's masked softmax; crates/attnprune-lm/src/cube.rs) run by default, so that the
+#      profile step (kernels on) and this one say what the kernels win, in the same run;
 #   kernels. the bf16 profile again with CubeCL's own profiler on (CUBECL_DEBUG_OPTION=profile:
 #      every kernel launch timed and named), summed by kernel and by family (matrix products,
 #      element-wise ops, casts, reductions, copies) by tools/cubecl_kernel_profile.py into
@@ -46,11 +50,11 @@
 #   DEVICE=cuda  PEAK_BF16=989  PEAK_F32=67  (H100/H200 SXM datasheet, dense)
 #   MASKS_BF16=10  MASKS_F32=8  BATCH=256  WINDOWS=96  MAX_PRUNED=40  (smaller values test the script on the CPU)
 #   MASKS_PER_PASS=8  TUNED_BIN=  LIMIT_TUNED=300  ATTENTION_TUNED=backend
-#   PROFILE_SQUARE=8192  LIMIT_PROFILE=150  PROFILE_PRECISIONS="bf16 f32"  LIMIT_ATTN=150
+#   PROFILE_SQUARE=8192  LIMIT_PROFILE=150  PROFILE_PRECISIONS="bf16 f32"  LIMIT_ATTN=150  LIMIT_GENERIC=150
 #   PEER_PYTHON=python3  LIMIT_PEER=300
 #   LIMIT_KERNELS=150  KERNELS_PRECISION=bf16  PYTHON=python3   (the kernels step's summary needs only the standard library)
 #   CUBECL_AUTOTUNE_LEVEL=minimal|balanced|extensive|full   how hard the tuned build's autotuning searches
-#   STEPS="1 2 3 4 profile attn kernels peer tuned"   the steps to run (a device call lasts at most 10 minutes: split them)
+#   STEPS="1 2 3 4 profile generic attn kernels peer tuned"   the steps to run (a device call lasts at most 10 minutes: split them)
 # Every step has its own time limit and the script goes on when one fails.
 set -uo pipefail
 OUT=${1:-results/gpu-bf16}
@@ -70,7 +74,7 @@ BATCHES=${BATCHES:-8,64,256}
 MASKS_PER_PASS=${MASKS_PER_PASS:-8}
 PROFILE_SQUARE=${PROFILE_SQUARE:-8192}
 TUNED_BIN=${TUNED_BIN:-}
-STEPS=" ${STEPS:-1 2 3 4 profile attn kernels peer tuned} "
+STEPS=" ${STEPS:-1 2 3 4 profile generic attn kernels peer tuned} "
 mkdir -p "$OUT"
 export RUST_LOG=${RUST_LOG:-info}
 step() { echo "== $(date +%T) $*"; }
@@ -100,6 +104,11 @@ if wanted profile; then
     run_check "$precision-profile" "$BIN" "$precision" "${BATCHES##*,}" "$(peak_of "$precision")" "${LIMIT_PROFILE:-150}" 16 \
       --no-throughput --profile --profile-square "$PROFILE_SQUARE"
   done
+fi
+if wanted generic; then
+  step "generic. bf16 with burn's generic ops instead of attnprune's GPU kernels, at batch ${BATCHES##*,}"
+  run_check bf16-generic "$BIN" bf16 "${BATCHES##*,}" "$PEAK_BF16" "${LIMIT_GENERIC:-150}" 18 \
+    --gpu-kernels false --profile --profile-square "$PROFILE_SQUARE"
 fi
 if wanted attn; then
   step "attn. bf16 with burn's attention op: golden check, throughput and profile at batch ${BATCHES##*,}"

@@ -89,7 +89,7 @@ done
 cat <<EOF
 Staged in .gpu/ (git-ignored). On the device, two calls, the second at once after the first:
   1. carry [".gpu/a"]          command: scripts/gpu-unpack.sh stash
-  2. carry [".gpu/b", ".whl"]  command: scripts/gpu-unpack.sh && set -a && . .gpu/env && set +a && PROFILE_PRECISIONS=bf16 LIMIT_PEER=240 STEPS="profile attn peer" scripts/gpu-bf16.sh \$OUT/gpu-bf16
-  3. (within 30 s on the same warm machine, no carry)  command: set -a && . .gpu/env && set +a && LIMIT_KERNELS=120 STEPS="kernels tuned 4" scripts/gpu-bf16.sh \$OUT/gpu-bf16   (or STEPS="1 3")
+  2. carry [".gpu/b", ".whl"]  command: scripts/gpu-unpack.sh && set -a && . .gpu/env && set +a && BATCHES=8,256 LIMIT_PEER=200 STEPS="1 generic peer" scripts/gpu-bf16.sh \$OUT/gpu-bf16
+  3. (within 30 s on the same warm machine, no carry)  command: set -a && . .gpu/env && set +a && LIMIT_KERNELS=120 LIMIT_TUNED=240 STEPS="kernels 4 tuned" scripts/gpu-bf16.sh \$OUT/gpu-bf16   (or STEPS="1 3")
 Each call's steps must end within its 10 minutes: see the step limits in scripts/gpu-bf16.sh.
 EOF

@@ -213,8 +213,9 @@ def gpu_summary(folder):
     if not any(folder.glob("device-check-*.json")) and not (folder / "peer.json").exists():
         return None
     out = {"folder": str(folder), "device": (folder / "gpu.txt").read_text().strip() if (folder / "gpu.txt").exists() else None}
-    # bf16-attn-backend and bf16-tuned: burn's attention op, the second in a cuda-tuned build.
-    for precision in ("bf16", "f32", "bf16-attn-backend", "bf16-tuned"):
+    # bf16-attn-backend and bf16-tuned: burn's attention op, the second in a cuda-tuned build;
+    # bf16-generic: burn's generic ops where attnprune's own GPU kernels run by default.
+    for precision in ("bf16", "f32", "bf16-attn-backend", "bf16-tuned", "bf16-generic"):
         path = folder / f"device-check-{precision}.json"
         if not path.exists():
             continue
@@ -223,6 +224,7 @@ def gpu_summary(folder):
             out[f"profile_{precision}"] = d["profile"]
         out[precision] = {
             "attention": d.get("attention"),
+            "gpu_kernels": d.get("gpu_kernels"),
             "reference": d.get("reference"),
             "top5_identical": f"{d.get('top5_identical')} of {len(d.get('logits', []))}",
             "logits_ok": d.get("logits_ok"),
@@ -233,6 +235,9 @@ def gpu_summary(folder):
         }
     for precision in ("bf16", "f32"):
         path = folder / f"device-check-{precision}-profile.json"
+        if not path.exists():
+            # The kernels step's device-check profiles the same forward (kernel profiler on).
+            path = folder / f"device-check-{precision}-kernels.json"
         if path.exists():
             out[f"profile_{precision}"] = json.loads(path.read_text()).get("profile")
     # tools/cubecl_kernel_profile.py's summary of the kernels step: time by kernel family.
@@ -241,7 +246,7 @@ def gpu_summary(folder):
         out[path.stem.replace("-", "_")] = {"launches": k["launches"], "families": k["families"],
                                             "top_kernels": k["kernels"][:10]}
     prefill = [(row["share_of_peak"], name, row["tokens_per_second"])
-               for name in ("bf16", "bf16-attn-backend", "bf16-tuned")
+               for name in ("bf16", "bf16-attn-backend", "bf16-tuned", "bf16-generic")
                for row in (out.get(name) or {}).get("throughput") or []
                if row["workload"].startswith("prefill") and row["batch"] == 256]
     if prefill:

@@ -8,10 +8,10 @@ profiling log is on, and writes one line per launch, `| <duration> | <kernel nam
 
 (`CUBECL_DEBUG_LOG` also logs every kernel's compilation; this script reads only the timed
 lines.) It groups the launches by kernel name, and the names into families (matrix products,
-reductions, element-wise ops, casts, indexing and copies, attention, fused kernels), and prints
-and writes each with its total time, share, launch count and mean. `device-check --profile`
-times the forward's steps; this names the kernels inside them, which is what a fused kernel of
-our own would replace. The timing itself serialises the launches, so shares, not totals, are
+reductions, element-wise ops, casts, indexing and copies, attention, burn's fused kernels, and
+attnprune's own kernels), and prints and writes each with its total time, share, launch count
+and mean. `device-check --profile` times the forward's steps; this names the kernels inside
+them, which is what a fused kernel of our own would replace. The timing itself serialises the launches, so shares, not totals, are
 the figure. Python standard library only.
 
 Usage: tools/cubecl_kernel_profile.py cubecl.log [--top 25] [--out kernels.json]
@@ -30,6 +30,9 @@ RUNTIMES = ("WgpuRuntime", "CudaRuntime", "HipRuntime", "CpuRuntime")
 
 # The first pattern that matches the kernel's name names its family.
 FAMILIES = [
+    # attnprune's own kernels (crates/attnprune-lm/src/cube.rs), before the names they contain.
+    # CubeCL names a kernel after its function in CamelCase: RmsNormKernel, MaskedSoftmaxKernel.
+    ("attnprune", re.compile(r"rms_?norm_?kernel|rotary_?kernel|swiglu_?kernel|masked_?softmax_?kernel", re.I)),
     ("fused", re.compile(r"fuse|Fuse|Elemwise(Fuse|Optim)|FusedMatmul|TraceRunner", re.I)),
     ("attention", re.compile(r"attention|flash", re.I)),
     ("matrix product", re.compile(r"matmul|gemm|Matmul|tile|Tiling|Batched(Matmul)?|Naive.*Mat|Stage", re.I)),
