@@ -14,10 +14,10 @@
 use attnprune_lm::generate::{generate, GenerationConfig, GenerationRequest, Sampling};
 use attnprune_lm::reuse::LayerReuse;
 use attnprune_lm::tiny::{random_weights, tiny_config};
-use attnprune_lm::weights::Weight;
 use attnprune_lm::{run_on_device, AttentionOp, DeviceSpec, LlamaConfig, LlamaModel, OnDevice};
-use attnprune_mask::{HeadId, HeadMask};
+use attnprune_mask::HeadMask;
 use burn::tensor::backend::Backend;
+use paths::assert_close;
 
 mod paths;
 
@@ -47,22 +47,7 @@ fn config((hidden, heads, kv_heads): (usize, usize, usize), bias: bool) -> Llama
 fn models<B: Backend>(config: LlamaConfig, device: &B::Device) -> (LlamaModel<B>, LlamaModel<B>) {
     let mut weights = random_weights(&config, 5);
     if config.attention_bias {
-        for l in 0..config.num_layers {
-            for (name, width) in [
-                ("q", config.num_heads),
-                ("k", config.num_kv_heads),
-                ("v", config.num_kv_heads),
-            ] {
-                let n = width * config.head_dim;
-                weights.tensors.insert(
-                    format!("model.layers.{l}.self_attn.{name}_proj.bias"),
-                    Weight {
-                        shape: vec![n],
-                        data: (0..n).map(|i| ((i * 7 % 11) as f32 - 5.0) * 0.05).collect(),
-                    },
-                );
-            }
-        }
+        paths::add_qkv_biases(&config, &mut weights);
     }
     let kernels = LlamaModel::<B>::from_weights(config, weights, device)
         .unwrap()
@@ -77,26 +62,7 @@ fn models<B: Backend>(config: LlamaConfig, device: &B::Device) -> (LlamaModel<B>
 }
 
 fn masks(config: &LlamaConfig) -> Vec<HeadMask> {
-    let layout = config.head_layout();
-    let mut one = HeadMask::unpruned(layout);
-    one.set(HeadId { layer: 1, head: 2 }, true).unwrap();
-    let bits = (0..layout.total()).map(|i| i % 3 == 0).collect();
-    vec![
-        HeadMask::unpruned(layout),
-        one,
-        HeadMask::from_bits(layout, bits).unwrap(),
-    ]
-}
-
-fn assert_close(kernels: &[f64], generic: &[f64], what: &str) {
-    assert_eq!(kernels.len(), generic.len());
-    for (i, (a, b)) in kernels.iter().zip(generic).enumerate() {
-        let tolerance = 1e-4 * (1.0 + b.abs());
-        assert!(
-            (a - b).abs() <= tolerance,
-            "{what}[{i}]: GPU kernels {a} vs generic ops {b}"
-        );
-    }
+    paths::three_masks(config.head_layout())
 }
 
 /// Each check runs as a task on the wgpu-gl device.

@@ -9,9 +9,9 @@ use attnprune_lm::device::CpuBackend;
 use attnprune_lm::generate::{generate, GenerationConfig, GenerationRequest, Sampling};
 use attnprune_lm::reuse::LayerReuse;
 use attnprune_lm::tiny::{random_weights, tiny_config};
-use attnprune_lm::weights::Weight;
 use attnprune_lm::{AttentionOp, LlamaModel};
 use attnprune_mask::{HeadId, HeadMask};
+use paths::assert_close;
 
 mod paths;
 
@@ -24,22 +24,7 @@ fn models(bias: bool) -> (LlamaModel<CpuBackend>, LlamaModel<CpuBackend>) {
     config.attention_bias = bias;
     let mut weights = random_weights(&config, 5);
     if bias {
-        for l in 0..config.num_layers {
-            for (name, width) in [
-                ("q", config.num_heads),
-                ("k", config.num_kv_heads),
-                ("v", config.num_kv_heads),
-            ] {
-                let n = width * config.head_dim;
-                weights.tensors.insert(
-                    format!("model.layers.{l}.self_attn.{name}_proj.bias"),
-                    Weight {
-                        shape: vec![n],
-                        data: (0..n).map(|i| ((i * 7 % 11) as f32 - 5.0) * 0.05).collect(),
-                    },
-                );
-            }
-        }
+        paths::add_qkv_biases(&config, &mut weights);
     }
     let fused = LlamaModel::from_weights(config, weights, &Default::default()).unwrap();
     assert!(
@@ -61,26 +46,7 @@ fn evaluate(
 }
 
 fn masks(model: &LlamaModel<CpuBackend>) -> Vec<HeadMask> {
-    let layout = model.config.head_layout();
-    let mut one = HeadMask::unpruned(layout);
-    one.set(HeadId { layer: 1, head: 2 }, true).unwrap();
-    let bits = (0..layout.total()).map(|i| i % 3 == 0).collect();
-    vec![
-        HeadMask::unpruned(layout),
-        one,
-        HeadMask::from_bits(layout, bits).unwrap(),
-    ]
-}
-
-fn assert_close(fused: &[f64], generic: &[f64], what: &str) {
-    assert_eq!(fused.len(), generic.len());
-    for (i, (a, b)) in fused.iter().zip(generic).enumerate() {
-        let tolerance = 1e-4 * (1.0 + b.abs());
-        assert!(
-            (a - b).abs() <= tolerance,
-            "{what}[{i}]: fused {a} vs generic {b}"
-        );
-    }
+    paths::three_masks(model.config.head_layout())
 }
 
 #[test]

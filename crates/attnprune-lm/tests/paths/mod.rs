@@ -6,8 +6,9 @@ use attnprune_lm::batch::MaskGroup;
 use attnprune_lm::continuation::{extend_context, prompt_reply_logprobs};
 use attnprune_lm::perplexity::{grouped_nll, targeted_nll};
 use attnprune_lm::reuse::LayerReuse;
-use attnprune_lm::LlamaModel;
-use attnprune_mask::HeadMask;
+use attnprune_lm::weights::{Weight, WeightMap};
+use attnprune_lm::{LlamaConfig, LlamaModel};
+use attnprune_mask::{HeadId, HeadLayout, HeadMask};
 use burn::tensor::backend::Backend;
 
 /// The inputs of one evaluation: a shared prefix, prompts, replies, and two
@@ -93,4 +94,51 @@ pub fn evaluate_group_paths<B: Backend>(
             out
         })
         .collect()
+}
+
+/// Qwen2-style q/k/v biases for `config`'s layers, added to `weights`
+/// (deterministic values in [-0.25, 0.25]).
+pub fn add_qkv_biases(config: &LlamaConfig, weights: &mut WeightMap) {
+    for l in 0..config.num_layers {
+        for (name, width) in [
+            ("q", config.num_heads),
+            ("k", config.num_kv_heads),
+            ("v", config.num_kv_heads),
+        ] {
+            let n = width * config.head_dim;
+            weights.tensors.insert(
+                format!("model.layers.{l}.self_attn.{name}_proj.bias"),
+                Weight {
+                    shape: vec![n],
+                    data: (0..n).map(|i| ((i * 7 % 11) as f32 - 5.0) * 0.05).collect(),
+                },
+            );
+        }
+    }
+}
+
+/// Three masks of `layout` (at least 2 layers of 3 heads): none pruned, head
+/// (1, 2) alone, and every third head.
+pub fn three_masks(layout: HeadLayout) -> Vec<HeadMask> {
+    let mut one = HeadMask::unpruned(layout);
+    one.set(HeadId { layer: 1, head: 2 }, true).unwrap();
+    let bits = (0..layout.total()).map(|i| i % 3 == 0).collect();
+    vec![
+        HeadMask::unpruned(layout),
+        one,
+        HeadMask::from_bits(layout, bits).unwrap(),
+    ]
+}
+
+/// `got` equals `reference` value by value within 1e-4 relative (f32
+/// rounding of another order of operations); `what` names the case.
+pub fn assert_close(got: &[f64], reference: &[f64], what: &str) {
+    assert_eq!(got.len(), reference.len(), "{what}: lengths");
+    for (i, (a, b)) in got.iter().zip(reference).enumerate() {
+        let tolerance = 1e-4 * (1.0 + b.abs());
+        assert!(
+            (a - b).abs() <= tolerance,
+            "{what}[{i}]: {a} vs the reference's {b}"
+        );
+    }
 }
