@@ -324,7 +324,7 @@ impl<B: Backend> LlamaModel<B> {
 
     /// The model with attnprune's own GPU kernels on (where the backend has
     /// them) or off (burn's generic ops in their place; the comparison
-    /// `device-check --gpu-kernels off` measures).
+    /// `device-check --gpu-kernels false` measures).
     pub fn with_gpu_kernels(mut self, on: bool) -> Self {
         self.gpu_kernels = on && crate::cube::available::<B>();
         self
