@@ -15,7 +15,7 @@ pub mod samples;
 pub mod table;
 pub mod trajectory;
 
-pub use atomic::{write_atomic, write_atomic_bytes};
+pub use atomic::{staging_folder, write_atomic, write_atomic_bytes};
 pub use provenance::{sha256_file, Fingerprint, Provenance};
 pub use samples::{SampleRow, SampleTable, SampleTableWriter};
 

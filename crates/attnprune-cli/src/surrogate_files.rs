@@ -2,7 +2,7 @@
 //! provenance (the report of their fit is `attnprune_surrogate::SurrogateReport`).
 
 use anyhow::{Context, Result};
-use attnprune_artifact::{write_atomic_bytes, Provenance};
+use attnprune_artifact::{staging_folder, write_atomic_bytes, Provenance};
 use attnprune_surrogate::TrainedSurrogate;
 use std::path::Path;
 
@@ -18,13 +18,17 @@ pub fn save_surrogate(
     base: &Path,
     provenance: &Provenance,
 ) -> Result<()> {
-    let dir = base.parent().unwrap_or(Path::new("."));
+    let dir = base
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let name = base
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let temp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    std::fs::create_dir_all(&temp)?;
+    // Removed with whatever is left in it when dropped, also on an error.
+    let staging = staging_folder(base)?;
+    let temp = staging.path();
     model.save(&temp.join(&name))?;
     write_atomic_bytes(
         &temp.join(format!("{name}.provenance.json")),
@@ -35,7 +39,9 @@ pub fn save_surrogate(
         std::fs::rename(temp.join(&file), dir.join(&file))
             .with_context(|| format!("moving `{file}` into `{}`", dir.display()))?;
     }
-    std::fs::remove_dir_all(&temp)?;
+    staging
+        .close()
+        .with_context(|| format!("removing the staging folder in `{}`", dir.display()))?;
     Ok(())
 }
 
