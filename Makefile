@@ -89,10 +89,14 @@ test-slurm: build
 # the tiny model: logits, perplexity, replies after padded and cached prompts, with burn's attention
 # op (f32's default) and with the eager ops (bf16's default on a GPU); then attnprune's own GPU
 # kernels (crates/attnprune-lm/src/cube.rs) against burn's generic ops on every evaluation path
-# (tests/cube_kernels.rs; empty in a build with burn's fusion, where they do not run). Without a GPU it
+# (tests/cube_kernels.rs), and `sample` run on the device with them and without (tests/gpu_stages.rs:
+# the tables match the CPU's, provenance records `--gpu-kernels false`); both tests are empty in a
+# build with burn's fusion, where our kernels do not run. Without a GPU it
 # runs on Mesa's llvmpipe (the GPU code path checked on the CPU). CubeCL's kernel profiler is on,
 # and tools/cubecl_kernel_profile.py sums its log (as scripts/gpu-bf16.sh's kernels step). Own
-# target folder: the wgpu feature rebuilds the workspace (about 12 min on 2 cores).
+# target folder: the wgpu feature rebuilds the workspace (about 12 min on 2 cores). The test is
+# built with the cli selected too, so that cargo resolves the dependencies' features as for the
+# cli build above and reuses its compiled crates (alone, `-p attnprune-lm` recompiles burn).
 # WGPU_FEATURES=wgpu-tuned checks burn's autotuning and fusion instead (what `cuda-tuned` turns
 # on; its autotuning adds about 3 min on the tiny model).
 WGPU_FEATURES ?= wgpu
@@ -107,7 +111,8 @@ test-wgpu:
 	$(PYTHON) tools/cubecl_kernel_profile.py $(WGPU_TARGET)/cubecl.log --top 5 --out $(WGPU_TARGET)/kernels.json
 	$(WGPU_TARGET)/release/device-check --model $(WGPU_TARGET)/tiny --device wgpu-gl --attention eager \
 	  --ppl-text tests/fixtures/ppl_text.txt --ppl-window 32 --no-throughput --out $(WGPU_TARGET)/device-check-eager.json
-	CARGO_TARGET_DIR=$(WGPU_TARGET) $(CARGO) test --release -p attnprune-lm --features $(WGPU_FEATURES) --test cube_kernels
+	CARGO_TARGET_DIR=$(WGPU_TARGET) $(CARGO) test --release -p attnprune-lm -p attnprune-cli \
+	  --features attnprune-cli/$(WGPU_FEATURES) --test cube_kernels --test gpu_stages
 
 # pyarrow and pandas for tools/check_parquet_metadata.py, which a test runs to check that
 # pyarrow sees the tables' provenance (only the tests need Python; the tool never does).
