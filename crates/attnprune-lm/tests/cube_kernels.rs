@@ -12,6 +12,7 @@
 #![allow(clippy::unwrap_used)] // helpers outside #[test] fns: a failed unwrap is a failed test
 
 use attnprune_lm::generate::{generate, GenerationConfig, GenerationRequest, Sampling};
+use attnprune_lm::perplexity::targeted_nll;
 use attnprune_lm::reuse::LayerReuse;
 use attnprune_lm::tiny::{random_weights, tiny_config};
 use attnprune_lm::{run_on_device, AttentionOp, DeviceSpec, LlamaConfig, LlamaModel, OnDevice};
@@ -140,4 +141,39 @@ impl OnDevice for GreedyReplies {
 #[test]
 fn gpu_kernels_generate_the_same_greedy_replies() {
     run_on_device(DeviceSpec::WgpuGl, GreedyReplies).unwrap();
+}
+
+/// One forward over more rows than a grid dimension holds (65,535 cubes on
+/// wgpu): the row kernels' cube counts are split over two dimensions, and
+/// each cube must still find its row (at batch 256 × 128 tokens SmolLM2's
+/// softmax has 294,912 rows, its RMSNorm 32,768).
+struct ManyRows;
+
+impl OnDevice for ManyRows {
+    type Output = ();
+    fn run<B: Backend>(self, device: B::Device) {
+        let config = config(SHAPES[0], false);
+        let (kernels, generic) = models::<B>(config.clone(), &device);
+        let masks = masks(&config);
+        // 700 windows of 100 tokens: 70,000 RMSNorm rows, 280,000 softmax rows.
+        let windows: Vec<Vec<u32>> = (0..700u32)
+            .map(|w| (0..100).map(|t| (w * 7 + t * 13) % VOCAB as u32).collect())
+            .collect();
+        let seqs: Vec<&[u32]> = windows.iter().map(Vec::as_slice).collect();
+        let row_masks: Vec<&HeadMask> = (0..seqs.len()).map(|i| &masks[i % masks.len()]).collect();
+        let starts = vec![1; seqs.len()];
+        let nll = |model: &LlamaModel<B>| -> Vec<f64> {
+            targeted_nll(model, &seqs, &row_masks, &starts, &mut LayerReuse::off())
+                .unwrap()
+                .iter()
+                .map(|n| n.nll)
+                .collect()
+        };
+        assert_close(&nll(&kernels), &nll(&generic), "700 windows of 100 tokens");
+    }
+}
+
+#[test]
+fn gpu_kernels_find_their_rows_past_one_grid_dimension() {
+    run_on_device(DeviceSpec::WgpuGl, ManyRows).unwrap();
 }
