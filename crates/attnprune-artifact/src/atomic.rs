@@ -24,12 +24,13 @@ pub fn write_atomic<T>(
     let dir = parent_folder(path);
     std::fs::create_dir_all(dir).map_err(io_err(dir))?;
     let prefix = temp_prefix(path);
-    let (file, temp) = tempfile::Builder::new()
-        .prefix(&prefix)
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(io_err(path))?
-        .into_parts();
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(&prefix).suffix(".tmp");
+    // The permissions `File::create` gives (0o666 less the umask), not tempfile's
+    // owner-only 0o600: artifacts stay readable where the folder is shared (a cluster).
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+    let (file, temp) = builder.tempfile_in(dir).map_err(io_err(path))?.into_parts();
     let mut writer = BufWriter::new(file);
     let value = fill(&mut writer)?;
     writer.flush().map_err(io_err(&temp))?;
@@ -159,5 +160,18 @@ mod tests {
         let kept = staging.path().to_path_buf();
         drop(staging);
         assert!(!kept.exists());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn artifacts_get_the_permissions_of_a_plain_file() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let plain = dir.path().join("plain.txt");
+        std::fs::write(&plain, b"x").unwrap();
+        let p = dir.path().join("out.txt");
+        write_atomic_bytes(&p, b"x").unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&p), mode(&plain));
     }
 }
