@@ -452,13 +452,9 @@ fn run(a: Args) -> Result<()> {
     Ok(())
 }
 
+/// Writes `value` as pretty JSON to `path`, atomically (the artifacts' writer).
 fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating `{}`", dir.display()))?;
-    }
-    let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, serde_json::to_string_pretty(value)? + "\n")
-        .with_context(|| format!("writing `{}`", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("writing `{}`", path.display()))?;
+    let text = serde_json::to_string_pretty(value)? + "\n";
+    attnprune_artifact::write_atomic_bytes(path, text.as_bytes())?;
     Ok(())
 }
