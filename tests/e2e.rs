@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{fails, root, run as ok, TinyRun};
+use common::{fails, root, run as ok, sample_table, TinyRun};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -19,10 +19,6 @@ fn run_stage(s: &TinyRun, name: &str, extra: &[&str]) {
     let mut args = measure(s);
     args.extend(extra.iter().map(|s| s.to_string()));
     ok(name, &args);
-}
-
-fn sample_table(path: &str) -> attnprune_artifact::SampleTable {
-    attnprune_artifact::samples::read_sample_table(Path::new(path)).unwrap()
 }
 
 /// `sample` of 2 random masks (up to 6 heads, seed 1) with `extra` options into `table`.

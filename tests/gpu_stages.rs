@@ -7,11 +7,10 @@
 
 mod common;
 
-use common::{run, TinyRun};
-use std::path::Path;
+use common::{run, sample_table, TinyRun};
 
 /// `sample` of 3 random masks (up to 6 heads, seed 1) on `device` with `extra` options.
-fn sample_on(s: &TinyRun, device: &str, extra: &[&str], table: &str) -> Vec<String> {
+fn sample_on(s: &TinyRun, device: &str, extra: &[&str], table: &str) {
     let mut args = s.measure_flags("gender_and_sex,age", "2", "4", None);
     let fixed = [
         "--num-masks",
@@ -28,11 +27,6 @@ fn sample_on(s: &TinyRun, device: &str, extra: &[&str], table: &str) -> Vec<Stri
     args.push(s.p(table));
     args.extend(extra.iter().map(|x| x.to_string()));
     run("sample", &args);
-    args
-}
-
-fn table(s: &TinyRun, name: &str) -> attnprune_artifact::SampleTable {
-    attnprune_artifact::samples::read_sample_table(Path::new(&s.p(name))).unwrap()
 }
 
 /// The two tables hold the same masks and, within `tolerance` relative, the same numbers.
@@ -75,10 +69,10 @@ fn sample_on_the_gpu_path_matches_the_cpu_and_records_its_kernels() {
     // On the CPU the option changes nothing, so it is not recorded.
     sample_on(&s, "cpu", &["--gpu-kernels", "false"], "cpu-off.parquet");
     let (cpu, ours, generic, cpu_off) = (
-        table(&s, "cpu.parquet"),
-        table(&s, "ours.parquet"),
-        table(&s, "generic.parquet"),
-        table(&s, "cpu-off.parquet"),
+        sample_table(&s.p("cpu.parquet")),
+        sample_table(&s.p("ours.parquet")),
+        sample_table(&s.p("generic.parquet")),
+        sample_table(&s.p("cpu-off.parquet")),
     );
 
     assert_same_measurements(&cpu, &ours, 1e-4);

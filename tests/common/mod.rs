@@ -62,6 +62,11 @@ pub fn strings(xs: &[&str]) -> Vec<String> {
     xs.iter().map(|s| s.to_string()).collect()
 }
 
+/// A sample table written by a stage, read back (a failed read fails the test).
+pub fn sample_table(path: &str) -> attnprune_artifact::SampleTable {
+    attnprune_artifact::samples::read_sample_table(Path::new(path)).unwrap()
+}
+
 /// A JSON file, parsed.
 pub fn json(path: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
