@@ -1,6 +1,6 @@
 //! The burn MLP module, convertible to and from plain [`DenseLayer`]s.
 
-use burn::module::{Module, Param};
+use burn::module::{Module, Param, ParamId};
 use burn::nn::Linear;
 use burn::tensor::activation::{gelu, relu};
 use burn::tensor::backend::Backend;
@@ -25,7 +25,8 @@ impl<B: Backend> Mlp<B> {
     pub fn from_dense(layers: &[DenseLayer], activation: Activation, device: &B::Device) -> Self {
         let layers = layers
             .iter()
-            .map(|l| linear_from_dense(l, device))
+            .enumerate()
+            .map(|(k, l)| linear_from_dense(l, k, device))
             .collect();
         Self { layers, activation }
     }
@@ -57,12 +58,20 @@ impl<B: Backend> Mlp<B> {
     }
 }
 
-fn linear_from_dense<B: Backend>(layer: &DenseLayer, device: &B::Device) -> Linear<B> {
+/// Layer `k` as a burn `Linear` whose parameters require gradients (as `Param::from_tensor`'s),
+/// with the ids `2k` and `2k + 1` instead of burn's random ones: the ids are written into the
+/// `.mpk` record, so random ids would make two runs with the same seed and inputs write
+/// different files.
+fn linear_from_dense<B: Backend>(layer: &DenseLayer, k: usize, device: &B::Device) -> Linear<B> {
     let weight = TensorData::new(layer.weight.clone(), [layer.n_in, layer.n_out]);
     let bias = TensorData::new(layer.bias.clone(), [layer.n_out]);
+    let id = |i: usize| ParamId::from(i as u64);
     Linear {
-        weight: Param::from_tensor(Tensor::from_data(weight, device)),
-        bias: Some(Param::from_tensor(Tensor::from_data(bias, device))),
+        weight: Param::initialized(id(2 * k), Tensor::from_data(weight, device).require_grad()),
+        bias: Some(Param::initialized(
+            id(2 * k + 1),
+            Tensor::from_data(bias, device).require_grad(),
+        )),
     }
 }
 
