@@ -6,11 +6,10 @@ use anyhow::{bail, Context, Result};
 use attnprune_artifact::samples::read_samples;
 use attnprune_artifact::{write_atomic_bytes, Provenance, SampleRow, SampleTable};
 use attnprune_surrogate::{
-    bias_floor, bias_target, metrics, split_holdout, train, AdditiveConfig, BiasTargetTransform,
-    FitMetrics, MaskRows, Points, RefinedReport, SelectedModels, StructuredModels,
-    StructuredReports, StructuredSurrogateFile, SurrogateReport, TargetReport, TrainConfig,
-    TrainedSurrogate, STRUCTURED_KIND, STRUCTURED_VERSION, SURROGATE_REPORT_KIND,
-    SURROGATE_REPORT_VERSION,
+    bias_floor, bias_target, fit_mlp, fit_structured, refine_structured, select_models,
+    split_holdout, AdditiveConfig, BiasTargetTransform, FitTable, MaskRows, StructuredFit,
+    StructuredReports, StructuredSurrogateFile, SurrogateReport, TrainConfig, STRUCTURED_KIND,
+    STRUCTURED_VERSION, SURROGATE_REPORT_KIND, SURROGATE_REPORT_VERSION,
 };
 use clap::Parser;
 use std::path::PathBuf;
@@ -96,41 +95,36 @@ pub fn run(args: TrainArgs) -> Result<()> {
         learning_rate: args.learning_rate,
         ..TrainConfig::default()
     };
-    let (train_idx, hold_idx) = split_holdout(table.rows.len(), args.holdout, args.seed)?;
-    let scale = args.bias_scale;
-    let floor = bias_floor(
-        &table
-            .rows
-            .iter()
-            .map(|r| scale.bias(r, axis))
-            .collect::<Vec<_>>(),
-    );
-    let bias = |r: &SampleRow| bias_target(scale.bias(r, axis), floor);
-    let log_ppl = |r: &SampleRow| r.perplexity.ln();
-    let (bias_model, bias_report) = fit(
-        &table.rows,
-        &train_idx,
-        &hold_idx,
+    let split = split_holdout(table.rows.len(), args.holdout, args.seed)?;
+    let split = (split.0.as_slice(), split.1.as_slice());
+    let data = fit_table(&table, axis, args.bias_scale);
+    let floor = bias_floor(&data.bias);
+    let ln_bias: Vec<f64> = data.bias.iter().map(|&b| bias_target(b, floor)).collect();
+    let masks = &data.rows.masks;
+    let bias_name = format!("ln_bias/{}", args.axis);
+    let (bias_model, bias_report) =
+        fit_mlp(masks, &ln_bias, split, &config, args.seed, &bias_name)?;
+    let (ppl_model, ppl_report) = fit_mlp(
+        masks,
+        &data.rows.ln_ppl,
+        split,
         &config,
         args.seed,
-        bias,
-        &format!("ln_bias/{}", args.axis),
-    )?;
-    let (ppl_model, ppl_report) = fit(
-        &table.rows,
-        &train_idx,
-        &hold_idx,
-        &config,
-        args.seed,
-        log_ppl,
         "ln_perplexity",
     )?;
     let mut provenance = provenance(&args, &table.provenance)?;
     provenance.settings.insert(
         "bias_target".into(),
-        serde_json::to_value(BiasTargetTransform::new(floor, scale.name()))?,
+        serde_json::to_value(BiasTargetTransform::new(floor, args.bias_scale.name()))?,
     );
-    let structured = fit_structured(&args, &table, axis, floor, (&train_idx, &hold_idx))?;
+    let additive = AdditiveConfig {
+        seed: args.seed,
+        ..AdditiveConfig::default()
+    };
+    let mut structured = fit_structured(&data, &args.axis, floor, split, &additive)?;
+    if !args.refine_samples.is_empty() {
+        refine(&args, &table, &data.buckets, &mut structured, &additive)?;
+    }
     std::fs::create_dir_all(&args.out_dir)
         .with_context(|| format!("creating `{}`", args.out_dir.display()))?;
     save_surrogate(
@@ -150,7 +144,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         perplexity: ppl_report,
         structured: StructuredReports {
             bias: structured.bias,
-            perplexity: structured.ppl,
+            perplexity: structured.perplexity,
             refined: structured.refined,
         },
         selected,
@@ -160,6 +154,40 @@ pub fn run(args: TrainArgs) -> Result<()> {
         report.to_json().as_bytes(),
     )?;
     log_fits(&report);
+    Ok(())
+}
+
+/// Replaces the screening fit's models by their refit on --refine-samples (the richer
+/// measurement, of the same model and `buckets` as the screening table), with its report.
+fn refine(
+    args: &TrainArgs,
+    table: &SampleTable,
+    buckets: &[String],
+    structured: &mut StructuredFit,
+    config: &AdditiveConfig,
+) -> Result<()> {
+    let (rich, rich_first) = read_samples(&args.refine_samples)?;
+    table
+        .provenance
+        .check_same_model(&args.samples[0], &rich.provenance, &rich_first)?;
+    let rich_axis = rich.axis_index(&args.axis, &rich_first)?;
+    let rich = fit_table(&rich, rich_axis, args.bias_scale);
+    if rich.buckets != buckets {
+        bail!(
+            "`{}` measures the buckets {:?}, `{}` {buckets:?}",
+            rich_first.display(),
+            rich.buckets,
+            args.samples[0].display()
+        );
+    }
+    let tables = args
+        .refine_samples
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    let (models, report) = refine_structured(&structured.models, &rich, tables, config)?;
+    structured.models = models;
+    structured.refined = Some(report);
     Ok(())
 }
 
@@ -216,53 +244,8 @@ fn log_fits(report: &SurrogateReport) {
     );
 }
 
-fn select_models(s: &StructuredFit, bias: &TargetReport, ppl: &TargetReport) -> SelectedModels {
-    if s.refined.is_some() {
-        let reason =
-            "only the structured surrogate is refitted on the richer measurement of the proposals"
-                .into();
-        return SelectedModels {
-            bias: "structured".into(),
-            perplexity: "structured".into(),
-            reason,
-        };
-    }
-    let spearman = |r: &TargetReport| {
-        r.holdout.map_or(f64::NEG_INFINITY, |h| {
-            if h.spearman.is_nan() {
-                f64::NEG_INFINITY
-            } else {
-                h.spearman
-            }
-        })
-    };
-    let pick = |structured: &TargetReport, mlp: &TargetReport| {
-        if spearman(structured) >= spearman(mlp) {
-            "structured"
-        } else {
-            "mlp"
-        }
-    };
-    SelectedModels {
-        bias: pick(&s.bias, bias).into(),
-        perplexity: pick(&s.ppl, ppl).into(),
-        reason: "the higher held-out Spearman on the screening table".into(),
-    }
-}
-
-/// The structured fit and its reports.
-struct StructuredFit {
-    models: StructuredModels,
-    bias: TargetReport,
-    ppl: TargetReport,
-    refined: Option<RefinedReport>,
-}
-
-fn mask_rows(
-    table: &SampleTable,
-    axis: usize,
-    scale: BiasScale,
-) -> (MaskRows, Vec<String>, Vec<f64>) {
+/// The measurements of `axis` (column index) on `scale` as the fits see them.
+fn fit_table(table: &SampleTable, axis: usize, scale: BiasScale) -> FitTable {
     let name = &table.columns.axes[axis];
     let idx: Vec<usize> = (0..table.columns.buckets.len())
         .filter(|&i| &table.columns.buckets[i].0 == name)
@@ -271,233 +254,22 @@ fn mask_rows(
         BiasScale::Logit => idx.iter().map(|&i| r.logit_bucket_means[i]).collect(),
         BiasScale::Prob => idx.iter().map(|&i| r.bucket_means[i]).collect(),
     };
-    let rows = MaskRows {
-        masks: table.rows.iter().map(|r| r.mask.bits().to_vec()).collect(),
-        ln_ppl: table.rows.iter().map(|r| r.perplexity.ln()).collect(),
-        bucket_means: table.rows.iter().map(means).collect(),
-    };
-    let buckets = idx
-        .iter()
-        .map(|&i| table.columns.buckets[i].1.clone())
-        .collect();
-    let counts = idx
-        .iter()
-        .map(|&i| table.columns.bucket_counts[i] as f64)
-        .collect();
-    (rows, buckets, counts)
-}
-
-fn fit_structured(
-    args: &TrainArgs,
-    table: &SampleTable,
-    axis: usize,
-    floor: f64,
-    (train_idx, hold_idx): (&[usize], &[usize]),
-) -> Result<StructuredFit> {
-    let (rows, buckets, counts) = mask_rows(table, axis, args.bias_scale);
-    let config = AdditiveConfig {
-        seed: args.seed,
-        ..AdditiveConfig::default()
-    };
-    let priors = rows.knockout_priors();
-    let train_rows = rows.subset(train_idx);
-    log::info!(
-        "fitting the structured surrogate on {} rows (knockout priors: {})",
-        train_idx.len(),
-        priors.is_some()
-    );
-    // The held-out rows' own knockouts (if any are held out) must not leak into the prior.
-    let train_priors = train_rows.knockout_priors();
-    let held = StructuredModels::fit(
-        &train_rows,
-        priors_ref(&train_priors),
-        buckets.clone(),
-        counts.clone(),
-        &config,
-    )?;
-    let scale = args.bias_scale;
-    let split = (train_idx, hold_idx);
-    let (mut ln_bias, mut ln_ppl) = (Vec::new(), Vec::new());
-    for r in &table.rows {
-        ln_bias.push(bias_target(held.bias.predict(r.mask.bits())?, floor));
-        ln_ppl.push(held.ln_ppl.predict(r.mask.bits())?);
-    }
-    let measured_bias: Vec<f64> = table
-        .rows
-        .iter()
-        .map(|r| bias_target(scale.bias(r, axis), floor))
-        .collect();
-    let measured_ppl: Vec<f64> = table.rows.iter().map(|r| r.perplexity.ln()).collect();
-    let bias = TargetReport::of_split(
-        &format!("structured ln_bias/{}", args.axis),
-        &ln_bias,
-        &measured_bias,
-        split,
-    )?;
-    let ppl = TargetReport::of_split("structured ln_perplexity", &ln_ppl, &measured_ppl, split)?;
-    let screening = StructuredModels::fit(
-        &rows,
-        priors_ref(&priors),
-        buckets.clone(),
-        counts.clone(),
-        &config,
-    )?;
-    if args.refine_samples.is_empty() {
-        return Ok(StructuredFit {
-            models: screening,
-            bias,
-            ppl,
-            refined: None,
-        });
-    }
-    let (refined, report) = refine_structured(args, table, &screening, &buckets, &config)?;
-    Ok(StructuredFit {
-        models: refined,
-        bias,
-        ppl,
-        refined: Some(report),
-    })
-}
-
-/// The structured surrogate refitted on the richer measurement (--refine-samples) with the
-/// screening fit as its ridge prior, and its leave-one-out fit.
-fn refine_structured(
-    args: &TrainArgs,
-    table: &SampleTable,
-    screening: &StructuredModels,
-    buckets: &[String],
-    config: &AdditiveConfig,
-) -> Result<(StructuredModels, RefinedReport)> {
-    let scale = args.bias_scale;
-    let (rich, rich_first) = read_samples(&args.refine_samples)?;
-    table
-        .provenance
-        .check_same_model(&args.samples[0], &rich.provenance, &rich_first)?;
-    let rich_axis = rich.axis_index(&args.axis, &rich_first)?;
-    let (rich_rows, rich_buckets, rich_counts) = mask_rows(&rich, rich_axis, scale);
-    if rich_buckets != buckets {
-        bail!(
-            "`{}` measures the buckets {rich_buckets:?}, `{}` {buckets:?}",
-            rich_first.display(),
-            args.samples[0].display()
-        );
-    }
-    let prior = screening.as_priors();
-    let refined = StructuredModels::fit(
-        &rich_rows,
-        Some((&prior.0, &prior.1)),
-        rich_buckets.clone(),
-        rich_counts.clone(),
-        config,
-    )?;
-    let loo = leave_one_out(
-        &rich,
-        &rich_rows,
-        (&prior.0, &prior.1),
-        (&rich_buckets, &rich_counts),
-        rich_axis,
-        scale,
-        config,
-    )?;
-    log::info!(
-        "refined the structured surrogate on {} rows of the richer measurement",
-        rich_rows.masks.len()
-    );
-    let report = RefinedReport {
-        tables: args
-            .refine_samples
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect(),
-        rows: rich_rows.masks.len(),
-        bias: metrics_of(&loo.0),
-        perplexity: metrics_of(&loo.1),
-        bias_points: loo.0,
-        perplexity_points: loo.1,
-    };
-    Ok((refined, report))
-}
-
-/// Borrowed priors for [`StructuredModels::fit`].
-fn priors_ref(p: &Option<(Vec<f64>, Vec<Vec<f64>>)>) -> Option<(&[f64], &[Vec<f64>])> {
-    p.as_ref().map(|(a, b)| (a.as_slice(), b.as_slice()))
-}
-
-/// `(measured, predicted)` of each refine row from a fit without it (bias on its scale, ln perplexity).
-fn leave_one_out(
-    rich: &SampleTable,
-    rows: &MaskRows,
-    prior: (&[f64], &[Vec<f64>]),
-    (buckets, counts): (&[String], &[f64]),
-    axis: usize,
-    scale: BiasScale,
-    config: &AdditiveConfig,
-) -> Result<(Points, Points)> {
-    let n = rows.masks.len();
-    let (mut bias, mut ppl) = (Vec::new(), Vec::new());
-    if n < 5 {
-        return Ok((bias, ppl));
-    }
-    for k in 0..n {
-        let rest: Vec<usize> = (0..n).filter(|&i| i != k).collect();
-        let fit = StructuredModels::fit(
-            &rows.subset(&rest),
-            Some(prior),
-            buckets.to_vec(),
-            counts.to_vec(),
-            config,
-        )?;
-        bias.push((
-            scale.bias(&rich.rows[k], axis),
-            fit.bias.predict(&rows.masks[k])?,
-        ));
-        ppl.push((rows.ln_ppl[k], fit.ln_ppl.predict(&rows.masks[k])?));
-    }
-    Ok((bias, ppl))
-}
-
-fn metrics_of(points: &[(f64, f64)]) -> Option<FitMetrics> {
-    let (t, p): (Vec<f64>, Vec<f64>) = points.iter().copied().unzip();
-    metrics(&p, &t).ok()
-}
-
-fn fit(
-    rows: &[SampleRow],
-    train_idx: &[usize],
-    hold_idx: &[usize],
-    config: &TrainConfig,
-    seed: u64,
-    target: impl Fn(&SampleRow) -> f64,
-    name: &str,
-) -> Result<(TrainedSurrogate, TargetReport)> {
-    let xs = |idx: &[usize]| {
-        idx.iter()
-            .map(|&i| rows[i].mask.bits().to_vec())
-            .collect::<Vec<_>>()
-    };
-    let ys = |idx: &[usize]| idx.iter().map(|&i| target(&rows[i])).collect::<Vec<_>>();
-    log::info!("training the {name} surrogate on {} rows", train_idx.len());
-    let model = train(config, &xs(train_idx), &ys(train_idx), seed)?;
-    let train_fit = metrics(&model.predict_batch(&xs(train_idx))?, &ys(train_idx))?;
-    let (holdout, holdout_points) = if hold_idx.is_empty() {
-        (None, Vec::new())
-    } else {
-        let pred = model.predict_batch(&xs(hold_idx))?;
-        let truth = ys(hold_idx);
-        (
-            Some(metrics(&pred, &truth)?),
-            truth.into_iter().zip(pred).collect(),
-        )
-    };
-    Ok((
-        model,
-        TargetReport {
-            target: name.to_string(),
-            train: train_fit,
-            holdout,
-            holdout_points,
+    FitTable {
+        rows: MaskRows {
+            masks: table.rows.iter().map(|r| r.mask.bits().to_vec()).collect(),
+            ln_ppl: table.rows.iter().map(|r| r.perplexity.ln()).collect(),
+            bucket_means: table.rows.iter().map(means).collect(),
         },
-    ))
+        buckets: idx
+            .iter()
+            .map(|&i| table.columns.buckets[i].1.clone())
+            .collect(),
+        counts: idx
+            .iter()
+            .map(|&i| table.columns.bucket_counts[i] as f64)
+            .collect(),
+        bias: table.rows.iter().map(|r| scale.bias(r, axis)).collect(),
+    }
 }
 
 fn provenance(args: &TrainArgs, samples: &Provenance) -> Result<Provenance> {

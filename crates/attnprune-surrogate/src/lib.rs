@@ -13,6 +13,8 @@
 //! * [`StructuredModels`]: ln perplexity and the bucket means as additive models seeded by the
 //!   single-head knockouts, refitted on a richer measurement with the coarser fit as prior;
 //!   [`StructuredSurrogateFile`] is its file.
+//! * [`fitting`]: the rules of `train-surrogate` (held-out fits of every model, the
+//!   refinement with its leave-one-out fit, which model `anneal` uses).
 //! * [`metrics`] computes R², RMSE and Spearman; [`split_holdout`] makes seeded splits.
 //! * [`SurrogateReport`] is `surrogate-report.json`: every model's fit and which one `anneal` uses.
 
@@ -21,6 +23,7 @@ mod config;
 mod dense;
 mod error;
 mod fast;
+pub mod fitting;
 mod gelu;
 mod io;
 mod metrics;
@@ -45,6 +48,9 @@ pub use config::{Activation, TrainConfig};
 pub use dense::{check_layers, DenseLayer};
 pub use error::SurrogateError;
 pub use fast::{FastMlp, IncrementalMlp};
+pub use fitting::{
+    fit_mlp, fit_structured, refine_structured, select_models, FitTable, StructuredFit,
+};
 pub use io::surrogate_paths;
 pub use metrics::{metrics, split_holdout, FitMetrics};
 pub use model::Mlp;
