@@ -12,7 +12,8 @@
 //!
 //! With [`AnnealConfig::pool_size`] `> 0` each restart also keeps its best distinct feasible
 //! visited states ([`RestartResult::pool`], merged by [`AnnealResult::pool`]), and
-//! [`select_diverse`] picks a diverse subset of them to verify on the real model.
+//! [`select_diverse`] picks a diverse subset of them to verify on the real model;
+//! [`spread_candidates`] spreads that choice over several walks' pools.
 
 mod config;
 mod constrained;
@@ -26,7 +27,7 @@ mod schedule;
 
 pub use config::{AnnealConfig, StartState};
 pub use constrained::ConstrainedObjective;
-pub use diverse::select_diverse;
+pub use diverse::{select_diverse, spread_candidates};
 pub use engine::{anneal, restart_rng};
 pub use error::AnnealError;
 pub use objective::{Evaluation, FlipObjective, FnObjective, LinearObjective};

@@ -3,7 +3,7 @@
 use crate::surrogate_files::load_surrogate;
 use anyhow::{bail, Context, Result};
 use attnprune_anneal::{
-    anneal, select_diverse, AnnealConfig, AnnealResult, ConstrainedObjective, Cooling, Solution,
+    anneal, spread_candidates, AnnealConfig, AnnealResult, ConstrainedObjective, Cooling, Solution,
     StartTemperature,
 };
 use attnprune_artifact::samples::read_samples;
@@ -405,41 +405,6 @@ fn anneal_config(args: &AnnealArgs) -> Result<AnnealConfig> {
     })
 }
 
-/// Up to `k` proposals spread over the walks (`pools`: size caps and budget fractions, smallest
-/// and safest first): `k / walks` (at least one) diverse ones from each, every two at least
-/// `min_hamming` apart, then the best remaining ones of all pools. Sorted by predicted value.
-pub fn spread_candidates(
-    pools: &[Vec<Solution>],
-    k: usize,
-    min_hamming: usize,
-    size_class: usize,
-) -> Vec<Solution> {
-    let far = |a: &Solution, chosen: &[Solution]| {
-        chosen.iter().all(|c| {
-            c.state.iter().zip(&a.state).filter(|(x, y)| x != y).count() >= min_hamming.max(1)
-        })
-    };
-    let per = (k / pools.len().max(1)).max(1);
-    let mut chosen: Vec<Solution> = Vec::new();
-    for pool in pools {
-        let mut taken = 0;
-        for s in select_diverse(pool, pool.len(), min_hamming, size_class) {
-            if taken < per && chosen.len() < k && far(&s, &chosen) {
-                chosen.push(s);
-                taken += 1;
-            }
-        }
-    }
-    let all: Vec<Solution> = pools.iter().flatten().cloned().collect();
-    for s in select_diverse(&all, all.len(), min_hamming, size_class) {
-        if chosen.len() < k && far(&s, &chosen) {
-            chosen.push(s);
-        }
-    }
-    chosen.sort_by(|a, b| a.evaluation.value.total_cmp(&b.evaluation.value));
-    chosen
-}
-
 /// The diverse proposals of all walks, with predictions and their uncertainty.
 fn write_candidates(
     path: &std::path::Path,
@@ -504,51 +469,4 @@ fn write_trajectory_of(
     traj_prov.schema_version = TRAJECTORY_VERSION;
     write_trajectory(&args.out_trajectory, &rows, &traj_prov)?;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use attnprune_anneal::Evaluation;
-
-    fn solution(bits: &[usize], value: f64, restart: usize) -> Solution {
-        let mut state = vec![false; 8];
-        bits.iter().for_each(|&b| state[b] = true);
-        Solution {
-            state,
-            evaluation: Evaluation::plain(value),
-            restart,
-            found_at_step: None,
-        }
-    }
-
-    #[test]
-    fn proposals_come_from_every_budget_fraction() {
-        // The bold walk (second pool) finds better predicted values everywhere.
-        let safe = vec![solution(&[0], 0.9, 0), solution(&[1], 0.8, 1)];
-        let bold = vec![
-            solution(&[2, 3, 4], 0.1, 2),
-            solution(&[5, 6, 7], 0.2, 3),
-            solution(&[2, 5, 7], 0.3, 2),
-        ];
-        let chosen = spread_candidates(&[safe, bold], 4, 1, 5);
-        assert_eq!(chosen.len(), 4);
-        assert!(
-            chosen
-                .iter()
-                .any(|s| s.state.iter().filter(|&&b| b).count() == 1),
-            "no safe proposal"
-        );
-        assert!(chosen
-            .windows(2)
-            .all(|w| w[0].evaluation.value <= w[1].evaluation.value));
-        // Never the same mask twice, and never more than asked.
-        let again = spread_candidates(
-            &[vec![solution(&[0], 0.5, 0)], vec![solution(&[0], 0.5, 1)]],
-            4,
-            1,
-            5,
-        );
-        assert_eq!(again.len(), 1);
-    }
 }
