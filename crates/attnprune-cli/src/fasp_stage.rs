@@ -12,7 +12,7 @@ use attnprune_eval::pool::{PoolArgs, WorkerPool};
 use attnprune_lm::{run_on_device, OnDevice};
 use attnprune_mask::{HeadId, HeadMask};
 use attnprune_measure::prompts::Split;
-use attnprune_select::{choose_measured, fasp_select, MeasuredMask, PplBudget};
+use attnprune_select::{choose_measured, fasp_grid, MeasuredMask, PplBudget};
 use burn::tensor::backend::Backend;
 use clap::Parser;
 use std::path::{Path, PathBuf};
@@ -118,26 +118,20 @@ fn fasp_candidates(
     first: &Path,
     axis: usize,
 ) -> Result<Vec<(f64, f64, HeadMask)>> {
-    let base = unpruned_row(table, first)?;
+    let base = args.bias_scale.bias(unpruned_row(table, first)?, axis);
     let singles = knockouts(args, table, first, axis)?;
-    let total = table.layout.total();
-    let mut candidates: Vec<(f64, f64, HeadMask)> = Vec::new();
-    for &gamma in &args.gammas {
-        for &alpha in &args.alphas {
-            let heads = fasp_select(
-                &singles,
-                total,
-                args.bias_scale.bias(base, axis),
-                alpha,
-                gamma,
-            );
-            let mask = HeadMask::from_pruned(table.layout, &heads)?;
-            if !heads.is_empty() && !candidates.iter().any(|c| c.2 == mask) {
-                candidates.push((alpha, gamma, mask));
-            }
-        }
-    }
-    Ok(candidates)
+    let grid = fasp_grid(
+        &singles,
+        table.layout.total(),
+        base,
+        &args.alphas,
+        &args.gammas,
+    );
+    grid.into_iter()
+        .map(|(alpha, gamma, heads)| {
+            Ok((alpha, gamma, HeadMask::from_pruned(table.layout, &heads)?))
+        })
+        .collect()
 }
 
 /// Runs the stage.

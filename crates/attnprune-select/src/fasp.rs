@@ -29,6 +29,28 @@ pub fn fasp_select(
     heads
 }
 
+/// FASP's distinct non-empty selections over the grid of `gammas` x `alphas` (gamma the outer
+/// loop), each with the `(alpha, gamma)` that first gave it: the candidates FASP measures.
+/// Arguments as [`fasp_select`]'s.
+pub fn fasp_grid(
+    singles: &[(HeadId, f64, f64)],
+    total: usize,
+    base_bias: f64,
+    alphas: &[f64],
+    gammas: &[f64],
+) -> Vec<(f64, f64, Vec<HeadId>)> {
+    let mut grid: Vec<(f64, f64, Vec<HeadId>)> = Vec::new();
+    for &gamma in gammas {
+        for &alpha in alphas {
+            let heads = fasp_select(singles, total, base_bias, alpha, gamma);
+            if !heads.is_empty() && !grid.iter().any(|c| c.2 == heads) {
+                grid.push((alpha, gamma, heads));
+            }
+        }
+    }
+    grid
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -53,5 +75,30 @@ mod tests {
             fasp_select(&singles, 4, 1.0, 1.0, 0.0),
             vec![h(0, 0), h(0, 1), h(1, 0)]
         );
+    }
+
+    #[test]
+    fn the_grid_keeps_each_distinct_selection_once() {
+        let h = |layer, head| HeadId { layer, head };
+        let singles = vec![
+            (h(0, 0), 0.2, 50.0),
+            (h(0, 1), 0.5, 10.0),
+            (h(1, 0), 0.7, 11.0),
+            (h(1, 1), 1.5, 10.5),
+        ];
+        // alpha 0 selects nothing (dropped); gamma 0.25 protects (0,0), the worst for
+        // perplexity; (1,1) raises bias and is never taken.
+        let grid = fasp_grid(&singles, 4, 1.0, &[0.0, 0.25, 0.5], &[0.0, 0.25]);
+        let selections: Vec<(f64, f64, Vec<HeadId>)> = vec![
+            (0.25, 0.0, vec![h(0, 0)]),
+            (0.5, 0.0, vec![h(0, 0), h(0, 1)]),
+            (0.25, 0.25, vec![h(0, 1)]),
+            (0.5, 0.25, vec![h(0, 1), h(1, 0)]),
+        ];
+        assert_eq!(grid, selections);
+        assert!(fasp_grid(&singles, 4, 1.0, &[0.0], &[0.0, 0.5]).is_empty());
+        // A selection repeated by a later grid point is kept once, with its first point.
+        let repeated = fasp_grid(&singles, 4, 1.0, &[0.25, 0.3], &[0.0]);
+        assert_eq!(repeated, vec![(0.25, 0.0, vec![h(0, 0)])]);
     }
 }

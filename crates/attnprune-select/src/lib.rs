@@ -6,7 +6,8 @@
 //!   recorded in every mask file so later stages read it instead of taking it again.
 //! * [`choose_measured`]: the final choice rule: the lowest measured bias among masks whose
 //!   paired 95% upper bound of the perplexity increase is within the budget.
-//! * [`fasp_select`]: FASP's head selection (Zayed et al., AAAI 2024).
+//! * [`fasp_select`]: FASP's head selection (Zayed et al., AAAI 2024); [`fasp_grid`]: its
+//!   distinct selections over a grid of `(alpha, gamma)`.
 
 pub mod paired;
 
@@ -14,7 +15,7 @@ mod choose;
 mod fasp;
 
 pub use choose::{choose_measured, Choice, MeasuredMask, RowVerdict};
-pub use fasp::fasp_select;
+pub use fasp::{fasp_grid, fasp_select};
 pub use paired::{paired_bias_change, paired_ppl_change, Interval};
 
 use serde::{Deserialize, Serialize};
