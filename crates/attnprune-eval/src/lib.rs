@@ -6,11 +6,13 @@
 //! head mask and returns bias per axis (with bucket means and a bootstrap
 //! interval) and perplexity.
 //!
+//! [`device_check`]: a device's numbers against a reference's, and its throughput.
 //! [`noise`]: the noise study of the bias measurement (its evaluations, figures and report).
 //! [`pool`]: worker threads sharing one model, each evaluating a group of masks per pass.
 //! [`prepare`]: the stage options shared by every model-running stage and the benchmarks,
 //! and the reading of what they name into an evaluation's inputs.
 
+pub mod device_check;
 pub mod noise;
 pub mod pool;
 pub mod prepare;
