@@ -55,16 +55,24 @@ pub fn fasp_grid(
 mod tests {
     use super::*;
 
-    #[test]
-    fn fasp_protects_perplexity_heads_then_takes_bias_reducers() {
-        let h = |layer, head| HeadId { layer, head };
-        // (head, bias when removed, perplexity when removed); unpruned bias 1.0
-        let singles = vec![
+    fn h(layer: usize, head: usize) -> HeadId {
+        HeadId { layer, head }
+    }
+
+    /// Four heads' knockouts `(head, bias when removed, perplexity when removed)`; the
+    /// unpruned bias is 1.0.
+    fn singles() -> Vec<(HeadId, f64, f64)> {
+        vec![
             (h(0, 0), 0.2, 50.0),
             (h(0, 1), 0.5, 10.0),
             (h(1, 0), 0.7, 11.0),
             (h(1, 1), 1.5, 10.5),
-        ];
+        ]
+    }
+
+    #[test]
+    fn fasp_protects_perplexity_heads_then_takes_bias_reducers() {
+        let singles = singles();
         // gamma 0.25 protects head (0,0) (worst perplexity); alpha 0.5 -> 2 heads among bias reducers.
         assert_eq!(
             fasp_select(&singles, 4, 1.0, 0.5, 0.25),
@@ -79,13 +87,7 @@ mod tests {
 
     #[test]
     fn the_grid_keeps_each_distinct_selection_once() {
-        let h = |layer, head| HeadId { layer, head };
-        let singles = vec![
-            (h(0, 0), 0.2, 50.0),
-            (h(0, 1), 0.5, 10.0),
-            (h(1, 0), 0.7, 11.0),
-            (h(1, 1), 1.5, 10.5),
-        ];
+        let singles = singles();
         // alpha 0 selects nothing (dropped); gamma 0.25 protects (0,0), the worst for
         // perplexity; (1,1) raises bias and is never taken.
         let grid = fasp_grid(&singles, 4, 1.0, &[0.0, 0.25, 0.5], &[0.0, 0.25]);
