@@ -99,6 +99,7 @@ pub struct DeviceCheckArgs {
     pub out: PathBuf,
 }
 
+/// The JSON report: agreement with the reference, throughput, and the profile when asked.
 #[derive(Debug, Serialize)]
 struct Report {
     command: Vec<String>,
