@@ -55,8 +55,11 @@ pub fn load_model<B: Backend>(
     gpu_kernels: bool,
     device: &B::Device,
 ) -> anyhow::Result<LanguageModel<B>> {
-    Ok(LanguageModel::<B>::from_files(files, device)?
-        .in_precision(precision)
-        .with_attention(attention)
-        .with_gpu_kernels(gpu_kernels))
+    Ok(
+        LanguageModel::<B>::from_files(files, device)?.configured(
+            precision,
+            attention,
+            gpu_kernels,
+        ),
+    )
 }

@@ -270,10 +270,11 @@ pub struct ModelSetup<'a> {
 impl ModelSetup<'_> {
     /// The model on `device`, set up as asked.
     pub fn load<B: Backend>(&self, device: &B::Device) -> Result<LanguageModel<B>> {
-        Ok(LanguageModel::<B>::load(self.model, device)?
-            .in_precision(self.precision)
-            .with_attention(self.attention)
-            .with_gpu_kernels(self.gpu_kernels))
+        Ok(LanguageModel::<B>::load(self.model, device)?.configured(
+            self.precision,
+            self.attention,
+            self.gpu_kernels,
+        ))
     }
 }
 

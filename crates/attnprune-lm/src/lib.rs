@@ -164,6 +164,14 @@ impl<B: Backend> LanguageModel<B> {
             tokenizer: self.tokenizer,
         }
     }
+
+    /// The model as every model stage sets it up: computing in `precision`, attention by
+    /// `op`, attnprune's GPU kernels on or off.
+    pub fn configured(self, precision: Precision, op: AttentionOp, gpu_kernels: bool) -> Self {
+        self.in_precision(precision)
+            .with_attention(op)
+            .with_gpu_kernels(gpu_kernels)
+    }
 }
 
 /// Writes bytes atomically (the project's one atomic writer), as an [`LmError`].
