@@ -94,7 +94,8 @@ test-slurm: build
 # build with burn's fusion, where our kernels do not run. Without a GPU it
 # runs on Mesa's llvmpipe (the GPU code path checked on the CPU). CubeCL's kernel profiler is on,
 # and tools/cubecl_kernel_profile.py sums its log (as scripts/gpu-bf16.sh's kernels step). Own
-# target folder: the wgpu feature rebuilds the workspace (about 12 min on 2 cores). The test is
+# target folder: the wgpu feature rebuilds the workspace (about 12 min on 2 cores); after
+# `make build FEATURES=wgpu`, WGPU_TARGET=target reuses that build instead (.ci/run does). The test is
 # built with the cli selected too, so that cargo resolves the dependencies' features as for the
 # cli build above and reuses its compiled crates (alone, `-p attnprune-lm` recompiles burn).
 # WGPU_FEATURES=wgpu-tuned checks burn's autotuning and fusion instead (what `cuda-tuned` turns
